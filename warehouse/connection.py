@@ -1,0 +1,211 @@
+"""The one place that knows how to reach the warehouse.
+
+DuckDB (a file, `data/warehouse.duckdb` by default) or PostgreSQL (`CRM_ETL_WAREHOUSE_URL=postgresql://...`).
+Everything else asks this module for a `Warehouse` and runs SQL through it; nobody opens connections by hand.
+
+DuckDB allows a single writing process and refuses a second in-process connection opened with a different
+configuration, so DuckDB connections are never pooled: each `connect()` opens and closes the file. That lets dlt,
+which opens the same file for its loads, run in between.
+"""
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+DEFAULT_DUCKDB_PATH = Path("data") / "warehouse.duckdb"
+
+#: Schemas of the layered model (DESIGN.md section 1). raw_* schemas belong to dlt.
+LAYER_SCHEMAS = ("staging", "core", "quality", "marts")
+
+
+def warehouse_url(url: str | None = None) -> str:
+    """The warehouse URL: the argument, else CRM_ETL_WAREHOUSE_URL, else the embedded DuckDB file."""
+    url = url or os.environ.get("CRM_ETL_WAREHOUSE_URL")
+    if url:
+        if url.startswith("postgres://"):
+            url = "postgresql://" + url[len("postgres://"):]
+        return url
+    data_dir = Path(os.environ.get("CRM_ETL_DATA_DIR", "data"))
+    return f"duckdb:///{(data_dir / 'warehouse.duckdb').resolve()}"
+
+
+def redact(url: str) -> str:
+    """The URL with any password replaced, for logs and errors."""
+    return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
+
+
+@dataclass
+class Warehouse:
+    """A handle on the warehouse: dialect, SQL execution, atomic builds, the dlt destination."""
+
+    url: str = field(default_factory=warehouse_url)
+
+    def __post_init__(self) -> None:
+        self.url = warehouse_url(self.url)
+        if self.url.startswith("duckdb:"):
+            self.dialect = "duckdb"
+            path = self.duckdb_path
+            if path != ":memory:":
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            self._engine: Engine = sa.create_engine(self.url, poolclass=NullPool)
+        elif self.url.startswith("postgresql"):
+            self.dialect = "postgres"
+            self._engine = sa.create_engine(self.url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+        else:
+            raise ValueError(
+                f"Unsupported warehouse URL {redact(self.url)!r}: use duckdb:///path/to/file.duckdb "
+                "or postgresql://user@host:port/dbname (CRM_ETL_WAREHOUSE_URL)."
+            )
+
+    # -- identity -------------------------------------------------------------------------------------------
+    @property
+    def duckdb_path(self) -> str:
+        assert self.url.startswith("duckdb:")
+        return self.url[len("duckdb:///"):] or ":memory:"
+
+    def __repr__(self) -> str:  # never print a password
+        return f"Warehouse({redact(self.url)!r})"
+
+    @property
+    def engine(self) -> Engine:
+        return self._engine
+
+    def dispose(self) -> None:
+        self._engine.dispose()
+
+    # -- execution ------------------------------------------------------------------------------------------
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[Connection]:
+        """A connection inside one transaction (committed on success, rolled back on error)."""
+        with self._engine.begin() as conn:
+            yield conn
+
+    def execute(self, sql: str, params: dict[str, Any] | None = None) -> None:
+        with self.connect() as conn:
+            conn.execute(sa.text(sql), params or {})
+
+    def execute_script(self, sql: str) -> None:
+        """Several `;`-separated statements in one transaction."""
+        statements = split_statements(sql)
+        with self.connect() as conn:
+            for stmt in statements:
+                conn.exec_driver_sql(stmt)
+
+    def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        with self.connect() as conn:
+            result = conn.execute(sa.text(sql), params or {})
+            return [dict(row._mapping) for row in result]
+
+    def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        with self.connect() as conn:
+            return conn.execute(sa.text(sql), params or {}).scalar()
+
+    def query_df(self, sql: str, params: dict[str, Any] | None = None):
+        import pandas as pd
+
+        with self.connect() as conn:
+            return pd.read_sql_query(sa.text(sql), conn, params=params or {})
+
+    # -- catalogue ------------------------------------------------------------------------------------------
+    def table_exists(self, schema: str, table: str) -> bool:
+        return bool(
+            self.scalar(
+                "select count(*) from information_schema.tables where table_schema = :s and table_name = :t",
+                {"s": schema, "t": table},
+            )
+        )
+
+    def columns(self, schema: str, table: str) -> list[str]:
+        rows = self.query(
+            "select column_name from information_schema.columns where table_schema = :s and table_name = :t "
+            "order by ordinal_position",
+            {"s": schema, "t": table},
+        )
+        return [r["column_name"] for r in rows]
+
+    def row_count(self, schema: str, table: str) -> int:
+        return int(self.scalar(f"select count(*) from {qualify(schema, table)}"))
+
+    def ensure_schemas(self, schemas: Sequence[str] = LAYER_SCHEMAS) -> None:
+        with self.connect() as conn:
+            for schema in schemas:
+                conn.exec_driver_sql(f"create schema if not exists {quote_ident(schema)}")
+
+    # -- atomic builds --------------------------------------------------------------------------------------
+    def build_table(self, schema: str, table: str, select_sql: str, *, pre_sql: Sequence[str] = ()) -> int:
+        """Build `schema.table` from `select_sql` atomically and return its row count.
+
+        The new content is written to `<table>__building`, then swapped in by a drop + rename inside one
+        transaction, so a reader sees the old table or the new one, never a missing or half-filled one.
+        On PostgreSQL the swap takes a brief exclusive lock; readers queue behind it and then read the new
+        table. `pre_sql` statements (e.g. temp helpers) run in the same transaction before the build.
+        """
+        target = qualify(schema, table)
+        building = qualify(schema, f"{table}__building")
+        with self.connect() as conn:
+            conn.exec_driver_sql(f"create schema if not exists {quote_ident(schema)}")
+            for stmt in pre_sql:
+                conn.exec_driver_sql(stmt)
+            conn.exec_driver_sql(f"drop table if exists {building}")
+            conn.exec_driver_sql(f"create table {building} as {select_sql.strip().rstrip(';')}")
+            count = conn.exec_driver_sql(f"select count(*) from {building}").scalar()
+            conn.exec_driver_sql(f"drop table if exists {target}")
+            conn.exec_driver_sql(f"alter table {building} rename to {quote_ident(table)}")
+        return int(count)
+
+    # -- dlt ------------------------------------------------------------------------------------------------
+    def dlt_destination(self):
+        """The dlt destination that loads raw_<source> datasets into this same warehouse."""
+        import dlt
+
+        if self.dialect == "duckdb":
+            return dlt.destinations.duckdb(credentials=self.duckdb_path)
+        return dlt.destinations.postgres(credentials=self.url)
+
+
+def quote_ident(name: str) -> str:
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name):
+        raise ValueError(f"Refusing unsafe SQL identifier {name!r}")
+    return f'"{name}"'
+
+
+def qualify(schema: str, table: str) -> str:
+    return f"{quote_ident(schema)}.{quote_ident(table)}"
+
+
+def split_statements(sql: str) -> list[str]:
+    """Split a script on `;` outside quotes and comments (enough for our own SQL files)."""
+    out, buf, quote, i = [], [], None, 0
+    while i < len(sql):
+        ch = sql[i]
+        if quote:
+            buf.append(ch)
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+            buf.append(ch)
+        elif sql.startswith("--", i):
+            end = sql.find("\n", i)
+            i = len(sql) if end < 0 else end
+            continue
+        elif ch == ";":
+            stmt = "".join(buf).strip()
+            if stmt:
+                out.append(stmt)
+            buf = []
+        else:
+            buf.append(ch)
+        i += 1
+    stmt = "".join(buf).strip()
+    if stmt:
+        out.append(stmt)
+    return out
