@@ -14,7 +14,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import sandbox_cmd  # noqa: F401  (registers `crm-etl sandbox ...`)
+    from . import demo_cmd, run_cmd, sandbox_cmd  # noqa: F401  (each registers its sub-commands)
 
 
 _register()

@@ -161,6 +161,32 @@ class Warehouse:
             conn.exec_driver_sql(f"alter table {building} rename to {quote_ident(table)}")
         return int(count)
 
+    def write_frame(self, schema: str, table: str, frame) -> int:
+        """Replace `schema.table` with a pandas or Arrow frame, atomically (build, then swap).
+
+        Fast paths: DuckDB scans the frame in place; PostgreSQL gets it through COPY. Used for the small
+        Python-built tables (sales-model config, identity crosswalks, golden records).
+        """
+        import pyarrow as pa
+
+        arrow = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+        target, building = qualify(schema, table), qualify(schema, f"{table}__building")
+        with self.connect() as conn:
+            conn.exec_driver_sql(f"create schema if not exists {quote_ident(schema)}")
+            conn.exec_driver_sql(f"drop table if exists {building}")
+            if self.dialect == "duckdb":
+                raw = conn.connection.driver_connection
+                raw.register("_crm_etl_frame", arrow)
+                try:
+                    raw.execute(f"create table {building} as select * from _crm_etl_frame")
+                finally:
+                    raw.unregister("_crm_etl_frame")
+            else:
+                _copy_arrow_to_postgres(conn, building, arrow)
+            conn.exec_driver_sql(f"drop table if exists {target}")
+            conn.exec_driver_sql(f"alter table {building} rename to {quote_ident(table)}")
+        return arrow.num_rows
+
     # -- dlt ------------------------------------------------------------------------------------------------
     def dlt_destination(self):
         """The dlt destination that loads raw_<source> datasets into this same warehouse."""
@@ -209,3 +235,40 @@ def split_statements(sql: str) -> list[str]:
     if stmt:
         out.append(stmt)
     return out
+
+
+_PG_TYPES = {
+    "int8": "smallint", "int16": "smallint", "int32": "integer", "int64": "bigint",
+    "uint8": "smallint", "uint16": "integer", "uint32": "bigint", "uint64": "numeric",
+    "float": "real", "double": "double precision", "bool": "boolean", "string": "text", "large_string": "text",
+    "date32[day]": "date",
+}
+
+
+def _pg_type(arrow_type) -> str:
+    import pyarrow as pa
+
+    if pa.types.is_timestamp(arrow_type):
+        return "timestamptz" if arrow_type.tz else "timestamp"
+    if pa.types.is_decimal(arrow_type):
+        return f"numeric({arrow_type.precision},{arrow_type.scale})"
+    if pa.types.is_null(arrow_type):
+        return "text"
+    return _PG_TYPES.get(str(arrow_type), "text")
+
+
+def _copy_arrow_to_postgres(conn: Connection, target: str, arrow) -> None:
+    """CREATE TABLE + COPY FROM a CSV rendering of the frame (psycopg2's copy_expert)."""
+    import io
+
+    import pyarrow.csv as pacsv
+
+    cols = ", ".join(f"{quote_ident(f.name)} {_pg_type(f.type)}" for f in arrow.schema)
+    conn.exec_driver_sql(f"create table {target} ({cols})")
+    if arrow.num_rows == 0:
+        return
+    buf = io.BytesIO()
+    pacsv.write_csv(arrow, buf, pacsv.WriteOptions(include_header=False, quoting_style="needed"))
+    buf.seek(0)
+    cursor = conn.connection.driver_connection.cursor()
+    cursor.copy_expert(f"copy {target} from stdin with (format csv, null '')", buf)

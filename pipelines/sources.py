@@ -1,0 +1,38 @@
+"""The source systems crm-etl syncs, with their schedules and freshness expectations (DESIGN.md section 8)."""
+from __future__ import annotations
+
+import importlib
+import os
+from datetime import timedelta
+
+from .ingest import SourceSpec
+
+
+def _lazy(module: str, attr: str):
+    def make(**kwargs):
+        return getattr(importlib.import_module(module), attr)(**kwargs)
+
+    make.__name__ = attr
+    return make
+
+
+ALL_SOURCES: dict[str, SourceSpec] = {
+    "hubspot": SourceSpec(
+        name="hubspot",
+        make_source=_lazy("connectors.hubspot", "hubspot_source"),
+        definition_kwargs={"access_token": "definition-time-placeholder"},
+        cron="0 * * * *",  # CRM hourly
+        fail_window=timedelta(hours=3),
+        description="HubSpot CRM: contacts, companies, deals, owners, pipelines, activities, history.",
+    ),
+}
+
+
+def enabled_sources() -> list[SourceSpec]:
+    """CRM_ETL_SOURCES=hubspot,stripe,... selects sources; default: all that are implemented."""
+    wanted = os.environ.get("CRM_ETL_SOURCES")
+    names = [n.strip() for n in wanted.split(",") if n.strip()] if wanted else list(ALL_SOURCES)
+    unknown = [n for n in names if n not in ALL_SOURCES]
+    if unknown:
+        raise ValueError(f"CRM_ETL_SOURCES names unknown source(s) {unknown}; known: {sorted(ALL_SOURCES)}")
+    return [ALL_SOURCES[n] for n in names]

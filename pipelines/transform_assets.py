@@ -1,0 +1,88 @@
+"""Assets for the SQL layers: one asset per warehouse table, built atomically by the warehouse module."""
+from __future__ import annotations
+
+import dagster as dg
+
+from transforms import staging as staging_layer
+from transforms.catalog import SqlModel, discover
+from warehouse.dictionary import table_doc
+
+from .resources import WarehouseResource, warehouse_dialect
+
+GROUPS = {"staging": "staging", "core": "core", "quality": "quality", "marts": "marts"}
+
+
+def column_schema(schema: str, table: str) -> dict:
+    doc = table_doc(schema, table)
+    if not doc:
+        return {}
+    return {
+        "dagster/column_schema": dg.TableSchema(
+            columns=[
+                dg.TableColumn(name, spec["type"], description=spec.get("description"))
+                for name, spec in doc["columns"].items()
+            ]
+        ),
+        "grain": doc.get("grain", ""),
+    }
+
+
+def _description(schema: str, table: str, fallback: str = "") -> str:
+    doc = table_doc(schema, table) or {}
+    text = doc.get("description") or fallback or f"{schema}.{table}"
+    if doc.get("grain"):
+        text += f"\n\nGrain: {doc['grain']}."
+    return text
+
+
+def staging_assets(sources: list[str] | None = None) -> list[dg.AssetsDefinition]:
+    """staging.<table> for every table of the contract, fed by the enabled sources' parts."""
+    assets = []
+    for table, table_parts in staging_layer.parts(sources).items():
+        deps = sorted({d for p in table_parts for d in p.deps})
+
+        def build(context: dg.AssetExecutionContext, warehouse: WarehouseResource, _t=table, _p=table_parts):
+            wh = warehouse.get()
+            sql, skipped = staging_layer.union_sql(_t, _p, wh.dialect, wh.table_exists)
+            for note in skipped:
+                context.log.warning(f"staging.{_t}: {note}")
+            rows = wh.build_table("staging", _t, sql)
+            return dg.MaterializeResult(
+                metadata={"dagster/row_count": rows, "sources": [p.source for p in _p], "skipped": skipped}
+            )
+
+        assets.append(
+            dg.asset(
+                key=dg.AssetKey(["staging", table]),
+                deps=[dg.AssetKey(list(d)) for d in deps],
+                group_name="staging",
+                kinds={"sql", warehouse_dialect()},
+                description=_description("staging", table),
+                metadata=column_schema("staging", table),
+                name=f"staging__{table}",
+            )(build)
+        )
+    return assets
+
+
+def sql_model_asset(model: SqlModel, *, extra_deps: list[dg.AssetKey] | None = None) -> dg.AssetsDefinition:
+    """One asset per SQL model in transforms/<schema>/<table>.sql."""
+
+    def build(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        wh = warehouse.get()
+        rows = wh.build_table(model.schema, model.name, model.sql(wh.dialect))
+        return dg.MaterializeResult(metadata={"dagster/row_count": rows})
+
+    return dg.asset(
+        key=dg.AssetKey([model.schema, model.name]),
+        deps=[dg.AssetKey(list(d)) for d in sorted(model.deps)] + list(extra_deps or []),
+        group_name=GROUPS.get(model.schema, model.schema),
+        kinds={"sql", warehouse_dialect()},
+        description=_description(model.schema, model.name, model.description()),
+        metadata=column_schema(model.schema, model.name),
+        name=f"{model.schema}__{model.name}",
+    )(build)
+
+
+def sql_model_assets(layers=("core", "quality", "marts"), exclude: set[tuple[str, str]] = frozenset()):
+    return [sql_model_asset(m) for m in discover(layers) if m.key not in exclude]

@@ -1,0 +1,88 @@
+"""Staging: vendor-neutral, typed tables fed by every enabled source.
+
+Each source maps its raw tables into the shared model in `transforms/staging/<source>/<table>.sql` (a SELECT
+producing the columns of warehouse/dictionary/staging.yaml). `staging.<table>` is the UNION ALL of those parts,
+each cast to the dictionary's types, so the contract is enforced in one place and a second CRM (Koban next to
+HubSpot in a migration year) lands in the same tables with its own `source_system`.
+
+A part whose raw tables do not exist yet (source not loaded, or a vendor object with no records so dlt never
+created the table) is skipped and reported; a staging table with no part is built empty, with its columns.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Iterable
+
+import sqlglot
+from sqlglot import exp
+
+from warehouse.dictionary import load_dictionary
+
+STAGING_DIR = Path(__file__).resolve().parent
+
+
+@dataclass(frozen=True)
+class StagingPart:
+    source: str
+    table: str
+    path: Path
+
+    def sql(self, dialect: str) -> str:
+        override = self.path.with_name(f"{self.table}.{dialect}.sql")
+        return (override if override.exists() else self.path).read_text()
+
+    @property
+    def deps(self) -> frozenset[tuple[str, str]]:
+        tree = sqlglot.parse_one(self.path.read_text(), read="duckdb")
+        ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
+        found = set()
+        for t in tree.find_all(exp.Table):
+            if t.db:
+                found.add((t.db, t.name))
+            elif t.name not in ctes:
+                raise ValueError(f"{self.path}: table {t.name!r} must be schema-qualified")
+        return frozenset(found)
+
+
+def staging_tables() -> dict[str, dict]:
+    """Staging tables of the contract (dictionary), excluding the cfg_* tables built from the sales model."""
+    return {t: doc for t, doc in load_dictionary()["staging"].items() if not t.startswith("cfg_")}
+
+
+def parts(sources: Iterable[str] | None = None) -> dict[str, list[StagingPart]]:
+    """{staging table: [parts]} for the given sources (default: every source folder present)."""
+    wanted = set(sources) if sources is not None else None
+    out: dict[str, list[StagingPart]] = {t: [] for t in staging_tables()}
+    for folder in sorted(p for p in STAGING_DIR.iterdir() if p.is_dir() and not p.name.startswith("_")):
+        if wanted is not None and folder.name not in wanted:
+            continue
+        for path in sorted(folder.glob("*.sql")):
+            if path.name.count(".") > 1:
+                continue
+            if path.stem not in out:
+                raise ValueError(f"{path}: staging.{path.stem} is not in warehouse/dictionary/staging.yaml")
+            out[path.stem].append(StagingPart(folder.name, path.stem, path))
+    return out
+
+
+def union_sql(
+    table: str,
+    table_parts: list[StagingPart],
+    dialect: str,
+    table_exists: Callable[[str, str], bool],
+) -> tuple[str, list[str]]:
+    """The SELECT building staging.<table>, and the notes on parts skipped for missing raw tables."""
+    columns = staging_tables()[table]["columns"]
+    casts = ", ".join(f"cast({name} as {spec['type']}) as {name}" for name, spec in columns.items())
+    selects, skipped = [], []
+    for part in table_parts:
+        missing = [f"{s}.{t}" for s, t in sorted(part.deps) if not table_exists(s, t)]
+        if missing:
+            skipped.append(f"{part.source}: skipped, raw table(s) not loaded yet: {', '.join(missing)}")
+            continue
+        selects.append(f"select {casts} from (\n{part.sql(dialect).strip().rstrip(';')}\n) as {part.source}_part")
+    if not selects:
+        nulls = ", ".join(f"cast(null as {spec['type']}) as {name}" for name, spec in columns.items())
+        return f"select {nulls} where 1 = 0", skipped
+    return "\nunion all\n".join(selects), skipped
