@@ -1,0 +1,307 @@
+"""The sandbox's HubSpot server behaves like HubSpot where the connector depends on it."""
+from __future__ import annotations
+
+import pytest
+import requests
+
+from sandbox.server import SandboxServer
+from tests.sandbox_fixtures import big_contacts_world, hand_world  # noqa: F401  (fixtures)
+
+TOKEN = "sandbox-hubspot-7"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+
+
+# Functional tests lift the search limit (5/s) so that they never race it; the limits have their own tests.
+NO_SEARCH_LIMIT = {"search_rate_limit": 100_000}
+
+
+@pytest.fixture
+def srv(hand_world):
+    with SandboxServer(hand_world, port=0, hubspot=NO_SEARCH_LIMIT) as server:
+        yield server
+
+
+@pytest.fixture
+def hs(srv):
+    """GET/POST helpers against the HubSpot mount, authenticated."""
+    base = srv.vendor_url("hubspot")
+    session = requests.Session()
+    session.headers.update(AUTH)
+
+    class Client:
+        url = base
+
+        def get(self, path, **params):
+            return session.get(base + path, params=params, timeout=10)
+
+        def post(self, path, body):
+            return session.post(base + path, json=body, timeout=10)
+
+    return Client()
+
+
+def live_count(world, object_type):
+    return sum(1 for r in world.hubspot.objects[object_type].values() if not r["archived"])
+
+
+def page_all(hs, path, **params):
+    """Follow paging.next.after to the last page, as a connector does."""
+    records, after, pages = [], None, 0
+    while True:
+        query = dict(params, **({"after": after} if after else {}))
+        resp = hs.get(path, **query)
+        assert resp.status_code == 200, resp.text
+        body = resp.json()
+        records += body["results"]
+        pages += 1
+        after = body.get("paging", {}).get("next", {}).get("after")
+        if not after:
+            return records, pages
+
+
+# -- listing -------------------------------------------------------------------------------------
+@pytest.mark.parametrize("path", ["/crm/v3/objects/contacts", "/crm/objects/2026-03/contacts"])
+def test_paging_reaches_the_last_page_with_every_live_record_once(hs, hand_world, path):
+    records, pages = page_all(hs, path, limit=100)
+    ids = [r["id"] for r in records]
+    assert len(ids) == live_count(hand_world, "contacts") == 234
+    assert len(set(ids)) == len(ids)
+    assert ids == sorted(ids, key=int)  # stable order by id
+    assert pages == 3
+    assert all(not r["archived"] for r in records)
+
+
+def test_next_link_is_followable(hs):
+    body = hs.get("/crm/v3/objects/deals", limit=10, properties="dealname").json()
+    link = body["paging"]["next"]["link"]
+    assert link.startswith(hs.url + "/crm/v3/objects/deals?")
+    second = requests.get(link, headers=AUTH, timeout=10).json()
+    assert second["results"][0]["id"] == body["paging"]["next"]["after"]
+    assert "dealname" in second["results"][0]["properties"]
+
+
+def test_archived_true_returns_only_archived_records(hs, hand_world):
+    records, _ = page_all(hs, "/crm/v3/objects/contacts", archived="true", limit=100)
+    expected = sorted(i for i, r in hand_world.hubspot.objects["contacts"].items() if r["archived"])
+    assert [r["id"] for r in records] == expected and len(expected) == 3
+    assert all(r["archived"] and r["archivedAt"] for r in records)
+
+
+def test_properties_only_asked_plus_defaults(hs):
+    default = hs.get("/crm/v3/objects/contacts", limit=1).json()["results"][0]["properties"]
+    assert set(default) == {"createdate", "email", "firstname", "hs_object_id", "lastmodifieddate", "lastname"}
+    asked = hs.get("/crm/v3/objects/contacts", limit=1, properties="phone,lifecyclestage,jobtitle,nosuchprop")
+    props = asked.json()["results"][0]["properties"]
+    # asked + the always-present ones; a defined-but-unset property comes back null; unknown ones are absent
+    assert set(props) == {"createdate", "hs_object_id", "lastmodifieddate", "phone", "lifecyclestage", "jobtitle"}
+    assert props["jobtitle"] is None
+    assert "email" not in props
+
+
+def test_properties_with_history_pages_of_50_and_400_above(hs, hand_world):
+    resp = hs.get("/crm/v3/objects/contacts", limit=50, propertiesWithHistory="lifecyclestage")
+    assert resp.status_code == 200
+    body = resp.json()
+    assert len(body["results"]) == 50
+    first = body["results"][0]
+    history = first["propertiesWithHistory"]["lifecyclestage"]
+    assert history == hand_world.hubspot.property_history["contacts"][first["id"]]["lifecyclestage"]
+    too_big = hs.get("/crm/v3/objects/contacts", limit=51, propertiesWithHistory="lifecyclestage")
+    assert too_big.status_code == 400
+    assert too_big.json()["category"] == "VALIDATION_ERROR"
+    assert hs.get("/crm/v3/objects/contacts", limit=101).status_code == 400
+    assert hs.get("/crm/v3/objects/contacts", limit=100).status_code == 200
+
+
+def test_inline_associations_v3_shape(hs):
+    rec = hs.get("/crm/v3/objects/deals/3001", associations="companies,contacts").json()
+    assert rec["associations"]["companies"]["results"] == [{"id": "2001", "type": "deal_to_company"}]
+    assert rec["associations"]["contacts"]["results"] == [{"id": "1001", "type": "deal_to_contact"}]
+    # the reverse direction is answered from the same list
+    company = hs.get("/crm/v3/objects/companies/2001", associations="deals").json()
+    assert {"id": "3001", "type": "company_to_deal"} in company["associations"]["deals"]["results"]
+
+
+def test_get_one_and_batch_read(hs):
+    assert hs.get("/crm/objects/2026-03/companies/2004", properties="tier").json()["properties"]["tier"] == "Or"
+    missing = hs.get("/crm/v3/objects/companies/999999")
+    assert missing.status_code == 404 and missing.json()["category"] == "OBJECT_NOT_FOUND"
+    ok = hs.post("/crm/v3/objects/contacts/batch/read", {"inputs": [{"id": "1001"}, {"id": "1004"}],
+                                                          "properties": ["email"]})
+    assert ok.status_code == 200 and [r["id"] for r in ok.json()["results"]] == ["1001", "1004"]
+    partial = hs.post("/crm/objects/2026-03/contacts/batch/read", {"inputs": [{"id": "1001"}, {"id": "5"}]})
+    assert partial.status_code == 207 and partial.json()["errors"][0]["context"]["ids"] == ["5"]
+    too_many = hs.post("/crm/v3/objects/contacts/batch/read", {"inputs": [{"id": str(i)} for i in range(101)]})
+    assert too_many.status_code == 400
+
+
+# -- auth ----------------------------------------------------------------------------------------
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer pat-na1-wrong"}, {"Authorization": TOKEN}])
+def test_missing_or_wrong_token_is_401_with_hubspot_body(srv, headers):
+    resp = requests.get(srv.vendor_url("hubspot") + "/crm/v3/objects/contacts", headers=headers, timeout=10)
+    assert resp.status_code == 401
+    body = resp.json()
+    assert body["status"] == "error" and body["category"] == "INVALID_AUTHENTICATION" and body["correlationId"]
+
+
+def test_token_is_configurable(hand_world):
+    with SandboxServer(hand_world, port=0, hubspot={"token": "sandbox-other"}) as server:
+        url = server.vendor_url("hubspot") + "/crm/v3/owners"
+        assert requests.get(url, headers=AUTH, timeout=10).status_code == 401
+        assert requests.get(url, headers={"Authorization": "Bearer sandbox-other"}, timeout=10).status_code == 200
+        assert server.connection_info()["hubspot"]["SOURCES__HUBSPOT__ACCESS_TOKEN"] == "sandbox-other"
+
+
+# -- search --------------------------------------------------------------------------------------
+def search_ids(hs, object_type, body, path_version="v3"):
+    path = (f"/crm/v3/objects/{object_type}/search" if path_version == "v3"
+            else f"/crm/objects/2026-03/{object_type}/search")
+    resp = hs.post(path, body)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def flt(prop, op, value=None, **extra):
+    f = {"propertyName": prop, "operator": op, **extra}
+    if value is not None:
+        f["value"] = value
+    return f
+
+
+def test_search_filters_on_last_modified_epoch_ms_and_iso_agree(hs, hand_world):
+    cutoff = "2025-01-20T00:00:00.000Z"
+    expected = sorted((i for i, r in hand_world.hubspot.objects["contacts"].items()
+                       if not r["archived"] and r["updatedAt"] >= cutoff), key=int)
+    by_iso = search_ids(hs, "contacts", {"filterGroups": [{"filters": [flt("lastmodifieddate", "GTE", cutoff)]}],
+                                         "limit": 200})
+    by_ms = search_ids(hs, "contacts", {"filterGroups": [{"filters": [
+        flt("lastmodifieddate", "GTE", "1737331200000")]}], "limit": 200}, path_version="dbv")
+    assert by_iso["total"] == by_ms["total"] == len(expected) > 0
+    assert [r["id"] for r in by_iso["results"]] == expected[:200]
+
+
+def test_search_operators(hs, hand_world):
+    contacts = {i: r for i, r in hand_world.hubspot.objects["contacts"].items() if not r["archived"]}
+
+    def total(*filters, groups=None):
+        body = {"filterGroups": groups or [{"filters": list(filters)}], "limit": 1}
+        return search_ids(hs, "contacts", body)["total"]
+
+    lifecycle = [r["properties"]["lifecyclestage"] for r in contacts.values()]
+    assert total(flt("lifecyclestage", "EQ", "CUSTOMER")) == lifecycle.count("customer")  # case-insensitive
+    assert total(flt("lifecyclestage", "NEQ", "customer")) == len(contacts) - lifecycle.count("customer")
+    assert total(flt("lifecyclestage", "IN", values=["lead", "customer"])) == \
+        lifecycle.count("lead") + lifecycle.count("customer")
+    with_phone = sum(1 for r in contacts.values() if r["properties"]["phone"])
+    assert total(flt("phone", "HAS_PROPERTY")) == with_phone
+    assert total(flt("phone", "NOT_HAS_PROPERTY")) == len(contacts) - with_phone
+    # hs_object_id compares as a number ("1010" > "999" although "1010" < "999" as text)
+    assert total(flt("hs_object_id", "GT", "999")) == len(contacts)
+    assert total(flt("hs_object_id", "BETWEEN", "1001", highValue="1010")) == 4  # 1001, 1004, 1007, 1010
+    assert total(flt("hs_object_id", "LT", "1004")) == 1
+    assert total(flt("hs_object_id", "LTE", "1004")) == 2
+    # groups are ORed, filters inside a group ANDed
+    assert total(groups=[{"filters": [flt("hs_object_id", "EQ", "1001")]},
+                         {"filters": [flt("hs_object_id", "EQ", "1004"), flt("lifecyclestage", "EQ", "lead")]}]) == 1
+
+
+def test_search_sort_properties_and_paging(hs):
+    body = {"sorts": [{"propertyName": "lastmodifieddate", "direction": "DESCENDING"}], "properties": ["email"],
+            "limit": 200}
+    first = search_ids(hs, "contacts", body)
+    assert len(first["results"]) == 200 and first["paging"]["next"]["after"] == "200"
+    second = search_ids(hs, "contacts", {**body, "after": first["paging"]["next"]["after"]})
+    assert "paging" not in second
+    rows = first["results"] + second["results"]
+    assert len(rows) == first["total"] == 234
+    stamps = [r["properties"]["lastmodifieddate"] for r in rows]
+    assert stamps == sorted(stamps, reverse=True)
+    assert set(rows[0]["properties"]) == {"createdate", "hs_object_id", "lastmodifieddate", "email"}
+    assert hs.post("/crm/v3/objects/contacts/search", {"limit": 201}).status_code == 400
+
+
+def test_search_never_returns_archived(hs, hand_world):
+    archived = [i for i, r in hand_world.hubspot.objects["contacts"].items() if r["archived"]]
+    body = {"filterGroups": [{"filters": [flt("hs_object_id", "IN", values=archived)]}]}
+    assert search_ids(hs, "contacts", body)["total"] == 0
+
+
+def test_search_cap_small_configurable(hand_world):
+    with SandboxServer(hand_world, port=0, hubspot={"search_result_cap": 100, **NO_SEARCH_LIMIT}) as server:
+        url = server.vendor_url("hubspot") + "/crm/v3/objects/contacts/search"
+        ok = requests.post(url, json={"limit": 50, "after": "50"}, headers=AUTH, timeout=10)
+        assert ok.status_code == 200 and ok.json()["total"] == 234
+        past = requests.post(url, json={"limit": 50, "after": "100"}, headers=AUTH, timeout=10)
+        assert past.status_code == 400
+        assert past.json()["category"] == "VALIDATION_ERROR" and past.json()["status"] == "error"
+
+
+def test_search_real_10k_cap_and_id_windowing_gets_everything(big_contacts_world):
+    with SandboxServer(big_contacts_world, port=0, hubspot=NO_SEARCH_LIMIT) as server:
+        url = server.vendor_url("hubspot") + "/crm/v3/objects/contacts/search"
+        sort = [{"propertyName": "hs_object_id", "direction": "ASCENDING"}]
+        at_cap = requests.post(url, json={"limit": 200, "after": "9800", "sorts": sort}, headers=AUTH, timeout=10)
+        assert at_cap.status_code == 200 and at_cap.json()["total"] == 10_050
+        past_cap = requests.post(url, json={"limit": 200, "after": "10000", "sorts": sort}, headers=AUTH, timeout=10)
+        assert past_cap.status_code == 400
+        # the workaround a connector uses: restart after=0 with hs_object_id > last id seen
+        window = {"filterGroups": [{"filters": [flt("hs_object_id", "GT", "10000")]}], "sorts": sort, "limit": 200}
+        rest = requests.post(url, json=window, headers=AUTH, timeout=10).json()
+        assert rest["total"] == 50 and rest["results"][0]["id"] == "10001"
+
+
+def test_search_rejects_bad_requests(hs):
+    assert hs.post("/crm/v3/objects/contacts/search",
+                   {"filterGroups": [{"filters": [flt("email", "LIKE", "x")]}]}).status_code == 400
+    assert hs.post("/crm/v3/objects/contacts/search",
+                   {"filterGroups": [{"filters": [flt("email", "HAS_PROPERTY")]}] * 6}).status_code == 400
+    assert hs.post("/crm/v3/objects/contacts/search",
+                   {"sorts": [{"propertyName": "email"}, {"propertyName": "firstname"}]}).status_code == 400
+    assert hs.post("/crm/v3/objects/nosuchtype/search", {}).status_code == 400
+
+
+# -- metadata endpoints --------------------------------------------------------------------------
+def test_owners_properties_pipelines_usage(hs, hand_world):
+    active = hs.get("/crm/v3/owners").json()["results"]
+    archived = hs.get("/crm/owners/2026-03", archived="true").json()["results"]
+    assert len(active) == 3 and [o["id"] for o in archived] == ["504"]
+    props = hs.get("/crm/v3/properties/contacts").json()["results"]
+    assert {"lead_source", "email"} <= {p["name"] for p in props}
+    assert hs.get("/crm/properties/2026-03/contacts/lead_source").json()["hubspotDefined"] is False
+    pipelines = hs.get("/crm/v3/pipelines/deals").json()["results"]
+    assert pipelines[0]["id"] == "default" and len(pipelines[0]["stages"]) == 4
+    assert hs.get("/crm/pipelines/2026-03/deals/default").json()["label"] == "Pipeline commercial"
+    assert len(hs.get("/crm/v3/pipelines/deals/default/stages").json()["results"]) == 4
+    usage = hs.get("/account-info/v3/api-usage/daily/private-apps").json()["results"][0]
+    assert usage["name"] == "private-apps-api-calls-daily" and usage["currentUsage"] >= 6
+
+
+def test_associations_v4_batch_read_shape(hs):
+    for path in ("/crm/v4/associations/contacts/companies/batch/read",
+                 "/crm/associations/2026-03/contact/company/batch/read"):
+        resp = hs.post(path, {"inputs": [{"id": "1001"}, {"id": "1004"}]})
+        assert resp.status_code == 200, resp.text
+        first = resp.json()["results"][0]
+        assert first["from"] == {"id": "1001"}
+        assert first["to"] == [{"toObjectId": 2001, "associationTypes": [
+            {"category": "HUBSPOT_DEFINED", "typeId": 1, "label": "Primary"},
+            {"category": "HUBSPOT_DEFINED", "typeId": 279, "label": None}]}]
+    reverse = hs.post("/crm/v4/associations/companies/contacts/batch/read", {"inputs": [{"id": "2001"}]}).json()
+    type_ids = {t["typeId"] for to in reverse["results"][0]["to"] for t in to["associationTypes"]}
+    assert type_ids == {2, 280}  # the inverse type ids
+
+
+def test_associations_v4_per_record_paging(hand_world):
+    with SandboxServer(hand_world, port=0, hubspot={"association_page_size": 3}) as server:
+        url = server.vendor_url("hubspot") + "/crm/v4/associations/companies/contacts/batch/read"
+        seen, after = [], None
+        while True:
+            item = {"id": "2001", **({"after": after} if after else {})}
+            result = requests.post(url, json={"inputs": [item]}, headers=AUTH, timeout=10).json()["results"][0]
+            seen += [t["toObjectId"] for t in result["to"]]
+            after = result.get("paging", {}).get("next", {}).get("after")
+            if not after:
+                break
+        expected = sorted({int(c) for c, co, _t in hand_world.hubspot.associations[("contacts", "companies")]
+                          if co == "2001"})
+        assert sorted(set(seen)) == expected and len(seen) == len(set(seen)) > 3
