@@ -1,0 +1,44 @@
+-- One row per sales activity (not deleted): rep and team of the day, resolved company (from the activity, else its
+-- deal), segment, and hours = logged duration, else the activity type's default from sales_model.yaml.
+with acts as (
+    select * from staging.activities where not coalesce(is_deleted, false)
+),
+based as (
+    select
+        a.*,
+        coalesce(rx.rep_key, case when a.owner_id is not null then a.source_system || ':' || a.owner_id end) as rep_key,
+        coalesce(
+            x.entity_key,
+            case when a.company_id is not null then a.source_system || ':' || a.company_id end,
+            d.company_key
+        ) as company_key,
+        case when a.deal_id is not null then a.source_system || ':' || a.deal_id end as deal_key,
+        t.default_minutes
+    from acts a
+    left join core.rep_crosswalk rx on rx.source_system = a.source_system and rx.owner_id = a.owner_id
+    left join core.company_crosswalk x on x.source_system = a.source_system and x.source_id = a.company_id
+    left join core.fct_deals d on d.source_system = a.source_system and d.deal_id = a.deal_id
+    left join staging.cfg_activity_types t on t.activity_type = a.activity_type
+)
+select
+    b.source_system || ':' || b.activity_id as activity_key,
+    b.activity_type,
+    b.occurred_at,
+    round(cast(coalesce(b.duration_minutes, b.default_minutes, 0) as double precision) / 60.0, 6) as hours,
+    (b.duration_minutes is not null) as duration_logged,
+    b.rep_key,
+    b.company_key,
+    coalesce(ct.tier, 'unknown') as tier,
+    b.deal_key,
+    coalesce(
+        (select min(h.team_name) from core.rep_team_history h
+         where h.source_system = b.source_system and h.owner_id = b.owner_id
+           and (h.valid_from is null or h.valid_from <= b.occurred_at)
+           and (h.valid_to is null or b.occurred_at < h.valid_to)),
+        o.team_name,
+        'unknown'
+    ) as team_name,
+    b.source_system
+from based b
+left join core.company_tier ct on ct.company_key = b.company_key
+left join staging.owners o on o.source_system = b.source_system and o.owner_id = b.owner_id
