@@ -305,3 +305,172 @@ def test_associations_v4_per_record_paging(hand_world):
         expected = sorted({int(c) for c, co, _t in hand_world.hubspot.associations[("contacts", "companies")]
                           if co == "2001"})
         assert sorted(set(seen)) == expected and len(seen) == len(set(seen)) > 3
+
+
+# -- rate limits ---------------------------------------------------------------------------------
+class FakeClock:
+    """The rate-limit windows read this instead of the wall clock: no sleeping, no timing in tests."""
+
+    def __init__(self):
+        self.now = 1000.0
+
+    def __call__(self):
+        return self.now
+
+
+def limited_server(world, **options):
+    clock = FakeClock()
+    return SandboxServer(world, port=0, hubspot={"clock": clock, **options}), clock
+
+
+def test_rate_limit_headers_count_down(hs):
+    first = hs.get("/crm/v3/objects/companies")
+    second = hs.get("/crm/v3/objects/companies")
+    for resp in (first, second):
+        assert resp.headers["X-HubSpot-RateLimit-Max"] == "190"
+        assert resp.headers["X-HubSpot-RateLimit-Interval-Milliseconds"] == "10000"
+        assert resp.headers["X-HubSpot-RateLimit-Daily"] == "650000"
+    assert int(first.headers["X-HubSpot-RateLimit-Remaining"]) - 1 == int(second.headers["X-HubSpot-RateLimit-Remaining"])
+    assert int(first.headers["X-HubSpot-RateLimit-Daily-Remaining"]) - 1 == \
+        int(second.headers["X-HubSpot-RateLimit-Daily-Remaining"])
+
+
+def test_ten_second_bucket_429_then_recovers(hand_world):
+    server, clock = limited_server(hand_world, rate_limit_max=5, retry_after_every=2, retry_after_seconds=1)
+    with server:
+        url = server.vendor_url("hubspot") + "/crm/v3/objects/deals"
+        statuses = [requests.get(url, headers=AUTH, timeout=10) for _ in range(7)]
+        assert [r.status_code for r in statuses] == [200] * 5 + [429] * 2
+        assert statuses[4].headers["X-HubSpot-RateLimit-Remaining"] == "0"
+        body = statuses[5].json()
+        assert body["errorType"] == "RATE_LIMIT" and body["policyName"] == "TEN_SECONDLY_ROLLING"
+        assert body["status"] == "error" and body["correlationId"]
+        # Retry-After only on some 429s, as HubSpot does
+        assert "Retry-After" not in statuses[5].headers
+        assert int(statuses[6].headers["Retry-After"]) >= 1
+        clock.now += 10.001
+        assert requests.get(url, headers=AUTH, timeout=10).status_code == 200
+
+
+def test_daily_quota_spent_returns_daily_429_until_reset(hand_world):
+    server, _clock = limited_server(hand_world, daily_limit=3)
+    with server:
+        url = server.vendor_url("hubspot") + "/crm/v3/objects/contacts"
+        codes = [requests.get(url, headers=AUTH, timeout=10).status_code for _ in range(3)]
+        assert codes == [200, 200, 200]
+        spent = requests.get(url, headers=AUTH, timeout=10)
+        assert spent.status_code == 429
+        assert spent.json()["policyName"] == "DAILY" and spent.json()["message"] == "You have reached your daily limit."
+        assert spent.headers["X-HubSpot-RateLimit-Daily-Remaining"] == "0"
+        assert requests.get(url, headers=AUTH, timeout=10).status_code == 429  # still spent
+        requests.post(server.base_url + "/_sandbox/reset-limits", timeout=10)
+        assert requests.get(url, headers=AUTH, timeout=10).status_code == 200
+
+
+def test_search_has_its_own_per_second_bucket(hand_world):
+    server, clock = limited_server(hand_world, search_rate_limit=2)
+    with server:
+        base = server.vendor_url("hubspot")
+        search = base + "/crm/v3/objects/contacts/search"
+        codes = [requests.post(search, json={}, headers=AUTH, timeout=10).status_code for _ in range(3)]
+        assert codes == [200, 200, 429]
+        third = requests.post(search, json={}, headers=AUTH, timeout=10)
+        assert third.json()["errorType"] == "RATE_LIMIT"
+        # the general bucket is untouched by search
+        assert requests.get(base + "/crm/v3/objects/contacts", headers=AUTH, timeout=10).status_code == 200
+        clock.now += 1.001
+        assert requests.post(search, json={}, headers=AUTH, timeout=10).status_code == 200
+
+
+# -- faults --------------------------------------------------------------------------------------
+def set_faults(srv, **switches):
+    resp = requests.post(srv.base_url + "/_sandbox/faults", json=switches, timeout=10)
+    assert resp.status_code == 200, resp.text
+    return resp.json()
+
+
+def test_fault_429_storm_via_admin_endpoint(srv, hs):
+    set_faults(srv, rate_limit_storm=3)
+    responses = [hs.get("/crm/v3/objects/contacts") for _ in range(4)]
+    assert [r.status_code for r in responses] == [429, 429, 429, 200]
+    assert responses[0].json()["policyName"] == "TEN_SECONDLY_ROLLING"
+
+
+def test_fault_5xx_burst_cycles_statuses(srv, hs):
+    srv.faults.set(server_errors=4)  # in-process API
+    responses = [hs.get("/crm/v3/objects/contacts") for _ in range(5)]
+    assert [r.status_code for r in responses] == [500, 502, 503, 500, 200]
+    assert responses[0].json()["status"] == "error"
+    assert responses[1].headers["Content-Type"].startswith("text/html")  # the edge's HTML page, not JSON
+
+
+def test_fault_slow_response_triggers_client_timeout(srv, hs):
+    set_faults(srv, delay_ms=1500, delay_requests=1)
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        requests.get(hs.url + "/crm/v3/owners", headers=AUTH, timeout=0.2)
+    assert hs.get("/crm/v3/owners").status_code == 200  # only the next request was slowed
+
+
+def test_faults_at_construction_and_unknown_switch_rejected(hand_world):
+    with SandboxServer(hand_world, port=0, faults={"server_errors": 1}) as server:
+        url = server.vendor_url("hubspot") + "/crm/v3/owners"
+        assert requests.get(url, headers=AUTH, timeout=10).status_code == 500
+        assert requests.get(url, headers=AUTH, timeout=10).status_code == 200
+        bad = requests.post(server.base_url + "/_sandbox/faults", json={"no_such_fault": 1}, timeout=10)
+        assert bad.status_code == 400
+
+
+@pytest.mark.parametrize("kind", ["bad_date", "bad_id"])
+def test_fault_malformed_record_served_once_store_untouched(srv, hs, hand_world, kind):
+    set_faults(srv, malformed_record=kind)
+    records, _ = page_all(hs, "/crm/v3/objects/contacts", limit=100)
+    if kind == "bad_date":
+        broken = [r for r in records if r["properties"]["createdate"] == "not-a-date"]
+    else:
+        broken = [r for r in records if not r["id"].isdigit()]
+    assert len(broken) == 1 and len(records) == 234
+    assert all(r["properties"]["createdate"] != "not-a-date" for r in hand_world.hubspot.objects["contacts"].values())
+    set_faults(srv, reset=True)
+    records, _ = page_all(hs, "/crm/v3/objects/contacts", limit=100)
+    assert all(r["id"].isdigit() and r["properties"]["createdate"] != "not-a-date" for r in records)
+
+
+def test_fault_record_updated_while_sync_pages(srv, hs, hand_world):
+    sync_start = max(r["updatedAt"] for r in hand_world.hubspot.objects["contacts"].values())
+    set_faults(srv, update_during_paging=1, update_object_type="contacts")
+    records, pages = page_all(hs, "/crm/v3/objects/contacts", limit=100)
+    assert pages == 3
+    first_served = records[0]
+    fired = srv.faults.snapshot()["fired"]
+    assert [(e["fault"], e["id"]) for e in fired] == [("update_during_paging", first_served["id"])]
+    # the copy the sync holds is stale; the store's record now sorts after the sync's start
+    stored = hand_world.hubspot.objects["contacts"][first_served["id"]]
+    assert stored["updatedAt"] > sync_start and stored["updatedAt"] != first_served["updatedAt"]
+    changed = search_ids(hs, "contacts", {"filterGroups": [{"filters": [
+        flt("lastmodifieddate", "GT", sync_start)]}], "properties": ["notes_last_updated"]})
+    assert [r["id"] for r in changed["results"]] == [first_served["id"]]
+    assert changed["results"][0]["properties"]["notes_last_updated"] == stored["updatedAt"]
+    # it fires once: a second sync sees no further change
+    page_all(hs, "/crm/v3/objects/contacts", limit=100)
+    assert len(srv.faults.snapshot()["fired"]) == 1
+
+
+# -- admin: stats, advance -----------------------------------------------------------------------
+def test_stats_count_requests_per_path_and_method(srv, hs):
+    page_all(hs, "/crm/v3/objects/contacts", limit=100)
+    hs.post("/crm/v3/objects/contacts/search", {})
+    requests.get(srv.vendor_url("hubspot") + "/crm/v3/owners", timeout=10)  # 401s count too
+    stats = requests.get(srv.base_url + "/_sandbox/stats", timeout=10).json()
+    assert stats["by_path"] == {"GET /hubspot/crm/v3/objects/contacts": 3,
+                                "POST /hubspot/crm/v3/objects/contacts/search": 1,
+                                "GET /hubspot/crm/v3/owners": 1}
+    assert stats["total"] == 5 and stats["by_status"] == {"200": 4, "401": 1}
+    assert srv.stats() == stats
+    requests.post(srv.base_url + "/_sandbox/stats/reset", timeout=10)
+    assert srv.stats()["total"] == 0
+
+
+def test_advance_calls_world_advance(srv, hand_world):
+    resp = requests.post(srv.base_url + "/_sandbox/advance", json={"step": 2}, timeout=10)
+    assert resp.status_code == 200 and hand_world.advanced == [2]
+    assert resp.json()["changes"]["changes"][0]["id"] == "1001"
