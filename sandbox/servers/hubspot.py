@@ -291,17 +291,20 @@ class HubSpotApp(VendorApp):
                                "oauth-overview", "INVALID_AUTHENTICATION")
         try:
             handler, params, is_search = self._route(req)
-            limited, remaining = self._take_rate_limit(is_search)
-            if limited is not None:
-                return limited
-            response = handler(req, **params)
-            if not is_search or self.config.search_ratelimit_headers:
-                response.headers.update(self._limit_headers(remaining))
-            return response
         except _HttpError as err:
             return err.response
-        except (ValueError, TypeError, KeyError, AttributeError) as exc:
-            return _error(400, f"Invalid input: {exc}", "VALIDATION_ERROR")
+        limited, remaining = self._take_rate_limit(is_search)
+        if limited is not None:
+            return limited
+        try:
+            response = handler(req, **params)
+        except _HttpError as err:
+            response = err.response
+        except (ValueError, TypeError, KeyError, AttributeError) as exc:  # a malformed body or parameter
+            response = _error(400, f"Invalid input: {exc}", "VALIDATION_ERROR")
+        if not is_search or self.config.search_ratelimit_headers:
+            response.headers.update(self._limit_headers(remaining))
+        return response
 
     # -- rate limiting -------------------------------------------------------------------------
     def _take_rate_limit(self, is_search: bool) -> tuple[Response | None, int]:
