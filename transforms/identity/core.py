@@ -1,0 +1,246 @@
+"""The resolution pipeline shared by contacts and companies: normalise, link, cluster, golden.
+
+Everything runs as SQL in one DuckDB connection (the warehouse's, or a private in-memory one);
+Python only handles library-backed normalisation of unusual values, the connected-components
+step on integer arrays, and Splink's orchestration."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import duckdb
+
+from .. import normalize as nz
+from . import deterministic, splink_models
+from .cluster import cluster_table, sql_uid
+from .config import MatchConfig
+from .golden import golden_table
+
+CONTRACT = {
+    "contacts": ["source_system", "source_id", "first_name", "last_name", "email", "phone", "mobile_phone",
+                 "company_name", "company_source_id", "city", "postcode", "job_title", "updated_at"],
+    "companies": ["source_system", "source_id", "name", "siren", "siret", "vat_number", "domain", "phone",
+                  "address", "postcode", "city", "updated_at", "metadata_crm_company_id", "email"],
+}
+KEY_PREFIX = {"contacts": "P-", "companies": "C-"}
+
+
+def _golden_fields(kind: str) -> dict[str, str]:
+    t = nz.sql_clean_text
+    if kind == "contacts":
+        return {
+            "first_name": t("first_name"), "last_name": t("last_name"), "email": "n_email",
+            "phone": "n_phone", "mobile_phone": "n_mobile", "company_name": t("company_name"),
+            "company_source_id": t("company_source_id"), "job_title": t("job_title"), "city": t("city"),
+            "postcode": "n_postcode",
+        }
+    return {
+        "name": t("name"), "siren": "n_siren", "siret": "n_siret", "vat_number": "n_vat", "domain": "n_domain",
+        "phone": "n_phone", "email": "n_email", "address": t("address"), "postcode": "n_postcode", "city": t("city"),
+    }
+
+
+@dataclass
+class Resolution:
+    """Handles on the tables a run leaves in `con` (all prefixed with `prefix`)."""
+
+    con: duckdb.DuckDBPyConnection
+    kind: str
+    prefix: str
+    model_version: str
+    timings: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def normalized(self) -> str:
+        return f"{self.prefix}_normalized"
+
+    @property
+    def edges(self) -> str:
+        return f"{self.prefix}_edges"
+
+    @property
+    def crosswalk(self) -> str:
+        return f"{self.prefix}_crosswalk"
+
+    @property
+    def golden(self) -> str:
+        return f"{self.prefix}_golden"
+
+    def crosswalk_df(self):
+        return self.con.execute(f"SELECT * FROM {self.crosswalk} ORDER BY source_system, source_id").df()
+
+    def golden_df(self):
+        return self.con.execute(f"SELECT * FROM {self.golden} ORDER BY entity_key").df()
+
+
+def _as_table(con: duckdb.DuckDBPyConnection, data: Any, name: str) -> None:
+    """A view `name` over the input: table name, DuckDB relation, pandas or Arrow frame."""
+    if isinstance(data, str):
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {data}")
+    elif isinstance(data, duckdb.DuckDBPyRelation):
+        try:
+            data.create_view(name, replace=True)
+            con.execute(f"SELECT 1 FROM {name} LIMIT 0")
+        except duckdb.Error:  # relation from another connection: copy through Arrow
+            arrow = data.arrow()
+            con.register(f"{name}_src", arrow if hasattr(arrow, "num_rows") else arrow.read_all())
+            con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_src")
+    else:
+        con.register(f"{name}_src", data)
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_src")
+
+
+def _prepare(con, data, kind: str, name: str) -> list[str]:
+    """Input view with `uid`, one row per (source_system, source_id) (the latest), and the names
+    of the passthrough columns."""
+    _as_table(con, data, f"{name}_raw")
+    cols = [r[0] for r in con.execute(f"DESCRIBE {name}_raw").fetchall()]
+    for must in ("source_system", "source_id"):
+        if must not in cols:
+            raise ValueError(f"{kind} input needs a `{must}` column (got {cols})")
+    upd = "updated_at" if "updated_at" in cols else "NULL"
+    extra = "" if "updated_at" in cols else ", CAST(NULL AS TIMESTAMP) AS updated_at"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP VIEW {name} AS
+            SELECT * REPLACE (CAST(source_system AS VARCHAR) AS source_system, CAST(source_id AS VARCHAR) AS source_id){extra},
+                   {sql_uid()} AS uid
+            FROM {name}_raw WHERE source_system IS NOT NULL AND source_id IS NOT NULL
+            QUALIFY row_number() OVER (PARTITION BY source_system, source_id ORDER BY {upd} DESC NULLS LAST) = 1"""
+    )
+    return [c for c in cols if c not in CONTRACT[kind] and not c.startswith("n_") and c != "uid"]
+
+
+class _Timer:
+    def __init__(self, timings: dict[str, float]):
+        self.t = timings
+
+    def __call__(self, step: str, fn: Callable, *a, **k):
+        t0 = time.perf_counter()
+        out = fn(*a, **k)
+        self.t[step] = self.t.get(step, 0.0) + time.perf_counter() - t0
+        return out
+
+
+def _normalise(con, kind: str, view: str, out: str, region: str) -> None:
+    if kind == "contacts":
+        nz.normalize_contacts_sql(con, view, out, region)
+    else:
+        nz.normalize_companies_sql(con, view, out, region)
+
+
+def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: dict, timer: _Timer,
+                      new_uids: str | None, passthrough: list[str]) -> None:
+    norm = res.normalized
+    if kind == "contacts":
+        det = timer("deterministic", deterministic.contact_edges, con, norm, cfg.max_shared_email_group)
+    else:
+        det = timer("deterministic", deterministic.company_edges, con, norm)
+    spl = timer("splink", splink_models.predict_edges, con, norm, kind, model, cfg.match_threshold,
+                f"{res.prefix}_splink_new", new_uids)
+
+    def merge_edges():
+        keep_old = ""
+        if new_uids is not None:
+            # Splink pairs among unchanged records are still valid; pairs touching changed ones were re-scored.
+            keep_old = f"""UNION ALL SELECT uid_l, uid_r, rule, match_probability FROM {res.edges}
+                WHERE rule = 'splink' AND match_probability >= {cfg.match_threshold}
+                  AND uid_l NOT IN (SELECT uid FROM {new_uids}) AND uid_r NOT IN (SELECT uid FROM {new_uids})
+                  AND uid_l IN (SELECT uid FROM {norm}) AND uid_r IN (SELECT uid FROM {norm})"""
+        con.execute(
+            f"""CREATE OR REPLACE TABLE {res.edges}_next AS
+                SELECT * FROM {det} UNION ALL SELECT * FROM {spl} {keep_old}"""
+        )
+        con.execute(f"DROP TABLE IF EXISTS {res.edges}")
+        con.execute(f"ALTER TABLE {res.edges}_next RENAME TO {res.edges.split('.')[-1]}")
+
+    timer("edges", merge_edges)
+    timer("cluster", cluster_table, con, norm, res.edges, f"{res.prefix}_clusters", KEY_PREFIX[kind])
+
+    def crosswalk():
+        con.execute(
+            f"""CREATE OR REPLACE TABLE {res.crosswalk} AS
+                SELECT n.source_system, n.source_id, c.entity_key, c.rule, c.match_probability,
+                       '{res.model_version.replace("'", "''")}' AS model_version
+                FROM {norm} n JOIN {res.prefix}_clusters c USING (uid)"""
+        )
+
+    timer("crosswalk", crosswalk)
+    fields = _golden_fields(kind)
+    fields.update({c: f'"{c}"' for c in passthrough})
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW {res.prefix}_golden_in AS SELECT n.*, c.entity_key FROM {norm} n JOIN {res.prefix}_clusters c USING (uid)"
+    )
+    timer("golden", golden_table, con, f"{res.prefix}_golden_in", fields, cfg.survivorship, res.golden)
+    res.counts = dict(zip(
+        ["records", "entities", "edges"],
+        con.execute(f"SELECT (SELECT count(*) FROM {res.crosswalk}), (SELECT count(*) FROM {res.golden}), (SELECT count(*) FROM {res.edges})").fetchone(),
+    ))
+
+
+def resolve(
+    kind: str,
+    data: Any,
+    *,
+    con: duckdb.DuckDBPyConnection | None = None,
+    config: MatchConfig | None = None,
+    prefix: str | None = None,
+    model: dict | None = None,
+    retrain: bool = False,
+    passthrough: list[str] | None = None,
+) -> Resolution:
+    from .config import CompaniesConfig, ContactsConfig
+
+    cfg = config or (ContactsConfig() if kind == "contacts" else CompaniesConfig())
+    con = con or duckdb.connect()
+    prefix = prefix or f"identity_{kind}"
+    timings: dict[str, float] = {}
+    timer = _Timer(timings)
+    extra = timer("prepare", _prepare, con, data, kind, f"{prefix}_input")
+    passthrough = extra if passthrough is None else passthrough
+    res = Resolution(con, kind, prefix, "", timings)
+    timer("normalise", _normalise, con, kind, f"{prefix}_input", res.normalized, cfg.region)
+    if retrain:
+        model = timer("train", splink_models.train, con, res.normalized, kind)
+    elif model is None:
+        model = splink_models.load_model(kind, cfg.model_path)
+    res.model_version = cfg.model_version or splink_models.model_version(model)
+    con.execute(f"CREATE TABLE IF NOT EXISTS {res.edges} (uid_l VARCHAR, uid_r VARCHAR, rule VARCHAR, match_probability DOUBLE)")
+    _link_and_cluster(con, kind, res, cfg, model, timer, None, passthrough)
+    res.model = model  # type: ignore[attr-defined]
+    return res
+
+
+def update(
+    previous: Resolution,
+    changes: Any,
+    *,
+    config: MatchConfig | None = None,
+    model: dict | None = None,
+    passthrough: list[str] | None = None,
+) -> Resolution:
+    """Incremental run: `changes` holds new and changed records (same contract). They are
+    normalised alone, then compared with existing records only through Splink's
+    predict_between / predict_within; unchanged pairs keep their stored scores."""
+    from .config import CompaniesConfig, ContactsConfig
+
+    kind, con, prefix = previous.kind, previous.con, previous.prefix
+    cfg = config or (ContactsConfig() if kind == "contacts" else CompaniesConfig())
+    model = model or getattr(previous, "model", None) or splink_models.load_model(kind, cfg.model_path)
+    timings: dict[str, float] = {}
+    timer = _Timer(timings)
+    extra = timer("prepare", _prepare, con, changes, kind, f"{prefix}_changes")
+    passthrough = extra if passthrough is None else passthrough
+    res = Resolution(con, kind, prefix, cfg.model_version or splink_models.model_version(model), timings)
+    timer("normalise", _normalise, con, kind, f"{prefix}_changes", f"{prefix}_changes_normalized", cfg.region)
+
+    def merge():
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}_new_uids AS SELECT uid FROM {prefix}_changes_normalized")
+        con.execute(f"DELETE FROM {res.normalized} WHERE uid IN (SELECT uid FROM {prefix}_new_uids)")
+        con.execute(f"INSERT INTO {res.normalized} BY NAME SELECT * FROM {prefix}_changes_normalized")
+
+    timer("merge", merge)
+    _link_and_cluster(con, kind, res, cfg, model, timer, f"{prefix}_new_uids", passthrough)
+    res.model = model  # type: ignore[attr-defined]
+    return res

@@ -1,0 +1,277 @@
+"""Splink 5 models (DuckDB backend) for the records deterministic rules cannot settle.
+
+Comparisons and blocking rules are plain SQL on the `n_*` columns of the normalised tables.
+No term-frequency adjustments: scores then depend only on the pair and the saved model, so an
+incremental run scores a pair exactly as a full rebuild does.
+
+A trained model is a Splink settings JSON (m/u parameters included). `load_model` reads it;
+`train_*` estimates a new one (u by random sampling, m by EM) and is only called when asked."""
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+from .config import MODELS_DIR
+
+log = logging.getLogger(__name__)
+
+CONTACT_COLUMNS = [
+    "n_first_name", "n_last_name", "n_email", "n_email_local", "n_email_is_role", "n_phone", "n_mobile",
+    "n_company", "n_city", "n_postcode",
+]
+COMPANY_COLUMNS = ["n_name", "n_siren", "n_domain", "n_phone", "n_city", "n_postcode"]
+
+
+def _level(sql: str, label: str, null: bool = False) -> dict[str, Any]:
+    d = {"sql_condition": sql, "label_for_charts": label}
+    if null:
+        d["is_null_level"] = True
+    return d
+
+
+def _jw(col: str, t: float) -> str:
+    return f"jaro_winkler_similarity({col}_l, {col}_r) >= {t}"
+
+
+def contact_settings() -> dict[str, Any]:
+    phones = "coalesce(n_mobile, n_phone)"
+    return {
+        "link_type": "dedupe_only",
+        "unique_id_column_name": "uid",
+        "probability_two_random_records_match": 1e-5,
+        "retain_matching_columns": False,
+        "retain_intermediate_calculation_columns": False,
+        "comparisons": [
+            {
+                "output_column_name": "name",
+                "comparison_levels": [
+                    _level("n_first_name_l IS NULL OR n_first_name_r IS NULL OR n_last_name_l IS NULL OR n_last_name_r IS NULL", "null", True),
+                    _level("n_first_name_l = n_first_name_r AND n_last_name_l = n_last_name_r", "exact"),
+                    _level("n_first_name_l = n_last_name_r AND n_last_name_l = n_first_name_r", "swapped"),
+                    _level(f"{_jw('n_first_name', 0.92)} AND {_jw('n_last_name', 0.92)}", "jw>=0.92 both"),
+                    _level("n_last_name_l = n_last_name_r AND (starts_with(n_first_name_l, n_first_name_r) OR starts_with(n_first_name_r, n_first_name_l))", "last exact, first prefix"),
+                    _level(f"{_jw('n_first_name', 0.85)} AND {_jw('n_last_name', 0.85)}", "jw>=0.85 both"),
+                    _level("n_last_name_l = n_last_name_r", "last exact only"),
+                    _level("n_first_name_l = n_first_name_r", "first exact only"),
+                    _level("ELSE", "else"),
+                ],
+            },
+            {
+                "output_column_name": "email",
+                "comparison_levels": [
+                    _level("n_email_l IS NULL OR n_email_r IS NULL", "null", True),
+                    _level("n_email_l = n_email_r AND NOT n_email_is_role_l", "exact personal"),
+                    _level("n_email_l = n_email_r", "exact role mailbox"),
+                    _level("levenshtein(n_email_l, n_email_r) <= 2", "levenshtein<=2"),
+                    _level("ELSE", "else"),
+                ],
+            },
+            {
+                "output_column_name": "phone",
+                "comparison_levels": [
+                    _level(f"{phones.replace('n_mobile', 'n_mobile_l').replace('n_phone', 'n_phone_l')} IS NULL OR "
+                           f"{phones.replace('n_mobile', 'n_mobile_r').replace('n_phone', 'n_phone_r')} IS NULL", "null", True),
+                    _level("n_mobile_l = n_mobile_r OR n_phone_l = n_phone_r OR n_mobile_l = n_phone_r OR n_phone_l = n_mobile_r", "exact"),
+                    _level("ELSE", "else"),
+                ],
+            },
+            {
+                "output_column_name": "company",
+                "comparison_levels": [
+                    _level("n_company_l IS NULL OR n_company_r IS NULL", "null", True),
+                    _level("n_company_l = n_company_r", "exact"),
+                    _level(_jw("n_company", 0.9), "jw>=0.9"),
+                    _level("ELSE", "else"),
+                ],
+            },
+            {
+                "output_column_name": "place",
+                "comparison_levels": [
+                    _level("(n_postcode_l IS NULL OR n_postcode_r IS NULL) AND (n_city_l IS NULL OR n_city_r IS NULL)", "null", True),
+                    _level("n_postcode_l = n_postcode_r", "postcode exact"),
+                    _level("n_city_l = n_city_r", "city exact"),
+                    _level("ELSE", "else"),
+                ],
+            },
+        ],
+        "blocking_rules_to_generate_predictions": [
+            {"blocking_rule": "l.n_email = r.n_email"},
+            {"blocking_rule": "coalesce(l.n_mobile, l.n_phone) = coalesce(r.n_mobile, r.n_phone)"},
+            {"blocking_rule": "l.n_first_name = r.n_first_name AND l.n_last_name = r.n_last_name"},
+            {"blocking_rule": "l.n_first_name = r.n_last_name AND l.n_last_name = r.n_first_name"},
+            {"blocking_rule": "l.n_last_name = r.n_last_name AND l.n_company = r.n_company"},
+            {"blocking_rule": "l.n_first_name = r.n_first_name AND l.n_company = r.n_company"},
+            {"blocking_rule": "l.n_email_local = r.n_email_local"},
+        ],
+    }
+
+
+def company_settings() -> dict[str, Any]:
+    return {
+        "link_type": "dedupe_only",
+        "unique_id_column_name": "uid",
+        "probability_two_random_records_match": 1e-5,
+        "retain_matching_columns": False,
+        "retain_intermediate_calculation_columns": False,
+        "comparisons": [
+            {
+                "output_column_name": "name",
+                "comparison_levels": [
+                    _level("n_name_l IS NULL OR n_name_r IS NULL", "null", True),
+                    _level("n_name_l = n_name_r", "exact"),
+                    _level(_jw("n_name", 0.95), "jw>=0.95"),
+                    _level(_jw("n_name", 0.88), "jw>=0.88"),
+                    _level("ELSE", "else"),
+                ],
+            },
+            {
+                "output_column_name": "siren",
+                "comparison_levels": [
+                    _level("n_siren_l IS NULL OR n_siren_r IS NULL", "null", True),
+                    _level("n_siren_l = n_siren_r", "exact"),
+                    _level("ELSE", "different SIREN"),
+                ],
+            },
+            {
+                "output_column_name": "domain",
+                "comparison_levels": [
+                    _level("n_domain_l IS NULL OR n_domain_r IS NULL", "null", True),
+                    _level("n_domain_l = n_domain_r", "exact"),
+                    _level("ELSE", "else"),
+                ],
+            },
+            {
+                "output_column_name": "phone",
+                "comparison_levels": [
+                    _level("n_phone_l IS NULL OR n_phone_r IS NULL", "null", True),
+                    _level("n_phone_l = n_phone_r", "exact"),
+                    _level("ELSE", "else"),
+                ],
+            },
+            {
+                "output_column_name": "place",
+                "comparison_levels": [
+                    _level("(n_postcode_l IS NULL OR n_postcode_r IS NULL) AND (n_city_l IS NULL OR n_city_r IS NULL)", "null", True),
+                    _level("n_postcode_l = n_postcode_r", "postcode exact"),
+                    _level("n_city_l = n_city_r", "city exact"),
+                    _level("ELSE", "else"),
+                ],
+            },
+        ],
+        "blocking_rules_to_generate_predictions": [
+            {"blocking_rule": "l.n_name = r.n_name"},
+            {"blocking_rule": "l.n_domain = r.n_domain"},
+            {"blocking_rule": "l.n_phone = r.n_phone"},
+            {"blocking_rule": "l.n_postcode = r.n_postcode AND substr(l.n_name, 1, 4) = substr(r.n_name, 1, 4)"},
+        ],
+    }
+
+
+def default_model_path(kind: str) -> Path:
+    return MODELS_DIR / f"{kind}.json"
+
+
+def load_model(kind: str, path: Path | str | None = None) -> dict[str, Any]:
+    return json.loads(Path(path or default_model_path(kind)).read_text())
+
+
+def model_version(model: dict[str, Any]) -> str:
+    return str(model.get("linker_uid") or "untrained")
+
+
+def _api(con: duckdb.DuckDBPyConnection):
+    from splink import DuckDBAPI
+
+    return DuckDBAPI(connection=con)
+
+
+def _frame(con, db_api, table: str, columns: list[str], where: str = "TRUE"):
+    """Register a projection of `table` (uid + matching columns) with Splink's DB API."""
+    import itertools
+
+    name = f"__splink_in_{next(_seq)}"
+    con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT uid, {', '.join(columns)} FROM {table} WHERE {where}")
+    return db_api.register(name)
+
+
+import itertools as _it
+
+_seq = _it.count()
+
+
+def train(
+    con: duckdb.DuckDBPyConnection, table: str, kind: str, *, seed: int = 42, max_pairs: float = 3e6
+) -> dict[str, Any]:
+    """Estimate u (random sampling) and m (EM on two blocking passes); return the settings JSON."""
+    from splink import Linker
+
+    settings = contact_settings() if kind == "contacts" else company_settings()
+    cols = CONTACT_COLUMNS if kind == "contacts" else COMPANY_COLUMNS
+    db_api = _api(con)
+    linker = Linker(_frame(con, db_api, table, cols), settings, log_level=logging.WARNING)
+    if kind == "contacts":
+        linker.training.estimate_probability_two_random_records_match(
+            ["l.n_email = r.n_email AND NOT l.n_email_is_role"], recall=0.6
+        )
+        linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+        linker.training.estimate_parameters_using_expectation_maximisation("l.n_email = r.n_email", max_pairs=max_pairs, record_sample_proportion=1.0)
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            "l.n_first_name = r.n_first_name AND l.n_last_name = r.n_last_name", max_pairs=max_pairs, record_sample_proportion=1.0
+        )
+    else:
+        linker.training.estimate_probability_two_random_records_match(["l.n_siren = r.n_siren"], recall=0.5)
+        linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+        linker.training.estimate_parameters_using_expectation_maximisation("l.n_name = r.n_name", max_pairs=max_pairs, record_sample_proportion=1.0)
+        linker.training.estimate_parameters_using_expectation_maximisation("l.n_domain = r.n_domain", max_pairs=max_pairs, record_sample_proportion=1.0)
+    return linker.misc.save_model_to_json()
+
+
+def predict_edges(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    kind: str,
+    model: dict[str, Any],
+    threshold: float,
+    out_table: str,
+    new_uids: str | None = None,
+) -> str:
+    """Scored pairs at or above `threshold` -> out_table(uid_l, uid_r, rule, match_probability).
+
+    With `new_uids`, only pairs touching those records: new x existing (predict_between) plus
+    new x new (predict_within), so existing entities are not compared again."""
+    from splink import Linker
+
+    cols = CONTACT_COLUMNS if kind == "contacts" else COMPANY_COLUMNS
+    db_api = _api(con)
+    if new_uids is None:
+        linker = Linker(_frame(con, db_api, table, cols), model, log_level=logging.WARNING)
+        parts = [linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")]
+    else:
+        new = _frame(con, db_api, table, cols, f"uid IN (SELECT uid FROM {new_uids})")
+        old = _frame(con, db_api, table, cols, f"uid NOT IN (SELECT uid FROM {new_uids})")
+        linker = Linker(new, model, log_level=logging.WARNING)
+        parts = [
+            linker.inference.predict_within(new, threshold_match_probability=threshold, warning_mode="never"),
+            linker.inference.predict_between(old, new, threshold_match_probability=threshold, warning_mode="never"),
+        ]
+    union = " UNION ALL ".join(
+        f"SELECT least(uid_l, uid_r) AS uid_l, greatest(uid_l, uid_r) AS uid_r, match_probability FROM {p.physical_name}"
+        for p in parts
+    )
+    if kind == "contacts":
+        # Hard veto whatever the score: two clashing first names are two people, even behind one
+        # shared mailbox and phone (the model cannot learn this from rare households).
+        from .deterministic import FIRST_COMPATIBLE, LAST_COMPATIBLE
+
+        union = f"""SELECT p.* FROM ({union}) p JOIN {table} l ON l.uid = p.uid_l JOIN {table} r ON r.uid = p.uid_r
+                    WHERE {FIRST_COMPATIBLE} AND {LAST_COMPATIBLE}"""
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {out_table} AS SELECT uid_l, uid_r, 'splink' AS rule, max(match_probability)::DOUBLE AS match_probability FROM ({union}) GROUP BY ALL"
+    )
+    for p in parts:
+        p.drop_table_from_database_and_remove_from_cache()
+    return out_table
