@@ -1,0 +1,75 @@
+"""`crm-etl resolve contacts|companies INPUT --out CLUSTERS.parquet`: entity resolution on a file."""
+from __future__ import annotations
+
+import click
+
+from . import main
+
+_FIELDS = {
+    "contacts": ["source_system", "source_id", "first_name", "last_name", "email", "phone", "mobile_phone",
+                 "company_name", "company_source_id", "city", "postcode", "job_title", "updated_at"],
+    "companies": ["source_system", "source_id", "name", "siren", "siret", "vat_number", "domain", "phone",
+                  "address", "postcode", "city", "updated_at", "metadata_crm_company_id", "email"],
+}
+
+
+@main.command("resolve")
+@click.argument("kind", type=click.Choice(["contacts", "companies"]))
+@click.argument("input_path", type=click.Path(exists=True, dir_okay=False))
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Crosswalk (.parquet or .csv).")
+@click.option("--golden-out", type=click.Path(dir_okay=False), help="Also write golden records here.")
+@click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
+              help="Input column holding a contract field, e.g. --map email=Courriel (repeatable).")
+@click.option("--source-system", help="Constant source_system when the file has no such column.")
+@click.option("--threshold", type=float, help="Splink match probability threshold (default from config).")
+@click.option("--region", default="FR", show_default=True, help="Default phone region.")
+@click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), help="Trained Splink model JSON.")
+@click.option("--retrain", is_flag=True, help="Re-estimate the Splink model on this input.")
+@click.option("--save-model", type=click.Path(dir_okay=False), help="Write the model used (JSON) here.")
+def resolve_cmd(kind, input_path, out_path, golden_out, mapping, source_system, threshold, region, model_path,
+                retrain, save_model):
+    """Deduplicate and link KIND records in INPUT_PATH (.parquet or .csv)."""
+    import json
+
+    import duckdb
+
+    from transforms.identity import CompaniesConfig, ContactsConfig
+    from transforms.identity.core import resolve
+
+    con = duckdb.connect()
+    reader = "read_parquet" if input_path.lower().endswith(".parquet") else "read_csv_auto"
+    cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}(?)", [input_path]).fetchall()]
+    renames: dict[str, str] = {}
+    for m in mapping:
+        field, _, col = m.partition("=")
+        if field not in _FIELDS[kind]:
+            raise click.BadParameter(f"unknown field {field!r}; one of {', '.join(_FIELDS[kind])}", param_hint="--map")
+        if col not in cols:
+            raise click.BadParameter(f"no column {col!r} in {input_path}", param_hint="--map")
+        renames[col] = field
+    q = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
+    select = [f"{q(c)} AS {q(renames.get(c, c))}" for c in cols if renames.get(c, c) not in renames.values() or c in renames]
+    if source_system and "source_system" not in renames.values():
+        select.append(f"'{source_system.replace(chr(39), chr(39) * 2)}' AS source_system")
+    con.execute(f"CREATE TEMP VIEW cli_input AS SELECT {', '.join(select)} FROM {reader}(?)".replace("?", "'" + input_path.replace("'", "''") + "'"))
+    cfg = ContactsConfig(region=region) if kind == "contacts" else CompaniesConfig(region=region)
+    if threshold is not None:
+        cfg.match_threshold = threshold
+    if model_path:
+        cfg.model_path = model_path
+    res = resolve(kind, "cli_input", con=con, config=cfg, retrain=retrain)
+
+    def write(table, path):
+        fmt = "(FORMAT parquet)" if path.lower().endswith(".parquet") else "(HEADER, DELIMITER ',')"
+        con.execute(f"COPY (SELECT * FROM {table} ORDER BY ALL) TO '{path.replace(chr(39), chr(39) * 2)}' {fmt}")
+
+    write(res.crosswalk, out_path)
+    if golden_out:
+        write(res.golden, golden_out)
+    if save_model:
+        with open(save_model, "w") as fh:
+            json.dump(res.model, fh, indent=1)
+    rules = con.execute(f"SELECT rule, count(*) FROM {res.crosswalk} GROUP BY 1 ORDER BY 2 DESC").fetchall()
+    click.echo(f"{res.counts['records']} records -> {res.counts['entities']} {kind} entities "
+               f"(model {res.model_version}); by rule: " + ", ".join(f"{r}={n}" for r, n in rules))
+    click.echo(f"crosswalk: {out_path}" + (f"; golden: {golden_out}" if golden_out else ""))
