@@ -24,7 +24,7 @@ select
     b.source_system || ':' || b.activity_id as activity_key,
     b.activity_type,
     b.occurred_at,
-    round(cast(coalesce(b.duration_minutes, b.default_minutes, 0) as double precision) / 60.0, 6) as hours,
+    cast(round(cast(cast(coalesce(b.duration_minutes, b.default_minutes, 0) as double precision) / 60.0 as numeric(38,12)), 6) as double precision) as hours,
     (b.duration_minutes is not null) as duration_logged,
     b.rep_key,
     b.company_key,

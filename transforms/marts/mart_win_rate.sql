@@ -43,12 +43,12 @@ select
     deals_won,
     deals_lost,
     deals_closed,
-    round(cast(deals_won as double precision) / nullif(deals_closed, 0), 6) as win_rate_count,
+    cast(round(cast(cast(deals_won as double precision) / nullif(deals_closed, 0) as numeric(38,12)), 6) as double precision) as win_rate_count,
     cast(amount_won_home as numeric(18,2)) as amount_won_home,
     cast(amount_lost_home as numeric(18,2)) as amount_lost_home,
     cast(amount_won_home + amount_lost_home as numeric(18,2)) as amount_closed_home,
-    round(cast(amount_won_home as double precision) / nullif(cast(amount_won_home + amount_lost_home as double precision), 0), 6) as win_rate_value,
+    cast(round(cast(cast(amount_won_home as double precision) / nullif(cast(amount_won_home + amount_lost_home as double precision), 0) as numeric(38,12)), 6) as double precision) as win_rate_value,
     deals_reached_proposal,
     deals_won_after_proposal,
-    round(cast(deals_won_after_proposal as double precision) / nullif(deals_reached_proposal, 0), 6) as proposal_success_rate
+    cast(round(cast(cast(deals_won_after_proposal as double precision) / nullif(deals_reached_proposal, 0) as numeric(38,12)), 6) as double precision) as proposal_success_rate
 from agg

@@ -1,0 +1,45 @@
+-- Pre-acquisition sales effort: activities on companies that were not yet customers when they happened (never
+-- acquired, or before acquired_at), up to the as-of, valued at the rep's loaded hourly cost of that day
+-- (cfg_rep_costs by rep email, valid_from..valid_to inclusive; else cfg_settings default_hourly_cost).
+with settings as (
+    select cast(max(case when key = 'default_hourly_cost' then value end) as double precision) as default_hourly_cost
+    from staging.cfg_settings
+),
+effort as (
+    select
+        a.activity_key,
+        a.occurred_at,
+        cast(a.occurred_at at time zone 'UTC' as date) as activity_date,
+        a.rep_key,
+        a.team_name,
+        a.company_key,
+        a.tier,
+        coalesce(ch.acquisition_channel, 'UNKNOWN') as channel,
+        a.hours,
+        r.email as rep_email
+    from core.fct_activities a
+    cross join core.as_of ao
+    join core.dim_company c on c.company_key = a.company_key
+    left join core.company_channel ch on ch.company_key = a.company_key
+    left join core.dim_rep r on r.rep_key = a.rep_key
+    where a.occurred_at <= ao.as_of_at
+      and (c.acquired_at is null or a.occurred_at < c.acquired_at)
+),
+costed as (
+    select
+        e.*,
+        coalesce(
+            (select max(rc.hourly_cost) from staging.cfg_rep_costs rc
+             where lower(rc.rep_email) = e.rep_email
+               and (rc.valid_from is null or rc.valid_from <= e.activity_date)
+               and (rc.valid_to is null or e.activity_date <= rc.valid_to)),
+            s.default_hourly_cost,
+            0
+        ) as hourly_cost
+    from effort e
+    cross join settings s
+)
+select
+    activity_key, occurred_at, activity_date, rep_key, team_name, company_key, tier, channel, hours, hourly_cost,
+    cast(round(cast(hours * hourly_cost as numeric(18,6)), 2) as numeric(18,2)) as cost_home
+from costed
