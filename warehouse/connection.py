@@ -56,9 +56,15 @@ class Warehouse:
             if path != ":memory:":
                 Path(path).parent.mkdir(parents=True, exist_ok=True)
             self._engine: Engine = sa.create_engine(self.url, poolclass=NullPool)
+            # Timestamps are compared and truncated in UTC whatever the machine's zone (set per session,
+            # not as an open-time config, so dlt can open the same file in this process).
+            sa.event.listen(self._engine, "connect", lambda dbapi_conn, _: dbapi_conn.execute("set TimeZone = 'UTC'"))
         elif self.url.startswith("postgresql"):
             self.dialect = "postgres"
-            self._engine = sa.create_engine(self.url, pool_pre_ping=True, pool_size=2, max_overflow=4)
+            self._engine = sa.create_engine(
+                self.url, pool_pre_ping=True, pool_size=2, max_overflow=4,
+                connect_args={"options": "-c timezone=UTC"},  # date_trunc & co. in UTC, as on DuckDB
+            )
         else:
             raise ValueError(
                 f"Unsupported warehouse URL {redact(self.url)!r}: use duckdb:///path/to/file.duckdb "
@@ -138,6 +144,10 @@ class Warehouse:
         with self.connect() as conn:
             for schema in schemas:
                 conn.exec_driver_sql(f"create schema if not exists {quote_ident(schema)}")
+            if "staging" in schemas:
+                from . import functions
+
+                functions.install(conn, self.dialect)
 
     # -- atomic builds --------------------------------------------------------------------------------------
     def build_table(self, schema: str, table: str, select_sql: str, *, pre_sql: Sequence[str] = ()) -> int:
