@@ -1,0 +1,355 @@
+"""HubSpot connector against the sandbox HubSpot server (no mocks): full and incremental syncs into DuckDB,
+deletes, rate limits, 5xx, daily quota, quarantine, the search result cap, both API path versions."""
+from __future__ import annotations
+
+import logging
+import random
+from datetime import datetime, timezone
+
+import dlt
+import pytest
+import requests
+
+from connectors.common.retry import QuotaExhaustedError, RetryPolicy, parse_retry_after, send_with_retry
+from connectors.common.throttle import RateLimiter
+from connectors.hubspot import client_of, hubspot_source
+from connectors.hubspot.settings import ALL_OBJECTS, ASSOCIATIONS
+from sandbox.generator import generate_world
+from sandbox.server import SandboxServer
+
+ENGAGEMENTS = ("calls", "meetings", "emails", "notes", "tasks")
+FAST = dict(backoff_base=0.01, backoff_max=0.05, max_retry_after=2.0)
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs(caplog):
+    caplog.set_level(logging.WARNING, logger="connectors.hubspot")
+
+
+@pytest.fixture
+def world():
+    return generate_world(seed=42, size="tiny")
+
+
+def _token(srv: SandboxServer) -> str:
+    return srv.apps["hubspot"].config.token
+
+
+class Sync:
+    """One dlt pipeline (DuckDB file + pipelines dir in tmp_path) syncing from one sandbox server."""
+
+    def __init__(self, srv: SandboxServer, tmp_path, **source_kwargs):
+        self.srv = srv
+        self.kwargs = {"access_token": _token(srv), "base_url": srv.vendor_url("hubspot"), **FAST, **source_kwargs}
+        self.pipeline = dlt.pipeline(
+            pipeline_name="hubspot_test",
+            destination=dlt.destinations.duckdb(str(tmp_path / "warehouse.duckdb")),
+            dataset_name="raw_hubspot",
+            pipelines_dir=str(tmp_path / "dlt"),
+        )
+        self.last_source = None
+
+    def run(self, **overrides) -> int:
+        """Run one sync; returns the number of HTTP requests the sandbox saw for it."""
+        before = self.srv.stats()["total"]
+        self.last_source = hubspot_source(**{**self.kwargs, **overrides})
+        self.pipeline.run(self.last_source)
+        return self.srv.stats()["total"] - before
+
+    def query(self, sql: str):
+        with self.pipeline.sql_client() as client:
+            return client.execute_sql(sql)
+
+    def tables(self) -> set[str]:
+        rows = self.query("select table_name from information_schema.tables where table_schema = 'raw_hubspot'")
+        return {r[0] for r in rows}
+
+    def archived_by_id(self, table: str) -> dict[str, bool]:
+        return {r[0]: r[1] for r in self.query(f"select id, archived from raw_hubspot.{table}")}
+
+    def snapshot(self) -> dict[str, list]:
+        out = {}
+        for table in sorted(t for t in self.tables() if not t.startswith("_dlt")):
+            cols = [r[0] for r in self.query(
+                "select column_name from information_schema.columns where table_schema = 'raw_hubspot' "
+                f"and table_name = '{table}' and column_name not in ('_dlt_load_id', '_dlt_id', '_dlt_parent_id')"
+                " order by column_name")]
+            out[table] = sorted(map(repr, self.query(f"select {', '.join(cols)} from raw_hubspot.{table}")))
+        return out
+
+
+def store_archived_by_id(world, object_type: str) -> dict[str, bool]:
+    return {rid: bool(r.get("archived")) for rid, r in world.hubspot.objects[object_type].items()}
+
+
+def assert_warehouse_matches_store(sync: Sync, world, skip_ids=()):
+    for object_type in ALL_OBJECTS:
+        expected = {k: v for k, v in store_archived_by_id(world, object_type).items() if k not in skip_ids}
+        assert sync.archived_by_id(object_type) == expected, object_type
+        stamps = dict(sync.query(f"select id, strftime(updated_at, '%Y-%m-%dT%H:%M:%S.%g') "
+                                 f"from raw_hubspot.{object_type}"))
+        for rid in expected:
+            assert stamps[rid] + "Z" == world.hubspot.objects[object_type][rid]["updatedAt"], (object_type, rid)
+        dupes = sync.query(f"select count(*) - count(distinct id) from raw_hubspot.{object_type}")[0][0]
+        assert dupes == 0
+
+
+# ------------------------------------------------------------------------------------------- full sync
+
+@pytest.mark.parametrize("api_version", ["2026-03", "v3"])
+def test_full_sync_lands_every_record_with_archived_flagged(world, tmp_path, api_version):
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path, api_version=api_version, custom_properties={"contacts": ["lead_source"]})
+        requests_full = sync.run()
+        paths = srv.stats()["by_path"]
+    prefix = "/hubspot/crm/v3/objects/" if api_version == "v3" else "/hubspot/crm/objects/2026-03/"
+    assert all(prefix in p or "/objects/" not in p for p in paths), paths
+    assert requests_full == client_of(sync.last_source).stats.total
+
+    assert_warehouse_matches_store(sync, world)
+    assert any(store_archived_by_id(world, "contacts").values()), "the tiny world has archived contacts"
+
+    # properties flattened under their HubSpot names, text as sent; custom property opted in
+    row = sync.query("select email, lifecyclestage, lead_source, createdate from raw_hubspot.contacts "
+                     "where not archived order by id limit 1")[0]
+    first = world.hubspot.objects["contacts"][min(k for k, v in store_archived_by_id(world, "contacts").items()
+                                                  if not v)]["properties"]
+    assert row == (first.get("email"), first.get("lifecyclestage"), first.get("lead_source"), first.get("createdate"))
+
+    # owners (archived owner included), pipelines and stages with labels/probability/closed flag
+    owners = dict(sync.query("select id, archived from raw_hubspot.owners"))
+    assert owners == {str(o["id"]): bool(o["archived"]) for o in world.hubspot.owners}
+    assert any(owners.values())
+    stages = {r[0]: r[1:] for r in sync.query(
+        "select id, label, probability, is_closed, display_order from raw_hubspot.pipeline_stages")}
+    for pipeline in world.hubspot.pipelines["deals"]:
+        for stage in pipeline["stages"]:
+            assert stages[stage["id"]][:3] == (stage["label"], str(stage["metadata"]["probability"]),
+                                               str(stage["metadata"]["isClosed"]).lower())
+
+    # property history of the configured properties, one row per store entry
+    for object_type, prop in (("deals", "dealstage"), ("contacts", "lifecyclestage")):
+        expected = {
+            (rid, e["timestamp"])
+            for rid, per in world.hubspot.property_history[object_type].items()
+            if not world.hubspot.objects[object_type][rid].get("archived")
+            for e in per.get(prop, [])
+        }
+        got = {(r[0], r[1] + "Z") for r in sync.query(
+            f"select object_id, strftime(timestamp, '%Y-%m-%dT%H:%M:%S.%g') from "
+            f"raw_hubspot.{object_type}_property_history where property = '{prop}'")}
+        assert got == expected and expected
+
+    # associations from the owning side, with type ids and categories
+    pairs = {(r[0], r[1], r[2]) for r in sync.query(
+        "select from_id, to_id, type_id from raw_hubspot.associations_deal_company")}
+    live_deals = {k for k, v in store_archived_by_id(world, "deals").items() if not v}
+    expected_pairs = {(a, b, t) for a, b, t in world.hubspot.associations.get(("deals", "companies"), [])
+                      if a in live_deals}
+    assert expected_pairs and expected_pairs <= pairs
+    assert {r[0] for r in sync.query("select distinct category from raw_hubspot.associations_deal_company")} \
+        <= {"HUBSPOT_DEFINED", "USER_DEFINED"}
+    for _, _, table in ASSOCIATIONS:
+        assert table in sync.tables() or table == "associations_engagement_deal"
+
+
+# ------------------------------------------------------------------------------------------- incremental
+
+def test_incremental_sync_reads_only_changes_and_soft_deletes(world, tmp_path):
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        full = sync.run()
+        changes = world.advance(1)
+        incremental = sync.run()
+        assert_warehouse_matches_store(sync, world)
+        rerun_requests = sync.run()
+
+    assert changes.changes, "advance() changed something"
+    assert incremental < full / 3, (incremental, full)
+    assert rerun_requests <= incremental
+    # deletes arrive as archived rows, never as missing or still-live rows
+    for object_type in ALL_OBJECTS:
+        archived_now = changes.ids(object_type, "archived")
+        flags = sync.archived_by_id(object_type)
+        assert all(flags[i] is True for i in archived_now), object_type
+    assert any(changes.ids(o, "archived") for o in ALL_OBJECTS)
+    # created records arrived with their associations
+    created_deals = changes.ids("deals", "created")
+    if created_deals:
+        linked = {r[0] for r in sync.query("select from_id from raw_hubspot.associations_deal_company")}
+        assert created_deals <= linked
+    # the changed deals' new stage history is there
+    updated_deals = changes.ids("deals", "updated")
+    if updated_deals:
+        rid = sorted(updated_deals)[0]
+        store_hist = world.hubspot.property_history["deals"].get(rid, {})
+        want = {(p, e["timestamp"]) for p, entries in store_hist.items() if p in ("dealstage", "amount")
+                for e in entries}
+        got = {(r[0], r[1] + "Z") for r in sync.query(
+            "select property, strftime(timestamp, '%Y-%m-%dT%H:%M:%S.%g') from raw_hubspot.deals_property_history "
+            f"where object_id = '{rid}' and property in ('dealstage', 'amount')")}
+        assert want <= got
+
+
+def test_rerun_without_change_changes_nothing(world, tmp_path):
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        world.advance(1)
+        sync.run()
+        before = sync.snapshot()
+        sync.run()
+        after = sync.snapshot()
+    assert before == after
+    assert sum(len(v) for v in before.values()) > 500
+
+
+def test_record_updated_while_paging_is_caught_next_sync(world, tmp_path):
+    with SandboxServer(world, port=0, faults={"update_during_paging": 1, "update_object_type": "contacts"}) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        fired = [f for f in srv.faults.fired if f["fault"] == "update_during_paging"]
+        assert fired
+        sync.run()
+    assert_warehouse_matches_store(sync, world)
+
+
+# ------------------------------------------------------------------------------------------- faults
+
+def test_429_storm_and_5xx_bursts_lose_and_duplicate_nothing(world, tmp_path):
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path, max_attempts=12)  # the storm and the 5xx burst may hit one request in a row
+        srv.faults.set(rate_limit_storm=6, server_errors=5, server_error_statuses=[500, 502, 503, 504])
+        sync.run()
+        statuses = srv.stats()["by_status"]
+        world.advance(1)
+        srv.faults.set(rate_limit_storm=3, server_errors=3)
+        sync.run()
+    assert int(statuses.get("429", 0)) >= 6 and sum(int(v) for k, v in statuses.items() if k.startswith("5")) >= 5
+    assert client_of(sync.last_source).stats.retries >= 6
+    assert_warehouse_matches_store(sync, world)
+
+
+def test_read_timeouts_are_retried(world, tmp_path):
+    with SandboxServer(world, port=0, faults={"delay_ms": 800, "delay_requests": 2}) as srv:
+        sync = Sync(srv, tmp_path, read_timeout=0.3, objects=["companies"])
+        sync.run()
+    assert sync.archived_by_id("companies") == store_archived_by_id(world, "companies")
+
+
+def test_daily_quota_429_stops_with_a_clear_message(world, tmp_path):
+    with SandboxServer(world, port=0, hubspot={"daily_limit": 15}) as srv:
+        sync = Sync(srv, tmp_path)
+        with pytest.raises(Exception) as info:
+            sync.run()
+        requests_sent = srv.stats()["total"]
+    chain, exc = [], info.value
+    while exc is not None:
+        chain.append(exc)
+        exc = exc.__cause__ or exc.__context__
+    quota = [e for e in chain if isinstance(e, QuotaExhaustedError)]
+    assert quota, chain
+    assert "DAILY" in str(quota[0]) and "resets at" in str(quota[0])
+    assert requests_sent <= 16 + 1  # no retry storm against an exhausted daily quota
+
+
+def test_malformed_records_go_to_quarantine_and_the_rest_loads(world, tmp_path):
+    with SandboxServer(world, port=0, faults={"malformed_record": "bad_date",
+                                              "malformed_object_type": "contacts"}) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        srv.faults.set(malformed_record="bad_id", malformed_object_type="deals")
+        sync2 = Sync(srv, tmp_path / "second")
+        sync2.run(objects=["deals"])
+    rows = sync.query("select source, object_type, record_id, reason, payload from raw_hubspot._quarantine")
+    assert len(rows) == 1
+    source, object_type, record_id, reason, payload = rows[0]
+    assert (source, object_type) == ("hubspot", "contacts") and "not a date" in reason and "not-a-date" in payload
+    live = {k for k, v in store_archived_by_id(world, "contacts").items()}
+    assert set(sync.archived_by_id("contacts")) == live - {record_id}
+    assert set(sync.archived_by_id("companies")) == set(store_archived_by_id(world, "companies"))
+
+    rows = sync2.query("select object_type, record_id, reason from raw_hubspot._quarantine")
+    assert len(rows) == 1 and rows[0][0] == "deals" and rows[0][1].endswith("x") and "not numeric" in rows[0][2]
+    assert len(sync2.archived_by_id("deals")) == len(world.hubspot.objects["deals"]) - 1
+
+
+def test_search_result_cap_is_passed_by_id_windowing(world, tmp_path):
+    cap = 20
+    with SandboxServer(world, port=0, hubspot={"search_result_cap": cap}) as srv:
+        sync = Sync(srv, tmp_path, search_result_cap=cap)
+        sync.run()
+        world.advance(1)
+        # A huge overlap makes the incremental search return every live record: many windows of `cap`.
+        sync.run(overlap_minutes=60 * 24 * 365 * 5)
+        stats = srv.stats()
+    assert "400" not in stats["by_status"]
+    searches = sum(n for p, n in stats["by_path"].items() if p.endswith("/contacts/search"))
+    live = sum(1 for r in world.hubspot.objects["contacts"].values() if not r["archived"])
+    assert searches >= live // cap
+    assert_warehouse_matches_store(sync, world)
+
+
+def test_new_custom_property_becomes_a_column(world, tmp_path):
+    store = world.hubspot
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path, objects=["companies"], custom_properties="all")
+        sync.run()
+        with store.lock:
+            store.property_definitions["companies"].append({
+                "name": "score_interne", "label": "Score interne", "type": "number", "fieldType": "number",
+                "groupName": "companyinformation", "hubspotDefined": False, "options": []})
+            rid, record = next((k, r) for k, r in store.objects["companies"].items() if not r["archived"])
+            record["properties"]["score_interne"] = "12"
+            stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+            record["updatedAt"] = record["properties"]["hs_lastmodifieddate"] = stamp
+        sync.run()
+        with store.lock:  # same property, now a value that is not a number: still loads
+            record["properties"]["score_interne"] = "élevé"
+            record["updatedAt"] = record["properties"]["hs_lastmodifieddate"] = stamp[:-4] + "500Z"
+        sync.run()
+    assert sync.query(f"select score_interne from raw_hubspot.companies where id = '{rid}'") == [("élevé",)]
+
+
+# ------------------------------------------------------------------------------------------- shared pieces
+
+def test_rate_limiter_paces_and_adapts_to_server_headers():
+    now = [0.0]
+    sleeps = []
+
+    def sleep(s):
+        sleeps.append(s)
+        now[0] += s
+
+    limiter = RateLimiter(3, 1.0, clock=lambda: now[0], sleep=sleep)
+    for _ in range(6):
+        limiter.acquire()
+    assert now[0] >= 1.0  # the 4th call had to wait for the window to roll
+    limiter.observe(limit=3, remaining=0)  # someone else used the budget
+    t = now[0]
+    limiter.acquire()
+    assert now[0] > t
+
+
+def test_retry_policy_honours_retry_after_and_stops_on_fatal():
+    def response(status, headers=None, body=b"{}"):
+        r = requests.Response()
+        r.status_code, r._content = status, body
+        r.headers.update(headers or {})
+        return r
+
+    answers = [response(429, {"Retry-After": "3"}), response(503), response(200)]
+    waits = []
+    out = send_with_retry(lambda: answers.pop(0), RetryPolicy(backoff_base=0.5), sleep=waits.append,
+                          rng=random.Random(1))
+    assert out.status_code == 200 and waits[0] == 3.0 and 0.5 <= waits[1] <= 1.0  # 2nd attempt: up to 2x base
+
+    def fatal(r):
+        if r.status_code == 429:
+            raise QuotaExhaustedError("daily", quota="DAILY")
+
+    calls = []
+    with pytest.raises(QuotaExhaustedError):
+        send_with_retry(lambda: calls.append(1) or response(429), RetryPolicy(), check=fatal, sleep=waits.append)
+    assert len(calls) == 1
+    assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
