@@ -12,6 +12,7 @@ rate limits with HubSpot's headers and 429 bodies.
 from __future__ import annotations
 
 import bisect
+import functools
 import re
 import threading
 import time
@@ -145,7 +146,12 @@ def _as_number(value: Any) -> float | None:
     """Numbers and dates (ISO or epoch ms) compare as numbers, like HubSpot's typed search index."""
     if value is None:
         return None
-    text = str(value).strip()
+    return _text_as_number(str(value))
+
+
+@functools.lru_cache(maxsize=1 << 20)  # a sync pages the same filter over the same values many times
+def _text_as_number(value: str) -> float | None:
+    text = value.strip()
     try:
         number = float(text)
         if number == number and abs(number) != float("inf"):
@@ -257,6 +263,7 @@ class HubSpotApp(VendorApp):
         self._429_count = 0
         self._count_lock = threading.Lock()
         self._sorted_cache: dict[str, tuple[int, list[tuple], list[str]]] = {}
+        self._definitions_cache: dict[str, tuple[int, set[str]]] = {}
         self._assoc_cache: dict[tuple[str, str], tuple[tuple, dict[str, list[tuple[str, int]]]]] = {}
 
     # -- VendorApp interface -------------------------------------------------------------------
@@ -457,7 +464,12 @@ class HubSpotApp(VendorApp):
         return index
 
     def _definitions(self, object_type: str) -> set[str]:
-        return {d["name"] for d in self.store.property_definitions.get(object_type, [])}
+        definitions = self.store.property_definitions.get(object_type, [])
+        cached = self._definitions_cache.get(object_type)
+        if cached is None or cached[0] != len(definitions):  # definitions are only ever appended
+            cached = (len(definitions), {d["name"] for d in definitions})
+            self._definitions_cache[object_type] = cached
+        return cached[1]
 
     @staticmethod
     def _value(record: dict[str, Any], name: str) -> Any:
@@ -687,7 +699,8 @@ class HubSpotApp(VendorApp):
             raise _bad_request(f"Search results are capped at {cap}: after ({after}) + limit ({limit}) is past the cap. "
                                "Narrow the query (e.g. a window on hs_object_id) and start again from after=0.",
                                context={"after": [str(after)], "limit": [str(limit)]})
-        groups = self._parse_filter_groups(body.get("filterGroups") or [])
+        groups = [[self._compile(f) for f in group]
+                  for group in self._parse_filter_groups(body.get("filterGroups") or [])]
         sort = self._parse_sorts(body.get("sorts") or [])
         query = (body.get("query") or "").strip().casefold()
         with self.store.lock:
@@ -698,12 +711,15 @@ class HubSpotApp(VendorApp):
                 record = records[record_id]
                 if record.get("archived"):
                     continue  # search never sees archived records
-                if groups and not any(all(self._match(record, f) for f in group) for group in groups):
+                if groups and not any(all(test(record) for test in group) for group in groups):
                     continue
                 if query and not self._query_match(object_type, record, query):
                     continue
                 matches.append(record)
-            if sort is not None:
+            if sort is not None and sort[0] == "hs_object_id":
+                if sort[1]:  # already in id order
+                    matches.reverse()
+            elif sort is not None:
                 name, descending = sort
                 present = [r for r in matches if self._value(r, name) not in (None, _MISSING, "")]
                 absent = [r for r in matches if self._value(r, name) in (None, _MISSING, "")]
@@ -759,33 +775,39 @@ class HubSpotApp(VendorApp):
         number = _as_number(value)
         return (0, number, "") if number is not None else (1, 0.0, str(value).casefold())
 
-    def _match(self, record: dict[str, Any], f: dict[str, Any]) -> bool:
-        op = f["operator"]
-        value = self._value(record, f["propertyName"])
-        if value is _MISSING:
-            value = None
-        has = value is not None and value != ""
-        if op == "HAS_PROPERTY":
-            return has
-        if op == "NOT_HAS_PROPERTY":
-            return not has
+    def _compile(self, f: dict[str, Any]) -> Callable[[dict[str, Any]], bool]:
+        """One filter -> a predicate on a record; the filter's own values are parsed once, not per record."""
+        op, name, value_of = f["operator"], f["propertyName"], self._value
+
+        def current(record: dict[str, Any]) -> Any:
+            value = value_of(record, name)
+            return None if value is _MISSING or value == "" else value
+
+        if op in ("HAS_PROPERTY", "NOT_HAS_PROPERTY"):
+            want = op == "HAS_PROPERTY"
+            return lambda r: (current(r) is not None) == want
         if op in ("IN", "NOT_IN"):
-            found = has and any(self._equal(value, v) for v in f["values"])
-            return found if op == "IN" else not found
+            wanted = [str(v) for v in f["values"]]
+            want = op == "IN"
+            return lambda r: (current(r) is not None and any(self._equal(current(r), v) for v in wanted)) == want
         if op in ("CONTAINS_TOKEN", "NOT_CONTAINS_TOKEN"):
-            found = has and self._contains_token(str(value), str(f["value"]))
-            return found if op == "CONTAINS_TOKEN" else not found
-        if op == "EQ":
-            return has and self._equal(value, f["value"])
-        if op == "NEQ":
-            return not (has and self._equal(value, f["value"]))
-        if not has:
-            return False
-        left = self._sort_key(value)
+            token, want = str(f["value"]), op == "CONTAINS_TOKEN"
+            return lambda r: bool(current(r) is not None and self._contains_token(str(current(r)), token)) == want
+        if op in ("EQ", "NEQ"):
+            target, want = str(f["value"]), op == "EQ"
+            return lambda r: (current(r) is not None and self._equal(current(r), target)) == want
+        low = self._sort_key(str(f["value"]))
         if op == "BETWEEN":
-            return self._sort_key(f["value"]) <= left <= self._sort_key(f["highValue"])
-        right = self._sort_key(f["value"])
-        return {"GT": left > right, "GTE": left >= right, "LT": left < right, "LTE": left <= right}[op]
+            high = self._sort_key(str(f["highValue"]))
+            compare = lambda k: low <= k <= high  # noqa: E731
+        else:
+            compare = {"GT": lambda k: k > low, "GTE": lambda k: k >= low,
+                       "LT": lambda k: k < low, "LTE": lambda k: k <= low}[op]
+
+        def ordered(record: dict[str, Any]) -> bool:
+            value = current(record)
+            return value is not None and compare(self._sort_key(value))
+        return ordered
 
     @staticmethod
     def _equal(value: Any, wanted: Any) -> bool:
