@@ -9,7 +9,6 @@ The checks need a resource named `warehouse` whose `.get()` returns a warehouse.
 `freshness_policies(sales_model)` turns the file's `freshness:` section into Dagster FreshnessPolicy objects per
 source, to attach to the raw assets of each source.
 """
-from __future__ import annotations
 
 import datetime as dt
 
@@ -57,7 +56,7 @@ def _make_check(sales_model: SalesModel, rule: Rule, as_of: dt.datetime | None) 
         metadata={"rule": rule.name, "object": rule.object, "severity": rule.severity, "kind": rule.kind},
         pool="warehouse",  # DuckDB has one writer: the coordinator may cap this pool at 1
     )
-    def _check(context: dg.AssetCheckExecutionContext) -> dg.AssetCheckResult:
+    def _check(context) -> dg.AssetCheckResult:  # no annotation: dagster rejects string annotations
         wh = context.resources.warehouse.get()
         # rebuilt at run time so the "sane date" window follows the clock, not the code location's load time
         current = next(r for r in build_rules(sales_model, as_of=as_of) if r.name == rule.name)

@@ -1,4 +1,4 @@
--- Data quality per day, rep, object and rule: records checked, records failing, completeness %.
+-- Data quality per day, rep, object and rule: records checked, records failing, completeness percentage.
 -- Grain: one row per run_date x source_system x owner_id x object x rule. The latest evaluation of each rule on
 -- a day counts for that day (a rule run several times a day is not counted twice). Records with no owner are
 -- shown under owner_id 'unassigned'. The failing records themselves are in quality.violations.

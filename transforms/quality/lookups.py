@@ -90,20 +90,23 @@ def checker(kind: str) -> Callable[[str], tuple[bool, str | None, str | None]]:
     raise ValueError(f"unknown value-check kind {kind!r}")
 
 
-def refresh_value_checks(wh: Warehouse, kinds: Iterable[str]) -> int:
+def refresh_value_checks(wh: Warehouse, kinds: Iterable[str], existing: set[tuple[str, str]] | None = None) -> int:
     """Validate the values of `kinds` not checked yet; returns how many were added."""
     kinds = sorted(set(kinds))
     if not kinds:
         return 0
     wh.ensure_schemas(["quality"])
     wh.execute(VALUE_CHECKS_DDL)
+    if existing is None:
+        existing = {(r["table_schema"], r["table_name"]) for r in wh.query(
+            "select table_schema, table_name from information_schema.tables")}
     added = 0
     for kind in kinds:
         base = kind.partition(":")[0]
         selects = [
             f"select {col} as value from {table} where {col} is not null and trim({col}) <> ''"
             for table, col in SOURCES[base]
-            if wh.table_exists(*table.split("."))
+            if tuple(table.split(".")) in existing
         ]
         if not selects:
             continue

@@ -107,15 +107,17 @@ def evaluate_rules(wh: Warehouse, rules: list[Rule], *, run_at: dt.datetime | No
     ensure_quality_tables(wh)
     outcomes: dict[str, RuleOutcome] = {}
     runnable: list[Rule] = []
+    existing = {(row["table_schema"], row["table_name"]) for row in wh.query(
+        "select table_schema, table_name from information_schema.tables")}
     for r in rules:
-        missing = sorted(".".join(t) for t in r.reads if t != ("quality", "value_checks") and not wh.table_exists(*t))
+        missing = sorted(".".join(t) for t in r.reads if t != ("quality", "value_checks") and t not in existing)
         o = RuleOutcome(r.name, r.object, r.severity, ".".join(r.table), "skipped")
         outcomes[r.name] = o
         if missing:
             o.reason = "missing table(s): " + ", ".join(missing)
         else:
             runnable.append(r)
-    refresh_value_checks(wh, [k for r in runnable for k in r.lookups])
+    refresh_value_checks(wh, [k for r in runnable for k in r.lookups], existing=existing)
 
     cols = ", ".join(OUTPUT_COLUMNS)
     with wh.connect() as conn:
