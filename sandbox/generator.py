@@ -78,8 +78,8 @@ _CONFIG_FIELDS = {f.name for f in dataclasses.fields(WorldConfig)}
 # --------------------------------------------------------------------------------------------- helpers
 
 def iso(ts: datetime) -> str:
-    """HubSpot-style UTC timestamp with milliseconds: 2026-10-31T18:00:00.000Z."""
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    """HubSpot-style UTC timestamp with milliseconds: 2026-10-31T18:00:00.000Z (ts must be UTC)."""
+    return ts.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def _ascii(s: str) -> str:
@@ -105,7 +105,7 @@ def _rand_between(rng: random.Random, a: datetime, b: datetime) -> datetime:
     if b <= a:
         return a
     span_ms = int((b - a).total_seconds() * 1000)
-    return a + timedelta(milliseconds=rng.randint(0, span_ms))
+    return a + timedelta(milliseconds=int(rng.random() * (span_ms + 1)))
 
 
 def _work_ts(rng: random.Random, a: datetime, b: datetime) -> datetime:
@@ -116,15 +116,16 @@ def _work_ts(rng: random.Random, a: datetime, b: datetime) -> datetime:
     wd = ts.weekday()
     if wd >= 5:
         ts -= timedelta(days=wd - 4)
-    ts = ts.replace(hour=rng.randint(7, 16), minute=rng.randint(0, 59), second=rng.randint(0, 59),
-                    microsecond=rng.randint(0, 999) * 1000)
+    secs = int(rng.random() * 36000)  # 07:00-17:00 UTC = 8:00-19:00 Paris
+    ts = ts.replace(hour=7 + secs // 3600, minute=secs // 60 % 60, second=secs % 60,
+                    microsecond=int(rng.random() * 1000) * 1000)
     if ts < a or ts > b:
         return _rand_between(rng, a, b)
     return ts
 
 
 def _phone(rng: random.Random, prefix: str) -> str:
-    digits = prefix + "".join(str(rng.randint(0, 9)) for _ in range(8))
+    digits = prefix + f"{int(rng.random() * 100_000_000):08d}"
     return " ".join(digits[i:i + 2] for i in range(0, 10, 2))
 
 
@@ -143,7 +144,16 @@ def _money(x: float) -> Decimal:
 
 
 def _weighted(rng: random.Random, pairs):
-    return rng.choices([p[0] for p in pairs], weights=[p[1] for p in pairs], k=1)[0]
+    """Pick a value from (value, weight) pairs."""
+    total = 0.0
+    for _, w in pairs:
+        total += w
+    x = rng.random() * total
+    for v, w in pairs:
+        x -= w
+        if x < 0:
+            return v
+    return pairs[-1][0]
 
 
 # --------------------------------------------------------------------------------------------- world
@@ -195,6 +205,10 @@ class World:
             idx = {x.key: x for x in items}
             cache[name] = idx
         return idx
+
+    def deal_truth(self, d: Deal) -> DealTruth:
+        """The truth row of a deal as of now (outcome, owner and team at close, tier, EUR amount)."""
+        return deal_truth(d, self._index("reps", self.reps), self._index("companies", self.companies), self.as_of)
 
     def next_hubspot_id(self, object_type: str) -> str:
         bucket = "engagements" if object_type in ENGAGEMENT_TYPES else object_type
@@ -832,6 +846,8 @@ class _Generator:
                 mins = {"in_person": rng.choice([60, 90, 120]), "video": rng.choice([30, 45, 60]),
                         "phone": rng.choice([15, 30, 45])}[a.meeting_type]
                 a.duration_ms = None if rng.random() < miss else mins * 60_000
+                if ts + timedelta(minutes=mins) > self.as_of:  # the meeting has ended by as_of
+                    a.timestamp = ts = self.as_of - timedelta(minutes=mins + 5)
                 a.status = "COMPLETED" if rng.random() < 0.9 else rng.choice(["NO_SHOW", "RESCHEDULED", "CANCELED"])
                 a.title = {"in_person": "Rendez-vous sur site", "video": "Visio", "phone": "Rendez-vous téléphonique"
                            }[a.meeting_type] + (" – démo" if a.activity_type == "Demo" else "")
@@ -891,6 +907,7 @@ class _Generator:
         self.hs_company = hs_company
 
         crecs = []
+        used_emails = {p.email for p in self.people}
         for p in self.people:
             co = self.company_by_key[p.company_key]
             company_rec = hs_company[co.key]
@@ -906,7 +923,7 @@ class _Generator:
                 for _ in range(1 if rng.random() < 0.8 else 2):
                     ts = _rand_between(rng, p.created_at + timedelta(days=1), self.as_of)
                     dup = self._contact_record(rng, p, "hubspot", "duplicate", ts, company_rec)
-                    self._dirty_contact(rng, dup, p, co)
+                    self._dirty_contact(rng, dup, p, co, used_emails)
                     dup.owner_key = self._owner_at(dup.owner_key if rng.random() < 0.7
                                                    else rng.choice(self.reps).key, ts)
                     dup.source = "OFFLINE"
@@ -988,7 +1005,7 @@ class _Generator:
             rec.updated_at = max(s for s in stamps if s <= self.as_of)
         return rec
 
-    def _dirty_contact(self, rng, rec: ContactRecord, p: Person, co: Company):
+    def _dirty_contact(self, rng, rec: ContactRecord, p: Person, co: Company, used: set[str]):
         kinds = rng.sample(["case", "accents", "typo", "swapped", "phone_format"], rng.randint(1, 2))
         for k in kinds:
             if k == "case" and rec.last_name:
@@ -1021,6 +1038,12 @@ class _Generator:
                         f"{rng.randint(1, 99)}@gmail.com"
         else:
             rec.email = None
+        if rec.email in used:
+            rec.email = f"{local}+crm{len(rec.dirt)}{rng.randint(2, 9)}@{dom}"
+            if rec.email in used:
+                rec.email = None
+        if rec.email:
+            used.add(rec.email)
         if rec.email is None and "email" not in rec.missing:
             rec.missing.append("email")
         elif rec.email is not None and "email" in rec.missing:

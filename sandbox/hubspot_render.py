@@ -28,7 +28,8 @@ KIND_TO_OBJECT = {"call": "calls", "meeting": "meetings", "email": "emails", "no
 
 
 def iso(ts) -> str:
-    return ts.strftime("%Y-%m-%dT%H:%M:%S.") + f"{ts.microsecond // 1000:03d}Z"
+    """2026-10-31T18:00:00.000Z (ts is a UTC datetime)."""
+    return ts.isoformat(timespec="milliseconds")[:23] + "Z"
 
 
 def num(d: Decimal | None) -> str | None:
