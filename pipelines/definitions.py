@@ -2,11 +2,12 @@
 
 Thin by design: assets wrap connectors (connectors/) and transforms (transforms/); checks guard what they sit on.
 """
-from __future__ import annotations
 
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
+from .config_assets import sales_model_config
+from .identity_assets import identity_resolution
 from .ingest import raw_assets, sync_job_and_schedule
 from .key_checks import primary_key_checks
 from .resources import WarehouseResource, warehouse_dialect
@@ -17,7 +18,7 @@ from .transform_assets import sql_model_assets, staging_assets
 def build_definitions() -> dg.Definitions:
     sources = enabled_sources()
     raw = {spec.name: raw_assets(spec) for spec in sources}
-    transforms = staging_assets([s.name for s in sources]) + sql_model_assets()
+    transforms = [sales_model_config, identity_resolution] + staging_assets([s.name for s in sources]) + sql_model_assets()
     assets = list(raw.values()) + transforms
 
     asset_keys = {k for a in assets for k in a.keys}

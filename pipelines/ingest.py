@@ -4,7 +4,6 @@ dagster-dlt needs a source object to draw the assets (one per dlt resource); the
 time with its config from the environment or dlt's secrets file. Building a fresh source per run also avoids
 dagster-dlt 0.29.27's `KeyError: 'name'` on a second materialisation in one process (upstream #34052).
 """
-from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field

@@ -3,7 +3,6 @@
 The marts must never be built on a staging or core table whose key is broken (a duplicated deal counts twice
 everywhere), so these checks are blocking: a failure stops everything downstream and the last good marts stay.
 """
-from __future__ import annotations
 
 import dagster as dg
 

@@ -1,5 +1,4 @@
 """Dagster resources. The warehouse is chosen by environment: DuckDB file by default, PostgreSQL by URL."""
-from __future__ import annotations
 
 from typing import Optional
 

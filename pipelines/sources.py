@@ -1,5 +1,4 @@
 """The source systems crm-etl syncs, with their schedules and freshness expectations (DESIGN.md section 8)."""
-from __future__ import annotations
 
 import importlib
 import os

@@ -1,5 +1,4 @@
 """Assets for the SQL layers: one asset per warehouse table, built atomically by the warehouse module."""
-from __future__ import annotations
 
 import dagster as dg
 
@@ -43,9 +42,9 @@ def staging_assets(sources: list[str] | None = None) -> list[dg.AssetsDefinition
 
         def build(context: dg.AssetExecutionContext, warehouse: WarehouseResource, _t=table, _p=table_parts):
             wh = warehouse.get()
-            sql, skipped = staging_layer.union_sql(_t, _p, wh.dialect, wh.table_exists)
+            sql, skipped = staging_layer.union_sql(_t, _p, wh.dialect, wh.table_exists, wh.columns)
             for note in skipped:
-                context.log.warning(f"staging.{_t}: {note}")
+                (context.log.warning if "skipped" in note else context.log.info)(f"staging.{_t}: {note}")
             rows = wh.build_table("staging", _t, sql)
             return dg.MaterializeResult(
                 metadata={"dagster/row_count": rows, "sources": [p.source for p in _p], "skipped": skipped}

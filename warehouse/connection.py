@@ -120,6 +120,15 @@ class Warehouse:
         with self.connect() as conn:
             return pd.read_sql_query(sa.text(sql), conn, params=params or {})
 
+    def query_arrow(self, sql: str):
+        """A query's result as an Arrow table (DuckDB hands it over without a copy through pandas)."""
+        import pyarrow as pa
+
+        with self.connect() as conn:
+            if self.dialect == "duckdb":
+                return conn.connection.driver_connection.execute(sql).fetch_arrow_table()
+            return pa.Table.from_pandas(self.query_df(sql), preserve_index=False)
+
     # -- catalogue ------------------------------------------------------------------------------------------
     def table_exists(self, schema: str, table: str) -> bool:
         return bool(

@@ -7,12 +7,20 @@ HubSpot in a migration year) lands in the same tables with its own `source_syste
 
 A part whose raw tables do not exist yet (source not loaded, or a vendor object with no records so dlt never
 created the table) is skipped and reported; a staging table with no part is built empty, with its columns.
+
+dlt only creates the columns and tables it has seen values for: a custom property nobody filled, or a child table
+with no rows, is absent. A part declares such things in its header, and they read as NULL / empty when absent:
+
+    -- optional columns: raw_hubspot.companies(tier, siren)
+    -- optional table: raw_hubspot.owners__teams(_dlt_parent_id, _dlt_list_idx, id, name, primary)
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable
+
+import re
 
 import sqlglot
 from sqlglot import exp
@@ -32,6 +40,42 @@ class StagingPart:
         override = self.path.with_name(f"{self.table}.{dialect}.sql")
         return (override if override.exists() else self.path).read_text()
 
+    def optional(self) -> tuple[dict[tuple[str, str], list[str]], dict[tuple[str, str], list[str]]]:
+        """({table: optional columns}, {optional table: its columns}) declared in the header."""
+        cols: dict[tuple[str, str], list[str]] = {}
+        tables: dict[tuple[str, str], list[str]] = {}
+        for line in self.path.read_text().splitlines():
+            m = _OPTIONAL.match(line)
+            if m:
+                target = tables if m.group(1) == "table" else cols
+                names = [c.strip() for c in m.group(4).split(",") if c.strip()]
+                target[(m.group(2), m.group(3))] = names
+        return cols, tables
+
+    def resolved_sql(self, dialect: str, table_exists, columns_of) -> tuple[str | None, list[str]]:
+        """The part's SQL with absent optional columns/tables stood in for, or None if a required table is absent."""
+        opt_cols, opt_tables = self.optional()
+        sql = self.sql(dialect)
+        missing = [f"{s}.{t}" for s, t in sorted(self.deps) if (s, t) not in opt_tables and not table_exists(s, t)]
+        if missing:
+            return None, [f"{self.source}: skipped, raw table(s) not loaded yet: {', '.join(missing)}"]
+        notes = []
+        for (schema, table), cols in opt_tables.items():
+            if not table_exists(schema, table):
+                nulls = ", ".join(f'cast(null as text) as "{c}"' for c in cols)
+                sql = _replace_table(sql, schema, table, f"(select {nulls} where 1 = 0)")
+                notes.append(f"{self.source}: {schema}.{table} absent, read as empty")
+        for (schema, table), cols in opt_cols.items():
+            if (schema, table) in opt_tables or not table_exists(schema, table):
+                continue
+            present = set(columns_of(schema, table))
+            absent = [c for c in cols if c not in present]
+            if absent:
+                extra = ", ".join(f'cast(null as text) as "{c}"' for c in absent)
+                sql = _replace_table(sql, schema, table, f"(select *, {extra} from {schema}.{table})")
+                notes.append(f"{self.source}: {schema}.{table} has no {', '.join(absent)} yet, read as null")
+        return sql, notes
+
     @property
     def deps(self) -> frozenset[tuple[str, str]]:
         tree = sqlglot.parse_one(self.path.read_text(), read="duckdb")
@@ -43,6 +87,13 @@ class StagingPart:
             elif t.name not in ctes:
                 raise ValueError(f"{self.path}: table {t.name!r} must be schema-qualified")
         return frozenset(found)
+
+
+_OPTIONAL = re.compile(r"^--\s*optional (columns|table):\s*(\w+)\.(\w+)\s*\(([^)]*)\)")
+
+
+def _replace_table(sql: str, schema: str, table: str, replacement: str) -> str:
+    return re.sub(rf"\b{re.escape(schema)}\.{re.escape(table)}(?!\w)", replacement, sql)
 
 
 def staging_tables() -> dict[str, dict]:
@@ -71,17 +122,18 @@ def union_sql(
     table_parts: list[StagingPart],
     dialect: str,
     table_exists: Callable[[str, str], bool],
+    columns_of: Callable[[str, str], list[str]],
 ) -> tuple[str, list[str]]:
-    """The SELECT building staging.<table>, and the notes on parts skipped for missing raw tables."""
+    """The SELECT building staging.<table>, and notes on parts skipped or read with stand-ins."""
     columns = staging_tables()[table]["columns"]
     casts = ", ".join(f"cast({name} as {spec['type']}) as {name}" for name, spec in columns.items())
     selects, skipped = [], []
     for part in table_parts:
-        missing = [f"{s}.{t}" for s, t in sorted(part.deps) if not table_exists(s, t)]
-        if missing:
-            skipped.append(f"{part.source}: skipped, raw table(s) not loaded yet: {', '.join(missing)}")
+        sql, notes = part.resolved_sql(dialect, table_exists, columns_of)
+        skipped += notes
+        if sql is None:
             continue
-        selects.append(f"select {casts} from (\n{part.sql(dialect).strip().rstrip(';')}\n) as {part.source}_part")
+        selects.append(f"select {casts} from (\n{sql.strip().rstrip(';')}\n) as {part.source}_part")
     if not selects:
         nulls = ", ".join(f"cast(null as {spec['type']}) as {name}" for name, spec in columns.items())
         return f"select {nulls} where 1 = 0", skipped
