@@ -102,9 +102,9 @@ def world() -> dict[str, list[dict]]:
     w: dict[str, list[dict]] = {}
     w["staging.cfg_settings"] = [
         {"key": "home_currency", "value": "EUR"}, {"key": "as_of", "value": "2026-04-30 23:00:00+00"},
-        {"key": "effort_flag_threshold", "value": "0.10"}, {"key": "cohort_window_days", "value": "60"},
+        {"key": "effort_flag_threshold", "value": "0.10"}, {"key": "cohort_window_days", "value": "75"},
         {"key": "stale_factor", "value": "2.0"}, {"key": "default_hourly_cost", "value": "50"},
-        {"key": "first_year_window_months", "value": "12"},
+        {"key": "first_year_window_months", "value": "1"},
     ]
     w["staging.cfg_segments"] = [
         {"tier": "Or", "planned_share": 0.5, "sort_order": 1}, {"tier": "Argent", "planned_share": 0.3, "sort_order": 2},
@@ -157,13 +157,13 @@ def world() -> dict[str, list[dict]]:
         {"source_system": hs, "owner_id": "o1", "team_id": "t2", "team_name": "South", "valid_from": "2026-02-15", "valid_to": None},
     ]
     w["staging.companies"] = [
-        {"source_system": hs, "company_id": "c1", "name": "Boulangerie Dupont", "siren": "732829320", "tier": "Or",
+        {"source_system": hs, "company_id": "c1", "name": "Boulangerie Dupont", "siren": "732829320", "postcode": "75011", "tier": "Or",
          "account_type": "customer", "owner_id": "o1", "created_at": "2025-10-01", "updated_at": "2026-03-01"},
         {"source_system": kb, "company_id": "kc1", "name": "Boulangerie Dupont SAS", "tier": None,
          "account_type": "customer", "owner_id": "k1", "created_at": "2025-11-01", "updated_at": "2026-01-01"},
-        {"source_system": hs, "company_id": "c2", "name": "Garage Leroy", "tier": "argent",
+        {"source_system": hs, "company_id": "c2", "name": "Garage Leroy", "postcode": "69003", "tier": "argent",
          "account_type": "customer", "owner_id": "o2", "created_at": "2025-10-15", "updated_at": "2026-02-01"},
-        {"source_system": hs, "company_id": "c3", "name": "Cabinet Moreau", "tier": None,
+        {"source_system": hs, "company_id": "c3", "name": "Cabinet Moreau", "postcode": "75002", "tier": None,
          "account_type": "prospect", "owner_id": "o1", "created_at": "2025-12-01", "updated_at": "2026-02-01"},
     ]
     w["core.company_crosswalk"] = [
@@ -205,6 +205,8 @@ def world() -> dict[str, list[dict]]:
         deal(hs, "d6", "c3", "o2", 4000, "proposal", "2026-02-01", prob=0.5, close_date="2026-05-15", channel="PAID_SEARCH"),
         deal(kb, "kd7", "kc1", "k1", 2000, "k_won", "2026-01-10", "2026-01-28", won=True, currency="CHF",
              amount_home=2100, pipeline="kp", channel="PAID_SEARCH"),
+        # d8: no company, no stage history (one stay in its current stage since creation)
+        deal(hs, "d8", None, "o2", 1000, "qual", "2026-01-22", prob=0.5, close_date="2026-06-30"),
     ]
     w["staging.deal_stage_events"] = (
         _stage_path(hs, "d1", [("qual", "2026-01-02"), ("proposal", "2026-01-10"), ("won", "2026-01-20")])
@@ -216,4 +218,77 @@ def world() -> dict[str, list[dict]]:
         + _stage_path(hs, "d6", [("qual", "2026-02-01"), ("nego", "2026-02-10"), ("proposal", "2026-02-20")])
         + _stage_path(kb, "kd7", [("k_open", "2026-01-10"), ("k_prop", "2026-01-15"), ("k_won", "2026-01-28")])
     )
+    w["staging.deal_property_history"] = [
+        {"source_system": hs, "deal_id": "d6", "property": p, "value": v, "changed_at": _ts(day)}
+        for p, v, day in [("amount", "3000", "2026-02-01"), ("amount", "4000", "2026-02-15"),
+                          ("probability", "0.2", "2026-02-01"), ("probability", "0.8", "2026-02-10"),
+                          ("probability", "0.1", "2026-02-11"), ("probability", "0.5", "2026-02-20"),
+                          ("close_date", "2026-04-15", "2026-02-01"), ("close_date", "2026-05-15", "2026-03-10"),
+                          ("owner_id", "o2", "2026-02-01")]
+    ]
+
+    def act(system, aid, typ, day, minutes, owner, company=None, deal_id=None, deleted=False):
+        return {"source_system": system, "activity_id": aid, "activity_type": typ, "occurred_at": _ts(day),
+                "duration_minutes": minutes, "owner_id": owner, "company_id": company, "contact_id": None,
+                "deal_id": deal_id, "is_deleted": deleted}
+
+    w["staging.activities"] = [
+        act(hs, "a1", "call", "2026-01-05", 30, "o1", "c1"),
+        act(hs, "a2", "meeting_in_person", "2026-01-15", None, "o1", "c1"),  # default 90 min
+        act(hs, "a3", "email", "2026-01-25", None, "o1", "c1"),  # after E1 became a customer
+        act(hs, "a4", "call", "2026-01-10", 60, "o2", "c2"),
+        act(hs, "a5", "meeting_video", "2026-02-05", 45, "o1", "c3"),
+        act(hs, "a6", "demo", "2026-02-12", None, "o2", None, deal_id="d4"),  # company from the deal
+        act(hs, "a7", "task", "2026-06-01", None, "o1", "c3"),  # after the as-of
+        act(kb, "a8", "meeting_phone", "2026-01-12", 30, "k1", "kc1"),
+        act(hs, "a9", "call", "2026-01-06", 30, "o1", "c1", deleted=True),
+        act(hs, "a10", "call", "2026-02-20", 15, "o1", "c3"),  # alice is in South by then
+    ]
+
+    def inv(iid, cus, status, created, paid=None, amount=0, currency="EUR", due=None, deleted=False):
+        return {"source_system": "stripe", "invoice_id": iid, "customer_id": cus, "status": status,
+                "currency": currency, "amount_due": due if due is not None else amount,
+                "amount_paid": amount if status == "paid" else 0, "created_at": _ts(created),
+                "paid_at": _ts(paid) if paid else None, "is_deleted": deleted}
+
+    w["staging.invoices"] = [
+        inv("i1", "cus_1", "paid", "2026-01-24", "2026-01-25", 1000),
+        inv("i2", "cus_1", "paid", "2026-02-09", "2026-02-10", 500),
+        inv("i3", "cus_2", "paid", "2026-02-28", "2026-03-01", 1000, currency="usd"),  # 900 EUR
+        inv("i4", "cus_3", "paid", "2026-03-14", "2026-03-15", 200),  # E4: a customer by invoice only
+        inv("i5", "cus_1", "open", "2026-04-01", None, 0, due=300),
+        inv("i6", "cus_9", "paid", "2026-03-19", "2026-03-20", 100),  # billing customer not linked
+        inv("i7", "cus_1", "paid", "2026-03-02", "2026-03-03", 999, deleted=True),
+    ]
+    w["staging.marketing_spend"] = [
+        {"month": "2026-01-01", "channel": "PAID_SEARCH", "campaign": "brand", "tier": None, "amount": 1200, "currency": "EUR"},
+        {"month": "2026-01-01", "channel": "paid_search", "campaign": "garages", "tier": "Argent", "amount": 300, "currency": "EUR"},
+        {"month": "2026-02-01", "channel": "EMAIL_MARKETING", "campaign": "newsletter", "tier": None, "amount": 500, "currency": "EUR"},
+        {"month": "2026-02-01", "channel": "PAID_SEARCH", "campaign": "brand", "tier": None, "amount": 100, "currency": "USD"},
+    ]
+    w["staging.contacts"] = [
+        {"source_system": hs, "contact_id": "ct1", "email": "paul@dupont.fr", "company_id": "c1", "owner_id": "o1",
+         "source_channel": "PAID_SEARCH", "created_at": _ts("2026-01-03"), "is_deleted": False},
+        {"source_system": kb, "contact_id": "kct1", "email": "paul@dupont.fr", "company_id": "kc1", "owner_id": "k1",
+         "source_channel": "OFFLINE", "created_at": _ts("2026-01-10"), "is_deleted": False},
+        {"source_system": hs, "contact_id": "ct2", "email": "luc@leroy.fr", "company_id": "c2", "owner_id": "o2",
+         "source_channel": "OFFLINE", "lead_source": "prospecting", "created_at": _ts("2026-01-15"), "is_deleted": False},
+        {"source_system": hs, "contact_id": "ct3", "email": "eve@moreau.fr", "company_id": "c3", "owner_id": "o1",
+         "source_channel": "paid_search", "created_at": _ts("2026-01-20"), "is_deleted": False},
+        {"source_system": hs, "contact_id": "ct4", "email": "x@y.fr", "created_at": _ts("2026-02-02"), "is_deleted": False},
+    ]
+    w["core.contact_crosswalk"] = [
+        {"source_system": s_, "source_id": i, "entity_key": e, "rule": "test", "match_probability": 1.0, "model_version": "t"}
+        for s_, i, e in [(hs, "ct1", "P1"), (kb, "kct1", "P1"), (hs, "ct2", "P2"), (hs, "ct3", "P3"), (hs, "ct4", "P4")]
+    ]
+    w["staging.lifecycle_events"] = [
+        {"source_system": s_, "contact_id": c, "stage": st, "entered_at": _ts(day)}
+        for s_, c, st, day in [
+            (hs, "ct1", "lead", "2026-01-03"), (hs, "ct1", "mql", "2026-01-08"), (hs, "ct1", "sql", "2026-01-13"),
+            (hs, "ct1", "opportunity", "2026-01-18"), (hs, "ct1", "customer", "2026-01-20"),
+            (kb, "kct1", "lead", "2026-01-10"),
+            (hs, "ct2", "lead", "2026-01-15"), (hs, "ct2", "sql", "2026-01-25"), (hs, "ct2", "opportunity", "2026-02-01"),
+            (hs, "ct3", "lead", "2026-01-20"), (hs, "ct3", "mql", "2026-01-30"),
+        ]
+    ]
     return w
