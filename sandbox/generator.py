@@ -184,6 +184,7 @@ class World:
     hubspot: HubSpotStore = field(default_factory=HubSpotStore)
     steps: int = 0
     _ids: dict[str, int] = field(default_factory=dict, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     # lookups (rebuilt cheaply; the lists are the source of truth)
     def rep(self, key: str) -> Rep:
@@ -199,7 +200,7 @@ class World:
         return self._index("deals", self.deals)[key]
 
     def _index(self, name, items):
-        cache = self.__dict__.setdefault("_cache", {})
+        cache = self._cache
         idx = cache.get(name)
         if idx is None or len(idx) != len(items):
             idx = {x.key: x for x in items}

@@ -50,8 +50,8 @@ def _hist(value, ts, source_type="CRM_UI", source_id=None) -> dict:
     return {"value": value, "timestamp": iso(ts), "sourceType": source_type, "sourceId": source_id}
 
 
-def _obj(rid: str, props: dict, created, updated, archived: bool, archived_at) -> dict:
-    return {"id": rid, "properties": props, "createdAt": iso(created), "updatedAt": iso(updated),
+def _obj(rid: str, props: dict, created: str, updated: str, archived: bool, archived_at) -> dict:
+    return {"id": rid, "properties": props, "createdAt": created, "updatedAt": updated,
             "archived": archived, "archivedAt": iso(archived_at) if archived_at else None}
 
 
@@ -61,6 +61,7 @@ def contact_record(world, rec: ContactRecord) -> tuple[dict, dict]:
     owner = world.rep(rec.owner_key)
     updated = max(rec.updated_at, rec.archived_at) if rec.archived_at else rec.updated_at
     stage = next(reversed(rec.lifecycle)) if rec.lifecycle else None
+    created, updated_s = iso(rec.created_at), iso(updated)
     p = {
         "email": rec.email, "firstname": rec.first_name, "lastname": rec.last_name, "phone": rec.phone,
         "mobilephone": rec.mobile, "jobtitle": rec.job_title, "company": rec.company_name,
@@ -69,7 +70,7 @@ def contact_record(world, rec: ContactRecord) -> tuple[dict, dict]:
         "hs_analytics_num_page_views": str(rec.page_views), "hs_email_open": str(rec.email_opens),
         "hs_email_click": str(rec.email_clicks), "num_conversion_events": str(rec.form_submissions),
         "hs_email_hard_bounce_reason_enum": rec.bounce_reason, "hubspot_owner_id": owner.owner_id,
-        "createdate": iso(rec.created_at), "lastmodifieddate": iso(updated), "hs_object_id": rec.record_id,
+        "createdate": created, "lastmodifieddate": updated_s, "hs_object_id": rec.record_id,
     }
     for st, ts in rec.lifecycle.items():
         p[f"hs_lifecyclestage_{st}_date"] = iso(ts)
@@ -77,26 +78,27 @@ def contact_record(world, rec: ContactRecord) -> tuple[dict, dict]:
         p[rec.malformed] = "31/02/2026 25:61"
     hist = {"lifecyclestage": [_hist(st, ts, "CRM_UI" if i == 0 else "AUTOMATION_PLATFORM")
                                for i, (st, ts) in enumerate(rec.lifecycle.items())][::-1]}
-    return _obj(rec.record_id, p, rec.created_at, updated, rec.archived, rec.archived_at), hist
+    return _obj(rec.record_id, p, created, updated_s, rec.archived, rec.archived_at), hist
 
 
 def company_record(world, rec: CompanyRecord) -> tuple[dict, dict]:
     owner = world.rep(rec.owner_key)
     updated = max(rec.updated_at, rec.archived_at) if rec.archived_at else rec.updated_at
     stage = next(reversed(rec.lifecycle)) if rec.lifecycle else None
+    created, updated_s = iso(rec.created_at), iso(updated)
     p = {
         "name": rec.name, "domain": rec.domain, "phone": rec.phone, "address": rec.address, "zip": rec.postcode,
         "city": rec.city, "country": "France", "industry": rec.industry,
         "numberofemployees": str(rec.headcount) if rec.headcount is not None else None,
         "lifecyclestage": stage, "type": ACCOUNT_TYPE[rec.account_type], "hubspot_owner_id": owner.owner_id,
-        "tier": rec.tier, "siren": rec.siren, "createdate": iso(rec.created_at), "hs_lastmodifieddate": iso(updated),
+        "tier": rec.tier, "siren": rec.siren, "createdate": created, "hs_lastmodifieddate": updated_s,
         "hs_object_id": rec.record_id,
     }
     for st, ts in rec.lifecycle.items():
         p[f"hs_lifecyclestage_{st}_date"] = iso(ts)
     hist = {"lifecyclestage": [_hist(st, ts, "CRM_UI" if i == 0 else "AUTOMATION_PLATFORM")
                                for i, (st, ts) in enumerate(rec.lifecycle.items())][::-1]}
-    return _obj(rec.record_id, p, rec.created_at, updated, rec.archived, rec.archived_at), hist
+    return _obj(rec.record_id, p, created, updated_s, rec.archived, rec.archived_at), hist
 
 
 def deal_record(world, d: Deal) -> tuple[dict, dict]:
@@ -105,15 +107,16 @@ def deal_record(world, d: Deal) -> tuple[dict, dict]:
     updated = max(d.updated_at, d.archived_at) if d.archived_at else d.updated_at
     closed = d.stage in ("closedwon", "closedlost")
     closedate = d.closed_at if closed else d.expected_close
+    created, updated_s = iso(d.created_at), iso(updated)
     p = {
         "dealname": d.name, "amount": num(d.amount), "deal_currency_code": d.currency, "dealstage": d.stage,
-        "pipeline": "default", "closedate": iso(closedate), "createdate": iso(d.created_at),
+        "pipeline": "default", "closedate": iso(closedate), "createdate": created,
         "hubspot_owner_id": owner.owner_id, "hs_deal_stage_probability": prob(d.probability),
         "hs_is_closed": "true" if closed else "false", "hs_is_closed_won": "true" if d.stage == "closedwon" else "false",
         "dealtype": d.deal_type,
         "hs_analytics_source": contact.channel if contact.source_kind == "marketing" else "OFFLINE",
         "lead_source": contact.channel if contact.source_kind == "sales" else None,
-        "hs_lastmodifieddate": iso(updated), "hs_object_id": d.hubspot_id,
+        "hs_lastmodifieddate": updated_s, "hs_object_id": d.hubspot_id,
     }
     entered: dict[str, object] = {}
     for st, ts in d.stage_history:
@@ -146,14 +149,15 @@ def deal_record(world, d: Deal) -> tuple[dict, dict]:
         hist["amount"] = []
     if "closedate" in d.hubspot_missing:
         hist["closedate"] = []
-    return _obj(d.hubspot_id, p, d.created_at, updated, d.archived, d.archived_at), hist
+    return _obj(d.hubspot_id, p, created, updated_s, d.archived, d.archived_at), hist
 
 
 def engagement_record(world, a: Activity) -> dict:
     owner = world.rep(a.owner_key)
     updated = max(a.updated_at, a.archived_at) if a.archived_at else a.updated_at
-    p = {"hs_timestamp": iso(a.timestamp), "hubspot_owner_id": owner.owner_id, "hs_createdate": iso(a.created_at),
-         "hs_lastmodifieddate": iso(updated), "hs_object_id": a.hubspot_id}
+    created, updated_s, stamp = iso(a.created_at), iso(updated), iso(a.timestamp)
+    p = {"hs_timestamp": stamp, "hubspot_owner_id": owner.owner_id, "hs_createdate": created,
+         "hs_lastmodifieddate": updated_s, "hs_object_id": a.hubspot_id}
     if a.kind == "call":
         p.update({"hs_call_title": a.title, "hs_call_direction": a.direction, "hs_call_status": a.status,
                   "hs_call_duration": str(a.duration_ms) if a.duration_ms is not None else None,
@@ -163,7 +167,7 @@ def engagement_record(world, a: Activity) -> dict:
         co = world.company(a.company_key) if a.company_key else None
         location = {"in_person": co.city if co else "Sur site", "video": "Microsoft Teams",
                     "phone": "Téléphone"}[a.meeting_type]
-        p.update({"hs_meeting_title": a.title, "hs_meeting_start_time": iso(a.timestamp),
+        p.update({"hs_meeting_title": a.title, "hs_meeting_start_time": stamp,
                   "hs_meeting_end_time": iso(end) if end else None,
                   "hs_meeting_location_type": MEETING_LOCATION_TYPE[a.meeting_type],
                   "hs_meeting_location": location, "hs_meeting_outcome": a.status,
@@ -175,7 +179,7 @@ def engagement_record(world, a: Activity) -> dict:
     else:
         p.update({"hs_task_subject": a.title, "hs_task_status": a.status, "hs_task_type": a.task_type,
                   "hs_task_priority": "MEDIUM"})
-    return _obj(a.hubspot_id, p, a.created_at, updated, a.archived, a.archived_at)
+    return _obj(a.hubspot_id, p, created, updated_s, a.archived, a.archived_at)
 
 
 # ------------------------------------------------------------------------------------------- store
