@@ -30,6 +30,7 @@ import threading
 import time
 import traceback
 from collections import Counter
+from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -80,6 +81,8 @@ def _jsonable(value: Any) -> Any:
         return [_jsonable(v) for v in value]
     if isinstance(value, (str, int, float, bool)) or value is None:
         return value
+    if isinstance(value, datetime):
+        return value.isoformat().replace("+00:00", "Z")
     return str(value)
 
 

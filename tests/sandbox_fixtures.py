@@ -149,3 +149,20 @@ def big_contacts_world() -> HandWorld:
         contacts[str(i + 1)] = _record(i + 1, created, created, {"email": f"c{i}@x.fr"}, "lastmodifieddate")
     store.objects = {"contacts": contacts}
     return HandWorld(store)
+
+
+TINY_SEED = 5
+
+
+@pytest.fixture(scope="module")
+def tiny_world():
+    """The generated sandbox company (size tiny), shared by read-only tests of a module."""
+    from sandbox.generator import generate_world
+    return generate_world(seed=TINY_SEED, size="tiny")
+
+
+@pytest.fixture
+def fresh_tiny_world():
+    """A generated world of one's own, for tests that mutate the store (faults, advance)."""
+    from sandbox.generator import generate_world
+    return generate_world(seed=TINY_SEED, size="tiny")

@@ -5,10 +5,12 @@ import pytest
 import requests
 
 from sandbox.server import SandboxServer
-from tests.sandbox_fixtures import big_contacts_world, hand_world  # noqa: F401  (fixtures)
+from tests.sandbox_fixtures import (  # noqa: F401  (fixtures)
+    TINY_SEED, big_contacts_world, fresh_tiny_world, hand_world, tiny_world)
 
-TOKEN = "sandbox-hubspot-7"
+TOKEN = "sandbox-hubspot-7"  # the hand-built world's seed is 7
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
+GEN_AUTH = {"Authorization": f"Bearer sandbox-hubspot-{TINY_SEED}"}
 
 
 # Functional tests lift the search limit (5/s) so that they never race it; the limits have their own tests.
@@ -21,12 +23,11 @@ def srv(hand_world):
         yield server
 
 
-@pytest.fixture
-def hs(srv):
+def make_client(server, auth=AUTH):
     """GET/POST helpers against the HubSpot mount, authenticated."""
-    base = srv.vendor_url("hubspot")
+    base = server.vendor_url("hubspot")
     session = requests.Session()
-    session.headers.update(AUTH)
+    session.headers.update(auth)
 
     class Client:
         url = base
@@ -38,6 +39,29 @@ def hs(srv):
             return session.post(base + path, json=body, timeout=10)
 
     return Client()
+
+
+@pytest.fixture
+def hs(srv):
+    return make_client(srv)
+
+
+@pytest.fixture(scope="module")
+def gen_srv(tiny_world):
+    """The generated tiny world, served read-only for the whole module."""
+    with SandboxServer(tiny_world, port=0, hubspot=NO_SEARCH_LIMIT) as server:
+        yield server
+
+
+@pytest.fixture
+def gen_hs(gen_srv):
+    return make_client(gen_srv, GEN_AUTH)
+
+
+@pytest.fixture
+def fresh_srv(fresh_tiny_world):
+    with SandboxServer(fresh_tiny_world, port=0, hubspot=NO_SEARCH_LIMIT) as server:
+        yield server
 
 
 def live_count(world, object_type):
@@ -59,16 +83,26 @@ def page_all(hs, path, **params):
             return records, pages
 
 
-# -- listing -------------------------------------------------------------------------------------
-@pytest.mark.parametrize("path", ["/crm/v3/objects/contacts", "/crm/objects/2026-03/contacts"])
-def test_paging_reaches_the_last_page_with_every_live_record_once(hs, hand_world, path):
-    records, pages = page_all(hs, path, limit=100)
+OBJECT_TYPES = ["contacts", "companies", "deals", "calls", "meetings", "emails", "notes", "tasks"]
+
+
+@pytest.mark.parametrize("version", ["v3", "2026-03"])
+@pytest.mark.parametrize("object_type", OBJECT_TYPES)
+def test_paging_reaches_the_last_page_with_every_live_record_once(gen_hs, tiny_world, object_type, version):
+    path = f"/crm/v3/objects/{object_type}" if version == "v3" else f"/crm/objects/2026-03/{object_type}"
+    records, pages = page_all(gen_hs, path, limit=100)
     ids = [r["id"] for r in records]
-    assert len(ids) == live_count(hand_world, "contacts") == 234
+    live = live_count(tiny_world, object_type)
+    assert len(ids) == live > 0
     assert len(set(ids)) == len(ids)
     assert ids == sorted(ids, key=int)  # stable order by id
-    assert pages == 3
+    assert pages == -(-live // 100)
     assert all(not r["archived"] for r in records)
+
+
+def test_paging_hand_world_exact(hs, hand_world):
+    records, pages = page_all(hs, "/crm/objects/2026-03/contacts", limit=100)
+    assert len(records) == 234 and pages == 3
 
 
 def test_next_link_is_followable(hs):
@@ -80,10 +114,11 @@ def test_next_link_is_followable(hs):
     assert "dealname" in second["results"][0]["properties"]
 
 
-def test_archived_true_returns_only_archived_records(hs, hand_world):
-    records, _ = page_all(hs, "/crm/v3/objects/contacts", archived="true", limit=100)
-    expected = sorted(i for i, r in hand_world.hubspot.objects["contacts"].items() if r["archived"])
-    assert [r["id"] for r in records] == expected and len(expected) == 3
+@pytest.mark.parametrize("object_type", ["contacts", "deals", "calls"])
+def test_archived_true_returns_only_archived_records(gen_hs, tiny_world, object_type):
+    records, _ = page_all(gen_hs, f"/crm/objects/2026-03/{object_type}", archived="true", limit=100)
+    expected = sorted((i for i, r in tiny_world.hubspot.objects[object_type].items() if r["archived"]), key=int)
+    assert [r["id"] for r in records] == expected and expected
     assert all(r["archived"] and r["archivedAt"] for r in records)
 
 
@@ -98,19 +133,20 @@ def test_properties_only_asked_plus_defaults(hs):
     assert "email" not in props
 
 
-def test_properties_with_history_pages_of_50_and_400_above(hs, hand_world):
-    resp = hs.get("/crm/v3/objects/contacts", limit=50, propertiesWithHistory="lifecyclestage")
+def test_properties_with_history_pages_of_50_and_400_above(gen_hs, tiny_world):
+    resp = gen_hs.get("/crm/v3/objects/deals", limit=50, propertiesWithHistory="dealstage,amount")
     assert resp.status_code == 200
     body = resp.json()
     assert len(body["results"]) == 50
-    first = body["results"][0]
-    history = first["propertiesWithHistory"]["lifecyclestage"]
-    assert history == hand_world.hubspot.property_history["contacts"][first["id"]]["lifecyclestage"]
-    too_big = hs.get("/crm/v3/objects/contacts", limit=51, propertiesWithHistory="lifecyclestage")
+    for deal in body["results"]:
+        stored = tiny_world.hubspot.property_history["deals"].get(deal["id"], {})
+        assert deal["propertiesWithHistory"]["dealstage"] == stored.get("dealstage", [])
+    assert any(d["propertiesWithHistory"]["dealstage"] for d in body["results"])
+    too_big = gen_hs.get("/crm/v3/objects/deals", limit=51, propertiesWithHistory="dealstage")
     assert too_big.status_code == 400
     assert too_big.json()["category"] == "VALIDATION_ERROR"
-    assert hs.get("/crm/v3/objects/contacts", limit=101).status_code == 400
-    assert hs.get("/crm/v3/objects/contacts", limit=100).status_code == 200
+    assert gen_hs.get("/crm/v3/objects/deals", limit=101).status_code == 400
+    assert gen_hs.get("/crm/v3/objects/deals", limit=100).status_code == 200
 
 
 def test_inline_associations_v3_shape(hs):
@@ -168,16 +204,19 @@ def flt(prop, op, value=None, **extra):
     return f
 
 
-def test_search_filters_on_last_modified_epoch_ms_and_iso_agree(hs, hand_world):
-    cutoff = "2025-01-20T00:00:00.000Z"
-    expected = sorted((i for i, r in hand_world.hubspot.objects["contacts"].items()
+@pytest.mark.parametrize("object_type,modified", [("contacts", "lastmodifieddate"), ("deals", "hs_lastmodifieddate"),
+                                                  ("meetings", "hs_lastmodifieddate")])
+def test_search_filters_on_last_modified_epoch_ms_and_iso_agree(gen_hs, tiny_world, object_type, modified):
+    cutoff = "2026-06-01T00:00:00.000Z"
+    cutoff_ms = "1780272000000"  # the same instant in epoch milliseconds
+    expected = sorted((i for i, r in tiny_world.hubspot.objects[object_type].items()
                        if not r["archived"] and r["updatedAt"] >= cutoff), key=int)
-    by_iso = search_ids(hs, "contacts", {"filterGroups": [{"filters": [flt("lastmodifieddate", "GTE", cutoff)]}],
-                                         "limit": 200})
-    by_ms = search_ids(hs, "contacts", {"filterGroups": [{"filters": [
-        flt("lastmodifieddate", "GTE", "1737331200000")]}], "limit": 200}, path_version="dbv")
+    by_iso = search_ids(gen_hs, object_type, {"filterGroups": [{"filters": [flt(modified, "GTE", cutoff)]}],
+                                              "limit": 200})
+    by_ms = search_ids(gen_hs, object_type, {"filterGroups": [{"filters": [flt(modified, "GTE", cutoff_ms)]}],
+                                             "limit": 200}, path_version="dbv")
     assert by_iso["total"] == by_ms["total"] == len(expected) > 0
-    assert [r["id"] for r in by_iso["results"]] == expected[:200]
+    assert [r["id"] for r in by_iso["results"]] == [r["id"] for r in by_ms["results"]] == expected[:200]
 
 
 def test_search_operators(hs, hand_world):
@@ -205,25 +244,26 @@ def test_search_operators(hs, hand_world):
                          {"filters": [flt("hs_object_id", "EQ", "1004"), flt("lifecyclestage", "EQ", "lead")]}]) == 1
 
 
-def test_search_sort_properties_and_paging(hs):
+def test_search_sort_properties_and_paging(gen_hs, tiny_world):
     body = {"sorts": [{"propertyName": "lastmodifieddate", "direction": "DESCENDING"}], "properties": ["email"],
-            "limit": 200}
-    first = search_ids(hs, "contacts", body)
-    assert len(first["results"]) == 200 and first["paging"]["next"]["after"] == "200"
-    second = search_ids(hs, "contacts", {**body, "after": first["paging"]["next"]["after"]})
+            "limit": 100}
+    first = search_ids(gen_hs, "contacts", body)
+    assert len(first["results"]) == 100 and first["paging"]["next"]["after"] == "100"
+    second = search_ids(gen_hs, "contacts", {**body, "after": first["paging"]["next"]["after"]})
     assert "paging" not in second
     rows = first["results"] + second["results"]
-    assert len(rows) == first["total"] == 234
+    assert len(rows) == first["total"] == live_count(tiny_world, "contacts")
     stamps = [r["properties"]["lastmodifieddate"] for r in rows]
     assert stamps == sorted(stamps, reverse=True)
     assert set(rows[0]["properties"]) == {"createdate", "hs_object_id", "lastmodifieddate", "email"}
-    assert hs.post("/crm/v3/objects/contacts/search", {"limit": 201}).status_code == 400
+    assert gen_hs.post("/crm/v3/objects/contacts/search", {"limit": 201}).status_code == 400
 
 
-def test_search_never_returns_archived(hs, hand_world):
-    archived = [i for i, r in hand_world.hubspot.objects["contacts"].items() if r["archived"]]
+def test_search_never_returns_archived(gen_hs, tiny_world):
+    archived = [i for i, r in tiny_world.hubspot.objects["contacts"].items() if r["archived"]]
+    assert archived
     body = {"filterGroups": [{"filters": [flt("hs_object_id", "IN", values=archived)]}]}
-    assert search_ids(hs, "contacts", body)["total"] == 0
+    assert search_ids(gen_hs, "contacts", body)["total"] == 0
 
 
 def test_search_cap_small_configurable(hand_world):
@@ -421,37 +461,40 @@ def test_faults_at_construction_and_unknown_switch_rejected(hand_world):
 
 
 @pytest.mark.parametrize("kind", ["bad_date", "bad_id"])
-def test_fault_malformed_record_served_once_store_untouched(srv, hs, hand_world, kind):
-    set_faults(srv, malformed_record=kind)
-    records, _ = page_all(hs, "/crm/v3/objects/contacts", limit=100)
+def test_fault_malformed_record_served_once_store_untouched(gen_srv, gen_hs, tiny_world, kind):
+    set_faults(gen_srv, malformed_record=kind)
+    try:
+        records, _ = page_all(gen_hs, "/crm/v3/objects/contacts", limit=100)
+    finally:
+        set_faults(gen_srv, reset=True)
     if kind == "bad_date":
         broken = [r for r in records if r["properties"]["createdate"] == "not-a-date"]
     else:
         broken = [r for r in records if not r["id"].isdigit()]
-    assert len(broken) == 1 and len(records) == 234
-    assert all(r["properties"]["createdate"] != "not-a-date" for r in hand_world.hubspot.objects["contacts"].values())
-    set_faults(srv, reset=True)
-    records, _ = page_all(hs, "/crm/v3/objects/contacts", limit=100)
+    assert len(broken) == 1 and len(records) == live_count(tiny_world, "contacts")
+    assert all(r["properties"]["createdate"] != "not-a-date" for r in tiny_world.hubspot.objects["contacts"].values())
+    records, _ = page_all(gen_hs, "/crm/v3/objects/contacts", limit=100)
     assert all(r["id"].isdigit() and r["properties"]["createdate"] != "not-a-date" for r in records)
 
 
-def test_fault_record_updated_while_sync_pages(srv, hs, hand_world):
-    sync_start = max(r["updatedAt"] for r in hand_world.hubspot.objects["contacts"].values())
+def test_fault_record_updated_while_sync_pages(fresh_srv, fresh_tiny_world):
+    hs, world, srv = make_client(fresh_srv, GEN_AUTH), fresh_tiny_world, fresh_srv
+    sync_start = max(r["updatedAt"] for r in world.hubspot.objects["contacts"].values())
     set_faults(srv, update_during_paging=1, update_object_type="contacts")
-    records, pages = page_all(hs, "/crm/v3/objects/contacts", limit=100)
+    records, pages = page_all(hs, "/crm/v3/objects/contacts", limit=50)
     assert pages == 3
     first_served = records[0]
     fired = srv.faults.snapshot()["fired"]
     assert [(e["fault"], e["id"]) for e in fired] == [("update_during_paging", first_served["id"])]
     # the copy the sync holds is stale; the store's record now sorts after the sync's start
-    stored = hand_world.hubspot.objects["contacts"][first_served["id"]]
+    stored = world.hubspot.objects["contacts"][first_served["id"]]
     assert stored["updatedAt"] > sync_start and stored["updatedAt"] != first_served["updatedAt"]
     changed = search_ids(hs, "contacts", {"filterGroups": [{"filters": [
         flt("lastmodifieddate", "GT", sync_start)]}], "properties": ["notes_last_updated"]})
     assert [r["id"] for r in changed["results"]] == [first_served["id"]]
     assert changed["results"][0]["properties"]["notes_last_updated"] == stored["updatedAt"]
     # it fires once: a second sync sees no further change
-    page_all(hs, "/crm/v3/objects/contacts", limit=100)
+    page_all(hs, "/crm/v3/objects/contacts", limit=50)
     assert len(srv.faults.snapshot()["fired"]) == 1
 
 
@@ -470,7 +513,23 @@ def test_stats_count_requests_per_path_and_method(srv, hs):
     assert srv.stats()["total"] == 0
 
 
+def test_advance_endpoint_makes_time_pass_for_the_api(fresh_srv, fresh_tiny_world):
+    hs, world = make_client(fresh_srv, GEN_AUTH), fresh_tiny_world
+    as_of = max(r["updatedAt"] for objs in world.hubspot.objects.values() for r in objs.values())
+    resp = requests.post(fresh_srv.base_url + "/_sandbox/advance", json={"step": 1}, timeout=10)
+    assert resp.status_code == 200
+    changes = [c for c in resp.json()["changes"]["changes"]
+               if c["vendor"] == "hubspot" and c["object_type"] == "contacts"]
+    assert changes
+    archived = {c["id"] for c in changes if c["kind"] == "archived"}
+    live_changed = {c["id"] for c in changes if c["kind"] in ("created", "updated")} - archived
+    found = search_ids(hs, "contacts", {"filterGroups": [{"filters": [flt("lastmodifieddate", "GT", as_of)]}],
+                                        "limit": 200})
+    assert {r["id"] for r in found["results"]} == live_changed
+    archived_now = {r["id"] for r in page_all(hs, "/crm/v3/objects/contacts", archived="true", limit=100)[0]}
+    assert archived <= archived_now
+
+
 def test_advance_calls_world_advance(srv, hand_world):
     resp = requests.post(srv.base_url + "/_sandbox/advance", json={"step": 2}, timeout=10)
     assert resp.status_code == 200 and hand_world.advanced == [2]
-    assert resp.json()["changes"]["changes"][0]["id"] == "1001"
