@@ -533,3 +533,35 @@ def test_advance_endpoint_makes_time_pass_for_the_api(fresh_srv, fresh_tiny_worl
 def test_advance_calls_world_advance(srv, hand_world):
     resp = requests.post(srv.base_url + "/_sandbox/advance", json={"step": 2}, timeout=10)
     assert resp.status_code == 200 and hand_world.advanced == [2]
+
+
+# -- CLI -----------------------------------------------------------------------------------------
+def test_cli_serve_prints_urls_tokens_and_exports_then_stops_on_ctrl_c():
+    import signal
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-c", "from crm_etl_cli import main; main()", "sandbox", "serve", "--seed", "3",
+           "--size", "tiny", "--port", "0", "--server-errors", "1"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        for line in proc.stdout:  # blocks until the server prints; the pytest timeout guards a hang
+            lines.append(line.rstrip("\n"))
+            if line.startswith("Serving"):
+                break
+        hubspot_line = next(line for line in lines if line.startswith("hubspot"))
+        url, token = hubspot_line.split()[1], hubspot_line.split("token:")[1].strip()
+        assert url.startswith("http://127.0.0.1:") and not url.startswith("http://127.0.0.1:0/")
+        assert token == "sandbox-hubspot-3"
+        export = next(line for line in lines if line.startswith("export "))
+        assert f"SOURCES__HUBSPOT__BASE_URL={url}" in export and f"SOURCES__HUBSPOT__ACCESS_TOKEN={token}" in export
+        auth = {"Authorization": f"Bearer {token}"}
+        assert requests.get(url + "/crm/v3/owners", headers=auth, timeout=10).status_code == 500  # --server-errors 1
+        assert requests.get(url + "/crm/v3/owners", headers=auth, timeout=10).status_code == 200
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(timeout=20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
