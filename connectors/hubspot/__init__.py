@@ -222,7 +222,8 @@ class _Context:
 
     def __init__(self, client: HubSpotClient, objects: Sequence[str], custom_properties: Dict[str, Any],
                  history_properties: Dict[str, List[str]], extra_properties: Dict[str, List[str]],
-                 overlap: timedelta, include_history: bool, include_associations: bool) -> None:
+                 overlap: timedelta, include_history: bool, include_associations: bool,
+                 discover_properties: bool = True) -> None:
         self.client = client
         self.objects = list(objects)
         self.overlap = overlap
@@ -231,7 +232,9 @@ class _Context:
         self.properties: Dict[str, List[str]] = {}
         self.history: Dict[str, List[str]] = {}
         for object_type in self.objects:
-            defs = client.property_definitions(object_type)
+            # Without discovery (no network at construction: an orchestrator drawing the assets), the curated
+            # lists are used as they are.
+            defs = client.property_definitions(object_type) if discover_properties else []
             self.definitions[object_type] = defs
             self.properties[object_type] = choose_properties(
                 object_type, defs, custom_properties.get(object_type), extra_properties.get(object_type) or []
@@ -529,6 +532,7 @@ def hubspot_source(
     max_retry_after: float = 600.0,
     search_result_cap: int = settings.SEARCH_RESULT_CAP,
     association_batch_size: int = settings.ASSOCIATION_BATCH_SIZE,
+    discover_properties: bool = True,
 ) -> List[DltResource]:
     """HubSpot CRM objects, history, associations, owners, pipelines, archived records.
 
@@ -546,6 +550,8 @@ def hubspot_source(
         rate_limit_calls / rate_limit_period: general budget (default 190 per 10 s); search_rate_per_second: 4.
         max_attempts, backoff_base, backoff_max, max_retry_after: retry policy for 429 / 5xx / timeouts.
         search_result_cap: the search API's result cap (10,000 at HubSpot) used for id-windowing.
+        discover_properties: read the portal's property definitions when the source is created (default). False
+            skips that request (no network I/O at creation) and uses the curated property lists as they are.
     """
     chosen = list(objects or settings.ALL_OBJECTS)
     unknown = [o for o in chosen if o not in settings.ALL_OBJECTS]
@@ -565,6 +571,7 @@ def hubspot_source(
         client, chosen, dict(custom_properties or {}),
         settings.DEFAULT_HISTORY_PROPERTIES if history_properties is None else dict(history_properties),
         dict(extra_properties or {}), timedelta(minutes=overlap_minutes), include_history, include_associations,
+        discover_properties,
     )
     resources: List[DltResource] = []
     for object_type in chosen:
