@@ -41,6 +41,7 @@ from sandbox.servers import Request, Response, VendorApp
 # vendor name (= path prefix) -> module exposing make_app(world, faults, **options)
 VENDORS: dict[str, str] = {
     "hubspot": "sandbox.servers.hubspot",
+    "stripe": "sandbox.servers.stripe",
     "koban": "sandbox.servers.koban",
 }
 
