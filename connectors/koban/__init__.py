@@ -1,0 +1,278 @@
+"""Koban CRM (app-koban.com API v1) as a dlt source; runnable alone with `python -m connectors.koban`.
+
+Tables (the project's dataset is `raw_koban`), one row per record, merged on `id` (the Koban Guid):
+- `accounts` (ncThird), `contacts` (ncContact), `leads` (ncLead), `deals` (ncDeal), `actions` (ncAction),
+  `invoices` (ncInvoice). Vendor fields are kept as Koban sends them (dlt snake-cases the names and flattens
+  nested objects: `Status.Code` -> `status__code`, `Third.Guid` -> `third__guid`; lists such as Tags, MoreFields,
+  Lines become child tables `<table>__tags`...). Added: `created_at` / `updated_at` (from CreationDate /
+  LastUpdateDate, .NET "/Date(ms)/" dates, typed), `is_deleted` (= `Obsolete`: Koban keeps deleted records and
+  flags them, so deletes arrive as soft deletes), `_koban_synced_at`. DPrev, DResult, DStart, DEnd, DTerm,
+  InvoiceDate, DueDate are typed timestamps (.NET MinValue = null; an unparsable one is null and named in
+  `_invalid_fields`).
+- `users` (ncUser/GetAll), `deal_processes` and `deal_process_steps` (ncDealProcess/GetAll, step order kept).
+- `_quarantine`: records without a Guid or with an unparsable CreationDate / LastUpdateDate.
+
+Sync: every run asks `<controller>/GetUpdated?updated=<unix s>&s=<offset>&l=<length>` from the cursor (last change
+seen) minus an overlap window (the first run from `initial_updated`, default 0 = everything). Records re-read in
+the overlap with an unchanged LastUpdateDate are not rewritten, so a rerun with no change writes nothing. Offset
+paging is re-passed when records moved during paging (see helpers). Koban publishes no rate limit: the client
+paces itself (default 3 requests/s, configurable) and retries 429 / 5xx / timeouts honouring Retry-After.
+Calling `koban_source(...)` does no network I/O; everything is fetched inside the resources.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from datetime import datetime, timezone
+from typing import Any, Dict, Iterator, List, Optional, Sequence
+
+import dlt
+from dlt.sources import DltResource
+
+from connectors.common.quarantine import quarantine_hints, quarantine_item
+from connectors.common.retry import RetryPolicy
+from connectors.koban import settings
+from connectors.koban.helpers import BadValue, KobanClient, KobanError, parse_koban_date
+
+__all__ = ["koban_source", "KobanClient", "KobanError", "client_of", "record_to_row", "parse_koban_date"]
+
+logger = logging.getLogger("connectors.koban")
+SOURCE = "koban"
+
+_REF = {"data_type": "text"}
+# Columns staging reads, declared so they exist (typed) even before a value was seen.
+_COMMON = {
+    "id": {"data_type": "text", "nullable": False},
+    "created_at": {"data_type": "timestamp"},
+    "updated_at": {"data_type": "timestamp"},
+    "is_deleted": {"data_type": "bool"},
+    "_invalid_fields": {"data_type": "text"},
+    "_koban_synced_at": {"data_type": "timestamp", "dedup_sort": "desc"},
+    "assigned_to__guid": _REF,
+    "extcode": _REF,
+}
+COLUMNS: Dict[str, Dict[str, Dict[str, Any]]] = {
+    "accounts": {"label": _REF, "official_number": _REF, "vat": _REF, "phone": _REF, "website": _REF,
+                 "e_mail": _REF, "status__code": _REF, "type__code": _REF, "address__street": _REF,
+                 "address__zip_code": _REF, "address__city": _REF, "address__country": _REF},
+    "contacts": {"name": _REF, "first_name": _REF, "function": _REF, "e_mail": _REF, "phone": _REF, "cell": _REF,
+                 "third__guid": _REF, "third__label": _REF, "origin__code": _REF, "invalid_mail": {"data_type": "bool"}},
+    "leads": {"e_mail": _REF, "company": _REF, "sales_status__code": _REF, "origin__code": _REF},
+    "deals": {"label": _REF, "process__guid": _REF, "process__code": _REF, "status__guid": _REF,
+              "status__code": _REF, "third__guid": _REF, "contact__guid": _REF, "amountprev": {"data_type": "double"},
+              "amount__currency__code": _REF, "probability": {"data_type": "double"}, "result": _REF,
+              "d_prev": {"data_type": "timestamp"}, "d_result": {"data_type": "timestamp"}, "origin__code": _REF},
+    "actions": {"label": _REF, "status": _REF, "action_type__code": _REF, "action_type__label": _REF,
+                "d_start": {"data_type": "timestamp"}, "d_end": {"data_type": "timestamp"},
+                "d_term": {"data_type": "timestamp"}, "deal__guid": _REF, "third__guid": _REF, "contact__guid": _REF},
+    "invoices": {"number": _REF, "status": _REF, "third__guid": _REF, "amount": {"data_type": "double"},
+                 "amount_ttc": {"data_type": "double"},
+                 "invoice_date": {"data_type": "timestamp"}, "due_date": {"data_type": "timestamp"}},
+}
+
+
+def record_to_row(record: Any, synced_at: datetime) -> Dict[str, Any]:
+    """One Koban record -> one row; raises BadValue (-> quarantine) when it has no Guid or its stamps do not parse."""
+    if not isinstance(record, dict):
+        raise BadValue("record is not a JSON object")
+    guid = record.get("Guid")
+    if not isinstance(guid, str) or not guid.strip():
+        raise BadValue(f"Guid is missing or not a string: {guid!r}")
+    try:
+        created = parse_koban_date(record.get(settings.CREATED_FIELD, record.get("DCreated")))
+        updated = parse_koban_date(record.get(settings.UPDATED_FIELD, record.get("DUpdated")))
+    except BadValue as exc:
+        raise BadValue(f"CreationDate / LastUpdateDate: {exc}") from None
+    if updated is None:
+        raise BadValue("LastUpdateDate is missing")
+    row = {k: v for k, v in record.items() if k not in ("Guid", settings.CREATED_FIELD, settings.UPDATED_FIELD)}
+    invalid = []
+    for name in settings.DATE_FIELDS:
+        if name in row:
+            try:
+                row[name] = parse_koban_date(row[name])
+            except BadValue:
+                row[name] = None
+                invalid.append(name)
+    row.update(id=guid.strip(), created_at=created, updated_at=updated, is_deleted=bool(record.get("Obsolete")),
+               _koban_synced_at=synced_at)
+    if invalid:
+        row["_invalid_fields"] = ",".join(invalid)
+    return row
+
+
+def _stamp(ts: datetime) -> str:
+    return ts.astimezone(timezone.utc).isoformat()
+
+
+def _only_changed(state_key: str, rows: List[Dict[str, Any]], key: Sequence[str]) -> List[Dict[str, Any]]:
+    """Rows whose content differs from the last run's (a hash per key in state): small full-read tables."""
+    state = dlt.current.resource_state()
+    seen: Dict[str, str] = state.get(state_key) or {}
+    current: Dict[str, str] = {}
+    out = []
+    for row in rows:
+        k = "|".join(str(row[c]) for c in key)
+        h = hashlib.sha256(json.dumps(row, sort_keys=True, default=str).encode()).hexdigest()[:24]
+        current[k] = h
+        if seen.get(k) != h:
+            out.append(row)
+    state[state_key] = current
+    return out
+
+
+def _object_resource(client: KobanClient, table: str, controller: str, initial_updated: int,
+                     overlap_seconds: int) -> DltResource:
+    @dlt.resource(name=table, write_disposition="merge", primary_key="id")
+    def objects() -> Iterator[Any]:
+        state = dlt.current.resource_state()
+        cursor: Optional[str] = state.get("cursor")  # ISO stamp of the last change loaded
+        recent: Dict[str, str] = dict(state.get("recent") or {})
+        since = int(datetime.fromisoformat(cursor).timestamp()) - overlap_seconds if cursor else initial_updated
+        since = max(0, since)
+        emitted: Dict[str, str] = {}
+        max_seen = datetime.fromisoformat(cursor) if cursor else None
+        n_quarantined = 0
+        for page in client.get_updated(controller, since):
+            synced_at = datetime.now(timezone.utc)
+            rows = []
+            for record in page:
+                try:
+                    row = record_to_row(record, synced_at)
+                except BadValue as exc:
+                    rid = record.get("Guid") if isinstance(record, dict) else None
+                    n_quarantined += 1
+                    yield quarantine_item(SOURCE, table, rid, str(exc), record)
+                    continue
+                stamp = _stamp(row["updated_at"])
+                if recent.get(row["id"]) == stamp or emitted.get(row["id"]) == stamp:
+                    continue  # unchanged since loaded (overlap window, or a re-pass)
+                emitted[row["id"]] = stamp
+                max_seen = row["updated_at"] if max_seen is None else max(max_seen, row["updated_at"])
+                rows.append(row)
+            if rows:
+                yield rows
+        if max_seen is not None:
+            state["cursor"] = _stamp(max_seen)
+            floor = _stamp(datetime.fromtimestamp(max_seen.timestamp() - overlap_seconds - 1, tz=timezone.utc))
+            state["recent"] = {k: v for k, v in {**recent, **emitted}.items() if v >= floor}
+        logger.info("%s: %s sync from updated=%d, %d rows written, %d quarantined", table,
+                    "incremental" if cursor else "full", since, len(emitted), n_quarantined)
+
+    # declare the quarantine variant before the table's own column hints (they must not leak into it)
+    q = quarantine_hints()
+    objects.apply_hints(table_name=q["table_name"], write_disposition=q.get("write_disposition"),
+                        columns=q.get("original_columns") or q.get("columns"), primary_key=q.get("primary_key"),
+                        create_table_variant=True)
+    objects.apply_hints(columns={**_COMMON, **COLUMNS.get(table, {})})
+    return objects
+
+
+def _meta_resources(client: KobanClient) -> List[DltResource]:
+    times = {"created_at": {"data_type": "timestamp"}, "updated_at": {"data_type": "timestamp"}}
+
+    @dlt.resource(name="users", write_disposition="merge", primary_key="id",
+                  columns={"id": {"data_type": "text", "nullable": False}, "is_active": {"data_type": "bool"},
+                           **times})
+    def users() -> Iterator[Any]:
+        rows = []
+        for u in client.get_all("ncUser"):
+            row = {k: v for k, v in u.items() if k not in ("Guid", "IsActive", "CreationDate", "LastUpdateDate")}
+            row.update(id=u.get("Guid"), is_active=u.get("IsActive", True) is not False,
+                       created_at=parse_koban_date(u.get("CreationDate")),
+                       updated_at=parse_koban_date(u.get("LastUpdateDate")))
+            rows.append(row)
+        changed = _only_changed("hashes", rows, ["id"])
+        if changed:
+            yield changed
+
+    cache: Dict[str, List[Dict[str, Any]]] = {}
+
+    def processes() -> List[Dict[str, Any]]:
+        if "p" not in cache:
+            cache["p"] = client.get_all("ncDealProcess")
+        return cache["p"]
+
+    @dlt.resource(name="deal_processes", write_disposition="merge", primary_key="id")
+    def deal_processes() -> Iterator[Any]:
+        rows = [{"id": p.get("Guid"), "extcode": p.get("Extcode"), "label": p.get("Label"),
+                 "is_active": p.get("IsActive"), "is_active_deals": p.get("IsActiveDeals")} for p in processes()]
+        changed = _only_changed("hashes", rows, ["id"])
+        if changed:
+            yield changed
+
+    @dlt.resource(name="deal_process_steps", write_disposition="merge", primary_key=["process_id", "step_order"],
+                  columns={"step_order": {"data_type": "bigint", "nullable": False}})
+    def deal_process_steps() -> Iterator[Any]:
+        rows = [{"process_id": p.get("Guid"), "step_order": i, "id": s.get("Guid"), "extcode": s.get("Extcode"),
+                 "label": s.get("Label")}
+                for p in processes() for i, s in enumerate(p.get("Steps") or [])]
+        changed = _only_changed("hashes", rows, ["process_id", "step_order"])
+        if changed:
+            yield changed
+
+    return [users, deal_processes, deal_process_steps]
+
+
+@dlt.source(name="koban")
+def koban_source(
+    api_key: str = dlt.secrets.value,
+    user_key: str = dlt.secrets.value,
+    base_url: str = settings.DEFAULT_BASE_URL,
+    objects: Optional[List[str]] = None,
+    initial_updated: int = 0,
+    overlap_seconds: int = settings.OVERLAP_SECONDS,
+    page_length: int = settings.PAGE_LENGTH,
+    max_passes: int = settings.MAX_PASSES,
+    include_users: bool = True,
+    include_processes: bool = True,
+    rate_limit_calls: int = settings.DEFAULT_RATE_LIMIT_CALLS,
+    rate_limit_period: float = settings.DEFAULT_RATE_LIMIT_PERIOD,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+    max_attempts: int = 6,
+    backoff_base: float = 1.0,
+    backoff_max: float = 60.0,
+    max_retry_after: float = 600.0,
+) -> List[DltResource]:
+    """Koban accounts, contacts, leads, deals, actions, invoices, users and deal processes.
+
+    dlt config: `SOURCES__KOBAN__API_KEY` (X-ncApi), `SOURCES__KOBAN__USER_KEY` (X-ncUser), `SOURCES__KOBAN__BASE_URL`
+    (default https://app-koban.com/api/v1), or `[sources.koban]` in `.dlt/config.toml` / `secrets.toml`.
+
+    Args:
+        objects: tables to sync (default: accounts, contacts, leads, deals, actions, invoices).
+        initial_updated: unix seconds the first run starts from (0 = everything).
+        overlap_seconds: incremental runs re-ask this much before the last change seen.
+        page_length: GetUpdated `l`; max_passes: re-passes when records moved during offset paging.
+        rate_limit_calls / rate_limit_period: client-side pace (Koban publishes none; default 3 per second).
+        max_attempts, backoff_base, backoff_max, max_retry_after: retry policy for 429 / 5xx / timeouts.
+    """
+    chosen = list(objects or settings.ALL_OBJECTS)
+    unknown = [o for o in chosen if o not in settings.OBJECTS]
+    if unknown:
+        raise ValueError(f"unknown Koban objects {unknown}; known: {list(settings.ALL_OBJECTS)}")
+    client = KobanClient(
+        base_url, api_key, user_key, rate_limit_calls=rate_limit_calls, rate_limit_period=rate_limit_period,
+        page_length=page_length, max_passes=max_passes, connect_timeout=connect_timeout, read_timeout=read_timeout,
+        retry_policy=RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base, backoff_max=backoff_max,
+                                 max_retry_after=max_retry_after),
+    )
+    resources = [_object_resource(client, t, settings.OBJECTS[t], initial_updated, overlap_seconds) for t in chosen]
+    meta = _meta_resources(client)
+    if include_users:
+        resources.append(meta[0])
+    if include_processes:
+        resources += meta[1:]
+    return resources
+
+
+def client_of(source: Any) -> KobanClient:
+    """The HTTP client behind a `koban_source(...)` instance (request counts in `.stats`)."""
+    for resource in source.resources.values():
+        gen = getattr(getattr(resource, "_pipe", None), "gen", None)
+        for cell in getattr(gen, "__closure__", None) or ():
+            if isinstance(cell.cell_contents, KobanClient):
+                return cell.cell_contents
+    raise LookupError("no Koban client found in this source")

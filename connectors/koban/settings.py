@@ -1,0 +1,31 @@
+"""Koban constants: controllers, their dlt tables, paging and the default (conservative) pace."""
+from __future__ import annotations
+
+from typing import Dict, Tuple
+
+DEFAULT_BASE_URL = "https://app-koban.com/api/v1"
+
+# dlt table -> Koban controller paged with GetUpdated
+OBJECTS: Dict[str, str] = {
+    "accounts": "ncThird",
+    "contacts": "ncContact",
+    "leads": "ncLead",
+    "deals": "ncDeal",
+    "actions": "ncAction",
+    "invoices": "ncInvoice",
+}
+ALL_OBJECTS: Tuple[str, ...] = tuple(OBJECTS)
+
+# Koban publishes no rate limit: stay gentle by default (configurable).
+DEFAULT_RATE_LIMIT_CALLS = 3
+DEFAULT_RATE_LIMIT_PERIOD = 1.0
+PAGE_LENGTH = 100  # `l` of GetUpdated
+OVERLAP_SECONDS = 300  # incremental runs re-ask this much before the cursor (`updated` has second resolution)
+MAX_PASSES = 3  # offset paging re-passes when records moved during paging (see helpers.KobanClient.get_updated)
+
+# Date fields sent as .NET JSON dates ("/Date(ms)/"), parsed to timestamps; the two record stamps are renamed.
+CREATED_FIELD = "CreationDate"
+UPDATED_FIELD = "LastUpdateDate"
+DATE_FIELDS: Tuple[str, ...] = ("DPrev", "DResult", "DStart", "DEnd", "DTerm", "InvoiceDate", "DueDate")
+# .NET's DateTime.MinValue, Koban's "no date"
+DOTNET_MIN_MS = -62135596800000
