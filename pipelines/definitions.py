@@ -3,6 +3,8 @@
 Thin by design: assets wrap connectors (connectors/) and transforms (transforms/); checks guard what they sit on.
 """
 
+import os
+
 import dagster as dg
 from dagster_dlt import DagsterDltResource
 
@@ -10,26 +12,35 @@ from .config_assets import sales_model_config
 from .identity_assets import identity_resolution
 from .ingest import raw_assets, sync_job_and_schedule
 from .key_checks import primary_key_checks
+from .quality_checks import SCORECARD, build_quality_checks, freshness_policies, quality_table_specs
+from transforms.sales_model import load_sales_model
+
 from .resources import WarehouseResource, warehouse_dialect
 from .sources import enabled_sources
 from .transform_assets import sql_model_assets, staging_assets
 
 
 def build_definitions() -> dg.Definitions:
+    sales_model = load_sales_model(os.environ.get("CRM_ETL_SALES_MODEL"))
+    freshness = freshness_policies(sales_model)
     sources = enabled_sources()
-    raw = {spec.name: raw_assets(spec) for spec in sources}
-    transforms = [sales_model_config, identity_resolution] + staging_assets([s.name for s in sources]) + sql_model_assets()
-    assets = list(raw.values()) + transforms
+    raw = {spec.name: raw_assets(spec, freshness.get(spec.name)) for spec in sources}
+    transforms = (
+        [sales_model_config, identity_resolution]
+        + staging_assets(sources)
+        + sql_model_assets(exclude={SCORECARD})
+    )
+    assets = list(raw.values()) + transforms + quality_table_specs(sales_model)
 
-    asset_keys = {k for a in assets for k in a.keys}
-    checks = primary_key_checks(asset_keys)
+    asset_keys = {k for a in assets if isinstance(a, dg.AssetsDefinition) for k in a.keys}
+    checks = primary_key_checks(asset_keys) + build_quality_checks(sales_model)
 
     jobs, schedules = [], []
     for spec in sources:
         job, schedule = sync_job_and_schedule(spec, raw[spec.name])
         jobs.append(job)
         schedules.append(schedule)
-    jobs.append(dg.define_asset_job("rebuild_marts", selection=dg.AssetSelection.groups("staging", "core", "quality", "marts")))
+    jobs.append(dg.define_asset_job("rebuild_marts", selection=dg.AssetSelection.groups("config", "staging", "core", "quality", "marts").materializable()))
 
     # DuckDB allows one writing process: run steps in the run's own process. PostgreSQL takes parallel steps.
     executor = dg.in_process_executor if warehouse_dialect() == "duckdb" else dg.multiprocess_executor.configured({"max_concurrent": 2})

@@ -31,6 +31,14 @@ class SourceSpec:
     cron: str = "0 * * * *"
     fail_window: timedelta = timedelta(hours=3)
     description: str = ""
+    # Tables a resource writes besides its own (dlt table variants and child tables): table -> resource names.
+    # Staging assets that read such a table depend on the resources that write it, so lineage stays whole.
+    table_resources: dict = field(default_factory=dict)
+
+    def resources_writing(self, table: str) -> list[str]:
+        if table in self.table_resources:
+            return list(self.table_resources[table])
+        return [table.split("__", 1)[0]]  # dlt child tables (owners__teams) belong to their parent resource
 
     @property
     def dataset(self) -> str:
@@ -52,9 +60,10 @@ def make_pipeline(spec: SourceSpec, wh: Warehouse) -> dlt.Pipeline:
 
 
 class RawTranslator(DagsterDltTranslator):
-    def __init__(self, spec: SourceSpec):
+    def __init__(self, spec: SourceSpec, freshness: dg.FreshnessPolicy | None = None):
         super().__init__()
         self.spec = spec
+        self.freshness = freshness or dg.FreshnessPolicy.time_window(fail_window=spec.fail_window)
 
     def get_asset_spec(self, data: DltResourceTranslatorData) -> dg.AssetSpec:
         base = super().get_asset_spec(data)
@@ -62,23 +71,23 @@ class RawTranslator(DagsterDltTranslator):
             key=dg.AssetKey([self.spec.dataset, data.resource.name]),
             deps=[],
             group_name=self.spec.dataset,
-            freshness_policy=dg.FreshnessPolicy.time_window(fail_window=self.spec.fail_window),
+            freshness_policy=self.freshness,
         )
 
 
-def raw_assets(spec: SourceSpec) -> dg.AssetsDefinition:
+def raw_assets(spec: SourceSpec, freshness: dg.FreshnessPolicy | None = None) -> dg.AssetsDefinition:
+    """One asset per dlt resource of the source; freshness from the sales model file (else the spec's window)."""
     placeholder = spec.make_source(**spec.definition_kwargs)
     pipeline = dlt.pipeline(
         pipeline_name=f"crm_etl_{spec.name}", destination="duckdb", dataset_name=spec.dataset,
         pipelines_dir=dlt_pipelines_dir(),
     )
-    translator = RawTranslator(spec)
+    translator = RawTranslator(spec, freshness)
 
     @dlt_assets(
         dlt_source=placeholder,
         dlt_pipeline=pipeline,
         name=f"{spec.name}_sync",
-        group_name=spec.dataset,
         dagster_dlt_translator=translator,
         pool="warehouse_writer",
     )
@@ -97,7 +106,7 @@ def raw_assets(spec: SourceSpec) -> dg.AssetsDefinition:
 def sync_job_and_schedule(spec: SourceSpec, assets_def: dg.AssetsDefinition):
     job = dg.define_asset_job(
         f"sync_{spec.name}",
-        selection=dg.AssetSelection.assets(assets_def).downstream(),
+        selection=dg.AssetSelection.assets(assets_def).downstream().materializable(),
         description=f"Sync {spec.name} and rebuild everything downstream of it.",
     )
     schedule = dg.ScheduleDefinition(

@@ -1,9 +1,11 @@
 """Dagster asset checks for the quality rules of the sales model file (thin: the rules live in transforms/quality).
 
-`build_quality_checks(sales_model)` gives one `@asset_check` per rule, on the asset of the table the rule guards
-(AssetKey(["staging", table]) for staging rules, ["core", table] for identity rules). `error` rules are blocking
-checks: when one fails, the downstream marts of that run are not materialised, so the last good marts stay.
-Each evaluation also merges its failures into quality.violations and appends to quality.rule_results(_by_owner).
+`build_quality_checks(sales_model)` gives one multi-asset check: one check per rule, on the asset of the table the
+rule guards (AssetKey(["staging", table]) for staging rules, ["core", table] for identity rules), all evaluated in one
+step. `error` rules are blocking checks: when one fails, the downstream marts of that run are not materialised, so
+the last good marts stay. The step also merges failures into quality.violations, appends to
+quality.rule_results(_by_owner) and rebuilds marts.data_quality_by_owner (reported as materialisations of the
+`quality_table_specs` assets).
 
 The checks need a resource named `warehouse` whose `.get()` returns a warehouse.connection.Warehouse.
 `freshness_policies(sales_model)` turns the file's `freshness:` section into Dagster FreshnessPolicy objects per
@@ -19,8 +21,8 @@ from transforms.quality.violations import RuleOutcome, evaluate_rules
 from transforms.sales_model import SalesModel
 
 
-def check_result(outcome: RuleOutcome) -> dg.AssetCheckResult:
-    """The AssetCheckResult of one evaluated rule (counts, share, worst reps, sample ids, where to look)."""
+def _result_fields(outcome: RuleOutcome) -> dict:
+    """The AssetCheckResult fields of one evaluated rule (counts, share, worst reps, sample ids, where to look)."""
     severity = dg.AssetCheckSeverity.ERROR if outcome.severity == "error" else dg.AssetCheckSeverity.WARN
     metadata = {
         "rule": outcome.rule,
@@ -40,38 +42,73 @@ def check_result(outcome: RuleOutcome) -> dg.AssetCheckResult:
     if outcome.status == "skipped":
         # A rule that could not run says so; it does not pass silently nor block.
         metadata["reason"] = outcome.reason
-        return dg.AssetCheckResult(passed=True, severity=dg.AssetCheckSeverity.WARN, metadata=metadata,
-                                   description=outcome.summary())
-    return dg.AssetCheckResult(passed=outcome.status == "passed", severity=severity, metadata=metadata,
-                               description=outcome.summary())
+        return dict(passed=True, severity=dg.AssetCheckSeverity.WARN, metadata=metadata, description=outcome.summary())
+    return dict(passed=outcome.status == "passed", severity=severity, metadata=metadata, description=outcome.summary())
 
 
-def _make_check(sales_model: SalesModel, rule: Rule, as_of: dt.datetime | None) -> dg.AssetChecksDefinition:
-    @dg.asset_check(
-        asset=dg.AssetKey(list(rule.table)),
-        name=f"quality_{rule.name}",
-        description=f"[{rule.severity}] {rule.description}",
-        blocking=rule.blocking,
-        required_resource_keys={"warehouse"},
-        metadata={"rule": rule.name, "object": rule.object, "severity": rule.severity, "kind": rule.kind},
-        pool="warehouse",  # DuckDB has one writer: the coordinator may cap this pool at 1
-    )
-    def _check(context) -> dg.AssetCheckResult:  # no annotation: dagster rejects string annotations
-        wh = context.resources.warehouse.get()
-        # rebuilt at run time so the "sane date" window follows the clock, not the code location's load time
-        current = next(r for r in build_rules(sales_model, as_of=as_of) if r.name == rule.name)
-        run = evaluate_rules(wh, [current], run_id=context.run.run_id if context.run else None)
-        outcome = run.outcomes[0]
-        if outcome.blocks:
-            context.log.error(run.blocking_message())
-        return check_result(outcome)
+QUALITY_TABLES = ("violations", "rule_results", "rule_results_by_owner")
+SCORECARD = ("marts", "data_quality_by_owner")
 
-    return _check
+
+def quality_table_specs(sales_model: SalesModel) -> list[dg.AssetSpec]:
+    """quality.* tables and the per-rep scorecard: written by the quality step, shown as assets with lineage.
+
+    They are not downstream of the blocking checks on purpose: sales ops need the scorecard most on the day an
+    `error` rule fails and the other marts are held back.
+    """
+    guarded = sorted({r.table for r in build_rules(sales_model)})
+    deps = [dg.AssetKey(list(t)) for t in guarded]
+    specs = [
+        dg.AssetSpec(dg.AssetKey(["quality", t]), deps=deps, group_name="quality", kinds={"sql"},
+                     description=f"quality.{t}: written by the quality rules step (see the `quality_rules` checks).")
+        for t in QUALITY_TABLES
+    ]
+    specs.append(dg.AssetSpec(dg.AssetKey(list(SCORECARD)), deps=[dg.AssetKey(["quality", "rule_results_by_owner"])],
+                              group_name="quality", kinds={"sql"},
+                              description="Data-quality scorecard per day, rep, object and rule (sales ops)."))
+    return specs
 
 
 def build_quality_checks(sales_model: SalesModel, as_of: dt.datetime | None = None) -> list[dg.AssetChecksDefinition]:
-    """One asset check per quality rule (mandatory fields of the file + built-in validity/consistency rules)."""
-    return [_make_check(sales_model, rule, as_of) for rule in build_rules(sales_model, as_of=as_of)]
+    """All quality rules as ONE step: every rule is evaluated in a single pass over the warehouse (one transaction
+    merging quality.violations), and each rule reports as its own asset check on the table it guards. `error`
+    rules are blocking: when one fails, no mart downstream of that table is rebuilt in the run (the last good marts
+    stay) and the run fails saying which rule, how many records and where to look."""
+    rules = build_rules(sales_model, as_of=as_of)
+    specs = [
+        dg.AssetCheckSpec(
+            name=f"quality_{r.name}", asset=dg.AssetKey(list(r.table)), blocking=r.blocking,
+            description=f"[{r.severity}] {r.description}",
+            metadata={"rule": r.name, "object": r.object, "severity": r.severity, "kind": r.kind},
+        )
+        for r in rules
+    ]
+
+    @dg.multi_asset_check(specs=specs, name="quality_rules", can_subset=True, required_resource_keys={"warehouse"})
+    def quality_rules(context):  # no annotation: dagster rejects string annotations
+        from transforms.build import build_models
+
+        wh = context.resources.warehouse.get()
+        selected = {k.name for k in context.selected_asset_check_keys}
+        # rebuilt at run time so the "sane date" window follows the clock, not the code location's load time
+        current = [r for r in build_rules(sales_model, as_of=as_of) if f"quality_{r.name}" in selected]
+        run = evaluate_rules(wh, current, run_id=context.run.run_id if context.run else None)
+        op_context = context.op_execution_context
+        for table in QUALITY_TABLES:
+            op_context.log_event(dg.AssetMaterialization(dg.AssetKey(["quality", table])))
+        counts = build_models(wh, schemas=("marts",), only=[".".join(SCORECARD)])
+        op_context.log_event(dg.AssetMaterialization(
+            dg.AssetKey(list(SCORECARD)), metadata={"dagster/row_count": counts.get(".".join(SCORECARD), 0)}))
+        if run.blocking_message():
+            context.log.error(run.blocking_message())
+        by_name = {r.name: r for r in current}
+        for outcome in run.outcomes:
+            yield dg.AssetCheckResult(
+                check_name=f"quality_{outcome.rule}", asset_key=dg.AssetKey(list(by_name[outcome.rule].table)),
+                **_result_fields(outcome),
+            )
+
+    return [quality_rules]
 
 
 def freshness_policies(sales_model: SalesModel) -> dict[str, dg.FreshnessPolicy]:

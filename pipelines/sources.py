@@ -15,14 +15,24 @@ def _lazy(module: str, attr: str):
     return make
 
 
+_HUBSPOT_ENGAGEMENTS = ("calls", "meetings", "emails", "notes", "tasks")
+_HUBSPOT_TABLES = {
+    **{f"{o}_property_history": [o] for o in ("contacts", "companies", "deals")},
+    "associations_contact_company": ["contacts"],
+    "associations_deal_company": ["deals"],
+    "associations_deal_contact": ["deals"],
+    **{f"associations_engagement_{t}": list(_HUBSPOT_ENGAGEMENTS) for t in ("company", "contact", "deal")},
+}
+
 ALL_SOURCES: dict[str, SourceSpec] = {
     "hubspot": SourceSpec(
         name="hubspot",
         make_source=_lazy("connectors.hubspot", "hubspot_source"),
-        definition_kwargs={"access_token": "definition-time-placeholder"},
+        definition_kwargs={"access_token": "definition-time-placeholder", "discover_properties": False},
         cron="0 * * * *",  # CRM hourly
         fail_window=timedelta(hours=3),
         description="HubSpot CRM: contacts, companies, deals, owners, pipelines, activities, history.",
+        table_resources=_HUBSPOT_TABLES,
     ),
 }
 

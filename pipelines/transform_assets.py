@@ -34,34 +34,50 @@ def _description(schema: str, table: str, fallback: str = "") -> str:
     return text
 
 
-def staging_assets(sources: list[str] | None = None) -> list[dg.AssetsDefinition]:
-    """staging.<table> for every table of the contract, fed by the enabled sources' parts."""
-    assets = []
-    for table, table_parts in staging_layer.parts(sources).items():
-        deps = sorted({d for p in table_parts for d in p.deps})
+def _dep_keys(deps, sources_by_dataset: dict) -> list[dg.AssetKey]:
+    """Asset keys of the tables read: a raw table written as a side table of a dlt resource maps to that resource."""
+    keys = set()
+    for schema, table in deps:
+        spec = sources_by_dataset.get(schema)
+        if spec is None:
+            keys.add(dg.AssetKey([schema, table]))
+        else:
+            keys.update(dg.AssetKey([schema, r]) for r in spec.resources_writing(table))
+    return sorted(keys, key=lambda k: k.path)
 
-        def build(context: dg.AssetExecutionContext, warehouse: WarehouseResource, _t=table, _p=table_parts):
-            wh = warehouse.get()
-            sql, skipped = staging_layer.union_sql(_t, _p, wh.dialect, wh.table_exists, wh.columns)
-            for note in skipped:
-                (context.log.warning if "skipped" in note else context.log.info)(f"staging.{_t}: {note}")
-            rows = wh.build_table("staging", _t, sql)
-            return dg.MaterializeResult(
-                metadata={"dagster/row_count": rows, "sources": [p.source for p in _p], "skipped": skipped}
-            )
 
-        assets.append(
-            dg.asset(
-                key=dg.AssetKey(["staging", table]),
-                deps=[dg.AssetKey(list(d)) for d in deps],
-                group_name="staging",
-                kinds={"sql", warehouse_dialect()},
-                description=_description("staging", table),
-                metadata=column_schema("staging", table),
-                name=f"staging__{table}",
-            )(build)
+def staging_asset(table: str, table_parts: list, sources_by_dataset: dict) -> dg.AssetsDefinition:
+    """staging.<table>: the union of every enabled source's part, cast to the dictionary's types."""
+    deps = _dep_keys({d for p in table_parts for d in p.deps}, sources_by_dataset)
+
+    @dg.asset(
+        key=dg.AssetKey(["staging", table]),
+        deps=deps,
+        group_name="staging",
+        kinds={"sql", warehouse_dialect()},
+        description=_description("staging", table),
+        metadata=column_schema("staging", table),
+    )
+    def _staging(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+        wh = warehouse.get()
+        sql, notes = staging_layer.union_sql(table, table_parts, wh.dialect, wh.table_exists, wh.columns)
+        for note in notes:
+            (context.log.warning if "skipped" in note else context.log.info)(f"staging.{table}: {note}")
+        rows = wh.build_table("staging", table, sql)
+        return dg.MaterializeResult(
+            metadata={"dagster/row_count": rows, "sources": [p.source for p in table_parts], "notes": notes}
         )
-    return assets
+
+    return _staging
+
+
+def staging_assets(sources: list) -> list[dg.AssetsDefinition]:
+    """staging.<table> for every table of the contract, fed by the enabled sources' parts."""
+    by_dataset = {s.dataset: s for s in sources}
+    return [
+        staging_asset(table, table_parts, by_dataset)
+        for table, table_parts in staging_layer.parts([s.name for s in sources]).items()
+    ]
 
 
 def sql_model_asset(model: SqlModel, *, extra_deps: list[dg.AssetKey] | None = None) -> dg.AssetsDefinition:
@@ -79,7 +95,6 @@ def sql_model_asset(model: SqlModel, *, extra_deps: list[dg.AssetKey] | None = N
         kinds={"sql", warehouse_dialect()},
         description=_description(model.schema, model.name, model.description()),
         metadata=column_schema(model.schema, model.name),
-        name=f"{model.schema}__{model.name}",
     )(build)
 
 
