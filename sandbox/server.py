@@ -43,6 +43,7 @@ VENDORS: dict[str, str] = {
     "hubspot": "sandbox.servers.hubspot",
     "stripe": "sandbox.servers.stripe",
     "koban": "sandbox.servers.koban",
+    "registry": "sandbox.servers.registry",
 }
 
 
