@@ -565,3 +565,14 @@ def test_cli_serve_prints_urls_tokens_and_exports_then_stops_on_ctrl_c():
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_search_on_the_wrong_last_modified_name_finds_nothing(gen_hs, tiny_world):
+    """Contacts use lastmodifieddate, everything else hs_lastmodifieddate: the wrong name silently matches
+    nothing on HubSpot, and here too."""
+    window = "2020-01-01T00:00:00.000Z"
+    right = search_ids(gen_hs, "deals", {"filterGroups": [{"filters": [flt("hs_lastmodifieddate", "GTE", window)]}]})
+    wrong = search_ids(gen_hs, "deals", {"filterGroups": [{"filters": [flt("lastmodifieddate", "GTE", window)]}]})
+    assert right["total"] == live_count(tiny_world, "deals") and wrong["total"] == 0
+    contacts = search_ids(gen_hs, "contacts", {"filterGroups": [{"filters": [flt("lastmodifieddate", "GTE", window)]}]})
+    assert contacts["total"] == live_count(tiny_world, "contacts")

@@ -478,7 +478,9 @@ class HubSpotApp(VendorApp):
             return props[name]
         if name == "hs_object_id":
             return record["id"]
-        if name in ("lastmodifieddate", "hs_lastmodifieddate"):
+        if name == "hs_lastmodifieddate" and "lastmodifieddate" not in props:
+            # only non-contacts: a deal searched on `lastmodifieddate` matches nothing, as on HubSpot
+            # (the silent-loss trap of airbyte PR #85019), so connectors using the wrong name fail here too
             return record.get("updatedAt")
         if name == "createdate":
             return record.get("createdAt")
