@@ -1,0 +1,292 @@
+"""Koban connector against the sandbox Koban twin (no mocks): full and incremental syncs into DuckDB, Obsolete
+records as soft deletes, 429 storm + 5xx burst, offset-paging drift, quarantine, rerun idempotence, and the
+staging SQL built on the loaded raw data (same staging tables as HubSpot, source_system 'koban')."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+
+import dlt
+import pytest
+import requests
+
+from connectors.common.retry import NonRetryableError
+from connectors.koban import client_of, koban_source, parse_koban_date
+from connectors.koban.helpers import BadValue
+from sandbox.generator import generate_world
+from sandbox.server import SandboxServer
+
+FAST = dict(backoff_base=0.01, backoff_max=0.05, max_retry_after=2.0, rate_limit_calls=1000)
+TABLES = {"accounts": "ncThird", "contacts": "ncContact", "leads": "ncLead", "deals": "ncDeal",
+          "actions": "ncAction", "invoices": "ncInvoice"}
+
+
+@pytest.fixture(autouse=True)
+def _quiet_logs(caplog):
+    caplog.set_level(logging.ERROR, logger="dlt")
+
+
+@pytest.fixture
+def world():
+    return generate_world(seed=42, size="tiny")
+
+
+class Sync:
+    def __init__(self, srv: SandboxServer, tmp_path, **kwargs):
+        info = srv.apps["koban"].connection_info(srv.vendor_url("koban"))
+        self.srv = srv
+        self.kwargs = {"api_key": info["SOURCES__KOBAN__API_KEY"], "user_key": info["SOURCES__KOBAN__USER_KEY"],
+                       "base_url": info["SOURCES__KOBAN__BASE_URL"], **FAST, **kwargs}
+        self.pipeline = dlt.pipeline(pipeline_name="koban_test",
+                                     destination=dlt.destinations.duckdb(str(tmp_path / "warehouse.duckdb")),
+                                     dataset_name="raw_koban", pipelines_dir=str(tmp_path / "dlt"))
+        self.source = None
+
+    def run(self, **overrides) -> int:
+        before = self.srv.stats()["total"]
+        self.source = koban_source(**{**self.kwargs, **overrides})
+        self.pipeline.run(self.source)
+        return self.srv.stats()["total"] - before
+
+    def written(self) -> dict[str, int]:
+        counts = self.pipeline.last_trace.last_normalize_info.row_counts
+        return {k: v for k, v in counts.items() if not k.startswith("_dlt")}
+
+    def query(self, sql: str):
+        with self.pipeline.sql_client() as client:
+            return client.execute_sql(sql)
+
+    def ids(self, table: str, deleted: bool | None = None) -> set[str]:
+        where = "" if deleted is None else f" where is_deleted = {str(deleted).lower()}"
+        return {r[0] for r in self.query(f"select id from raw_koban.{table}{where}")}
+
+    def snapshot(self) -> dict[str, list]:
+        out = {}
+        for table in TABLES:
+            cols = [r[0] for r in self.query(
+                "select column_name from information_schema.columns where table_schema = 'raw_koban' and "
+                f"table_name = '{table}' and column_name not in ('_dlt_load_id', '_dlt_id', '_koban_synced_at')"
+                " order by column_name")]
+            out[table] = sorted(map(repr, self.query(f"select {', '.join(cols)} from raw_koban.{table}")))
+        return out
+
+
+def _store(srv):
+    return srv.apps["koban"].store
+
+
+def test_parse_koban_date_forms():
+    ms = 1579771515726
+    want = datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+    assert parse_koban_date(f"/Date({ms})/") == want
+    assert parse_koban_date(f"/Date({ms}+0100)/") == want  # offset is display-only
+    assert parse_koban_date(ms) == want and parse_koban_date(1579771515) == want.replace(microsecond=0)
+    assert parse_koban_date("/Date(-62135596800000)/") is None  # .NET MinValue = no date
+    assert parse_koban_date("15/05/2020") == datetime(2020, 5, 15, tzinfo=timezone.utc)
+    assert parse_koban_date(None) is None
+    with pytest.raises(BadValue):
+        parse_koban_date("/Date(not-a-date)/")
+
+
+def test_source_call_does_no_network_io(world):
+    with SandboxServer(world, port=0) as srv:
+        koban_source(api_key="placeholder", user_key="placeholder", base_url=srv.vendor_url("koban") + "/api/v1")
+        koban_source(api_key="x", user_key="y", base_url="http://127.0.0.1:9/api/v1")  # nothing listens there
+        assert srv.stats()["total"] == 0
+
+
+def test_full_sync_lands_exactly_the_world(world, tmp_path):
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        requests_sent = sync.run()
+        store = _store(srv)
+        for table, ctrl in TABLES.items():
+            assert sync.ids(table) == set(store.objects[ctrl]), table
+        assert sync.ids("accounts") == {r.record_id for r in world.company_records if r.vendor == "koban"}
+        assert sync.ids("contacts") == {r.record_id for r in world.contact_records if r.vendor == "koban"}
+        assert sync.ids("deals") == {d.koban_id for d in world.deals if d.koban_id}
+        assert sync.ids("actions") == {a.koban_id for a in world.activities if a.koban_id}
+        assert sync.ids("users") == {u["Guid"] for u in store.users}
+        # one GetUpdated page per object (all < 100 records) + users + deal processes
+        assert requests_sent == len(TABLES) + 2
+        # .NET dates typed: the deal's forecast date and the action's start survive to the millisecond
+        deal = next(iter(store.objects["ncDeal"].values()))
+        got = sync.query(f"select d_prev, created_at from raw_koban.deals where id = '{deal['Guid']}'")[0]
+        assert got[0] == parse_koban_date(deal["DPrev"]) and got[1] == parse_koban_date(deal["CreationDate"])
+
+
+def test_incremental_after_advance_fetches_only_changes_and_soft_deletes(world, tmp_path):
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        assert sync.ids("contacts", deleted=True) == set()
+        world.advance()
+        store = _store(srv)
+        requests_sent = sync.run()
+        changes = [c for c in store.changes if c[0] == world.steps]
+        assert changes, "the Koban side of advance produced nothing"
+        assert requests_sent == len(TABLES) + 2
+        written = sync.written()
+        for table, ctrl in TABLES.items():
+            assert written.get(table, 0) == len({g for _, c, g, _ in changes if c == ctrl}), table
+        obsolete = {g for _, c, g, k in changes if c == "ncContact" and k == "obsolete"}
+        created = {g for _, c, g, k in changes if c == "ncContact" and k == "created"}
+        assert obsolete and sync.ids("contacts", deleted=True) == obsolete  # still there, flagged
+        assert created <= sync.ids("contacts", deleted=False)
+        assert sync.ids("contacts") == set(store.objects["ncContact"])
+
+
+def test_rerun_changes_nothing(world, tmp_path):
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        before = sync.snapshot()
+        sync.run()
+        assert sync.written() == {}
+        assert sync.snapshot() == before
+
+
+def test_rate_limit_storm_and_5xx_burst_lose_and_duplicate_nothing(world, tmp_path):
+    with SandboxServer(world, port=0, faults={"rate_limit_storm": 3, "server_errors": 4}) as srv:
+        sync = Sync(srv, tmp_path, max_attempts=10)  # the 7 faults hit the first call back to back
+        sync.run()
+        statuses = srv.stats()["by_status"]
+        assert statuses.get("429") == 3 and sum(statuses.get(s, 0) for s in ("500", "502", "503")) == 4
+        assert client_of(sync.source).stats.retries == 7
+        store = _store(srv)
+        for table, ctrl in TABLES.items():
+            rows = sync.query(f"select count(*), count(distinct id) from raw_koban.{table}")[0]
+            assert rows == (len(store.objects[ctrl]), len(store.objects[ctrl])), table
+
+
+def test_records_moved_during_offset_paging_are_not_lost(world, tmp_path):
+    with SandboxServer(world, port=0, faults={"update_during_paging": 1, "update_object_type": "contacts"}) as srv:
+        sync = Sync(srv, tmp_path, page_length=5, objects=["contacts"])
+        sync.run()
+        assert srv.faults.fired and srv.faults.fired[0]["fault"] == "update_during_paging"
+        assert client_of(sync.source).stats.passes >= 1
+        assert sync.ids("contacts") == set(_store(srv).objects["ncContact"])
+        touched = srv.faults.fired[0]["id"]
+        got = sync.query(f"select updated_at from raw_koban.contacts where id = '{touched}'")[0][0]
+        assert got == parse_koban_date(srv.faults.fired[0]["LastUpdateDate"])
+
+
+def test_malformed_record_is_quarantined_and_the_load_goes_on(world, tmp_path):
+    with SandboxServer(world, port=0, faults={"malformed_record": "bad_date", "malformed_object_type": "contacts"}) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        n = len(_store(srv).objects["ncContact"])
+        assert len(sync.ids("contacts")) == n - 1
+        rows = sync.query("select source, object_type, record_id, reason from raw_koban._quarantine")
+        assert len(rows) == 1 and rows[0][:2] == ("koban", "contacts") and "CreationDate" in rows[0][3]
+        assert rows[0][2] not in sync.ids("contacts")
+
+
+def test_bad_keys_fail_with_a_clear_message(world, tmp_path):
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path, user_key="wrong")
+        with pytest.raises(Exception) as err:
+            sync.run()
+        assert "X-ncUser" in str(err.value) or isinstance(err.value.__cause__, NonRetryableError)
+        assert srv.stats()["by_status"].get("401", 0) >= 1
+        assert srv.stats()["by_status"].get("401", 0) <= 8  # not retried
+
+
+def test_sandbox_speaks_koban(world):
+    with SandboxServer(world, port=0) as srv:
+        info = srv.apps["koban"].connection_info(srv.vendor_url("koban"))
+        base, headers = info["SOURCES__KOBAN__BASE_URL"], {"X-ncApi": info["SOURCES__KOBAN__API_KEY"],
+                                                           "X-ncUser": info["SOURCES__KOBAN__USER_KEY"]}
+        page = requests.get(f"{base}/ncDeal/GetUpdated", params={"updated": 0, "s": 0, "l": 2}, headers=headers).json()
+        assert set(page) == {"Length", "List"} and len(page["List"]) == min(2, page["Length"])
+        deal = page["List"][0]
+        assert deal["LastUpdateDate"].startswith("/Date(") and deal["Result"] in (None, "WON", "LOST", "SLEEP")
+        one = requests.get(f"{base}/ncDeal/GetOne", params={"id": deal["Guid"]}, headers=headers).json()
+        assert one["Success"] is True and one["Result"]["Guid"] == deal["Guid"]
+        # `updated` filters on the last change (unix seconds)
+        newest = max(_store(srv).updated_ms["ncDeal"].values()) // 1000
+        later = requests.get(f"{base}/ncDeal/GetUpdated", params={"updated": newest + 1}, headers=headers).json()
+        assert later == {"Length": 0, "List": []}
+        denied = requests.get(f"{base}/ncDeal/GetUpdated", params={"updated": 0})
+        assert denied.status_code == 401 and denied.json()["Success"] is False
+
+
+def _build_staging(sync: Sync, tmp_path):
+    from transforms.sales_model import load_sales_model
+    from transforms.staging import parts, union_sql
+    from warehouse import Warehouse
+
+    wh = Warehouse(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    wh.ensure_schemas()
+    for name, frame in load_sales_model("sales_model.yaml").config_frames().items():
+        wh.write_frame("staging", name, frame)
+    by_table = parts(["koban"])
+    order = ["owners", "pipeline_stages"] + sorted(t for t in by_table if t not in ("owners", "pipeline_stages"))
+    notes = {}
+    for table in order:
+        sql, notes[table] = union_sql(table, by_table[table], wh.dialect, wh.table_exists, wh.columns)
+        wh.build_table("staging", table, sql)
+    return wh, notes
+
+
+def test_staging_from_koban_raw(world, tmp_path, monkeypatch):
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parents[1])
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        store = _store(srv)
+    wh, notes = _build_staging(sync, tmp_path)
+    assert not any("skipped" in n for ns in notes.values() for n in ns), notes
+
+    from stdnum.fr import siren as std_siren, siret as std_siret
+    companies = wh.query("select * from staging.companies")
+    assert {c["company_id"] for c in companies} == set(store.objects["ncThird"])
+    assert all(c["source_system"] == "koban" for c in companies)
+    by_key = {r.record_id: world.company(r.company_key) for r in world.company_records if r.vendor == "koban"}
+    for c in companies:
+        if c["siren"]:
+            assert std_siren.is_valid(c["siren"]) and c["siren"] == by_key[c["company_id"]].siren
+        if c["siret"]:
+            assert std_siret.is_valid(c["siret"])
+        if c["vat_number"]:
+            assert c["vat_number"] == by_key[c["company_id"]].vat
+    assert any(c["siret"] for c in companies) and any(c["tier"] for c in companies)
+
+    contacts = wh.query("select contact_id, email, company_id from staging.contacts")
+    recs = {r.record_id: r for r in world.contact_records if r.vendor == "koban"}
+    assert {c["contact_id"] for c in contacts} == set(recs)
+    assert all(c["email"] == recs[c["contact_id"]].email for c in contacts)
+
+    stages = {(s["stage_id"]): s for s in wh.query("select * from staging.pipeline_stages")}
+    assert stages["WON"]["is_closed"] and stages["WON"]["is_won"] and stages["LOST"]["is_closed"]
+    assert not stages["LOST"]["is_won"] and not stages["RDV"]["is_closed"] and stages["RDV"]["stage_order"] == 0
+
+    deals = {d["deal_id"]: d for d in wh.query("select * from staging.deals")}
+    assert set(deals) == set(store.objects["ncDeal"])
+    for d in deals.values():
+        assert (d["pipeline_id"], d["stage_id"]) in {(s["pipeline_id"], s["stage_id"]) for s in stages.values()}
+        raw = store.objects["ncDeal"][d["deal_id"]]
+        assert d["is_won"] == (raw["Result"] == "WON") and d["is_closed"] == (raw["Result"] is not None)
+        assert float(d["amount"]) == raw["Amountprev"] and 0 <= d["probability"] <= 1
+    events = wh.query("select deal_id, stage_id, entered_at, exited_at from staging.deal_stage_events")
+    closed = [d for d in deals.values() if d["is_closed"]]
+    assert {(e["deal_id"], e["stage_id"]) for e in events} >= {(d["deal_id"], d["stage_id"]) for d in closed}
+    assert all(e["stage_id"] == "RDV" for e in events if e["stage_id"] not in ("WON", "LOST", "SLEEP"))
+
+    acts = {a["activity_id"]: a for a in wh.query("select * from staging.activities")}
+    truth = {a.koban_id: a for a in world.activities if a.koban_id}
+    assert set(acts) == set(truth)
+    for kid, a in acts.items():
+        t = truth[kid]
+        kind = {"call": "call", "email": "email", "note": "note", "task": "task"}.get(t.kind)
+        if t.kind == "meeting":
+            kind = "demo" if (t.activity_type or "").lower() == "demo" else f"meeting_{t.meeting_type}"
+        assert a["activity_type"] == kind
+        want = t.duration_ms / 60000 if t.duration_ms and t.kind in ("call", "meeting") else None
+        assert (a["duration_minutes"] is None and want is None) or abs(a["duration_minutes"] - want) < 1e-6
+
+    owners = wh.query("select owner_id, team_name from staging.owners")
+    assert {o["owner_id"] for o in owners} == {u["Guid"] for u in store.users} and all(o["team_name"] for o in owners)
+    assert wh.query("select count(*) as n from staging.owner_team_history")[0]["n"] == len(owners)
+    lifecycle = wh.query("select contact_id, stage from staging.lifecycle_events")
+    assert {e["contact_id"] for e in lifecycle if e["stage"] == "lead"} == set(recs)
