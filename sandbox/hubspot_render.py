@@ -117,6 +117,8 @@ def deal_record(world, d: Deal) -> tuple[dict, dict]:
         "hs_analytics_source": contact.channel if contact.source_kind == "marketing" else "OFFLINE",
         "lead_source": contact.channel if contact.source_kind == "sales" else None,
         "hs_lastmodifieddate": updated_s, "hs_object_id": d.hubspot_id,
+        # Deals imported from Koban at the migration keep their Koban id, as migration tools do.
+        "koban_id": d.koban_id,
     }
     entered: dict[str, object] = {}
     for st, ts in d.stage_history:
@@ -157,7 +159,7 @@ def engagement_record(world, a: Activity) -> dict:
     updated = max(a.updated_at, a.archived_at) if a.archived_at else a.updated_at
     created, updated_s, stamp = iso(a.created_at), iso(updated), iso(a.timestamp)
     p = {"hs_timestamp": stamp, "hubspot_owner_id": owner.owner_id, "hs_createdate": created,
-         "hs_lastmodifieddate": updated_s, "hs_object_id": a.hubspot_id}
+         "hs_lastmodifieddate": updated_s, "hs_object_id": a.hubspot_id, "koban_id": a.koban_id}
     if a.kind == "call":
         p.update({"hs_call_title": a.title, "hs_call_direction": a.direction, "hs_call_status": a.status,
                   "hs_call_duration": str(a.duration_ms) if a.duration_ms is not None else None,
@@ -341,6 +343,7 @@ def property_definitions(world) -> dict[str, list[dict]]:
           options=_opts([("newbusiness", "Nouvelle affaire"), ("existingbusiness", "Affaire existante")])),
         d("hs_analytics_source", "Source d'origine", "enumeration", "select", g, options=sources),
         d("lead_source", "Source du lead (commerciale)", "enumeration", "select", g, hs=False, options=lead_source),
+        d("koban_id", "ID Koban (migration)", group=g, hs=False),
         d("hs_lastmodifieddate", "Date de dernière modification", *dt, group=g),
         d("hs_object_id", "ID d'enregistrement", "number", "number", g),
     ]
@@ -348,6 +351,7 @@ def property_definitions(world) -> dict[str, list[dict]]:
     common = [d("hs_timestamp", "Horodatage", *dt, group=g),
               d("hubspot_owner_id", "Propriétaire de l'activité", "enumeration", "select", g, options=owners),
               d("hs_createdate", "Date de création", *dt, group=g),
+              d("koban_id", "ID Koban (migration)", group=g, hs=False),
               d("hs_lastmodifieddate", "Date de dernière modification", *dt, group=g),
               d("hs_object_id", "ID d'enregistrement", "number", "number", g)]
     act_type = _opts([("Découverte", "Découverte"), ("Demo", "Démo"), ("Suivi", "Suivi"),

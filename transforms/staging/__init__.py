@@ -65,8 +65,12 @@ class StagingPart:
                 nulls = ", ".join(f'cast(null as text) as "{c}"' for c in cols)
                 sql = _replace_table(sql, schema, table, f"(select {nulls} where 1 = 0)")
                 notes.append(f"{self.source}: {schema}.{table} absent, read as empty")
-        for (schema, table), cols in opt_cols.items():
-            if (schema, table) in opt_tables or not table_exists(schema, table):
+        # An optional table that exists may still lack some of its declared columns: those read as null too.
+        declared = dict(opt_cols)
+        for key, cols in opt_tables.items():
+            declared[key] = list(dict.fromkeys(declared.get(key, []) + cols))
+        for (schema, table), cols in declared.items():
+            if not table_exists(schema, table):
                 continue
             present = set(columns_of(schema, table))
             absent = [c for c in cols if c not in present]
@@ -126,13 +130,21 @@ def union_sql(
 ) -> tuple[str, list[str]]:
     """The SELECT building staging.<table>, and notes on parts skipped or read with stand-ins."""
     columns = staging_tables()[table]["columns"]
-    casts = ", ".join(f"cast({name} as {spec['type']}) as {name}" for name, spec in columns.items())
     selects, skipped = [], []
     for part in table_parts:
         sql, notes = part.resolved_sql(dialect, table_exists, columns_of)
         skipped += notes
         if sql is None:
             continue
+        # A column the contract gained after this part was written reads as NULL (and is reported), so adding a
+        # column for one source does not break the others.
+        provided = set(sqlglot.parse_one(part.path.read_text(), read="duckdb").named_selects)
+        absent = [name for name in columns if name not in provided]
+        if absent:
+            skipped.append(f"{part.source}: does not provide {', '.join(absent)} (null)")
+        casts = ", ".join(
+            f"cast({name if name in provided else 'null'} as {spec['type']}) as {name}" for name, spec in columns.items()
+        )
         selects.append(f"select {casts} from (\n{sql.strip().rstrip(';')}\n) as {part.source}_part")
     if not selects:
         nulls = ", ".join(f"cast(null as {spec['type']}) as {name}" for name, spec in columns.items())

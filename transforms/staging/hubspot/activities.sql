@@ -1,22 +1,22 @@
 -- HubSpot engagements as sales activities. Meetings are typed by location (in person / phone / video), or `demo`
 -- when the call-and-meeting type says so; durations: calls in ms, meetings end - start; emails, notes and tasks
 -- carry none (the sales model's default duration applies downstream).
--- optional columns: raw_hubspot.calls(hs_timestamp, hubspot_owner_id, hs_call_duration, hs_activity_type)
--- optional columns: raw_hubspot.meetings(hs_timestamp, hubspot_owner_id, hs_meeting_start_time, hs_meeting_end_time, hs_meeting_location_type, hs_activity_type)
--- optional columns: raw_hubspot.emails(hs_timestamp, hubspot_owner_id)
--- optional columns: raw_hubspot.notes(hs_timestamp, hubspot_owner_id)
--- optional columns: raw_hubspot.tasks(hs_timestamp, hubspot_owner_id)
--- optional table: raw_hubspot.calls(id, hs_timestamp, hubspot_owner_id, hs_call_duration, hs_activity_type, created_at, archived)
--- optional table: raw_hubspot.meetings(id, hs_timestamp, hubspot_owner_id, hs_meeting_start_time, hs_meeting_end_time, hs_meeting_location_type, hs_activity_type, created_at, archived)
--- optional table: raw_hubspot.emails(id, hs_timestamp, hubspot_owner_id, created_at, archived)
--- optional table: raw_hubspot.notes(id, hs_timestamp, hubspot_owner_id, created_at, archived)
--- optional table: raw_hubspot.tasks(id, hs_timestamp, hubspot_owner_id, created_at, archived)
+-- optional columns: raw_hubspot.calls(koban_id, hs_timestamp, hubspot_owner_id, hs_call_duration, hs_activity_type)
+-- optional columns: raw_hubspot.meetings(koban_id, hs_timestamp, hubspot_owner_id, hs_meeting_start_time, hs_meeting_end_time, hs_meeting_location_type, hs_activity_type)
+-- optional columns: raw_hubspot.emails(koban_id, hs_timestamp, hubspot_owner_id)
+-- optional columns: raw_hubspot.notes(koban_id, hs_timestamp, hubspot_owner_id)
+-- optional columns: raw_hubspot.tasks(koban_id, hs_timestamp, hubspot_owner_id)
+-- optional table: raw_hubspot.calls(id, koban_id, hs_timestamp, hubspot_owner_id, hs_call_duration, hs_activity_type, created_at, archived)
+-- optional table: raw_hubspot.meetings(id, koban_id, hs_timestamp, hubspot_owner_id, hs_meeting_start_time, hs_meeting_end_time, hs_meeting_location_type, hs_activity_type, created_at, archived)
+-- optional table: raw_hubspot.emails(id, koban_id, hs_timestamp, hubspot_owner_id, created_at, archived)
+-- optional table: raw_hubspot.notes(id, koban_id, hs_timestamp, hubspot_owner_id, created_at, archived)
+-- optional table: raw_hubspot.tasks(id, koban_id, hs_timestamp, hubspot_owner_id, created_at, archived)
 -- optional table: raw_hubspot.associations_engagement_company(from_object_type, from_id, to_id)
 -- optional table: raw_hubspot.associations_engagement_contact(from_object_type, from_id, to_id)
 -- optional table: raw_hubspot.associations_engagement_deal(from_object_type, from_id, to_id)
 with engagements as (
     select 'call' as kind, id, 'call' as activity_type, hs_timestamp as ts_text, hubspot_owner_id,
-           staging.safe_double(hs_call_duration) / 60000.0 as duration_minutes, archived
+           staging.safe_double(hs_call_duration) / 60000.0 as duration_minutes, koban_id, archived
     from raw_hubspot.calls
     union all
     select 'meeting', id,
@@ -26,14 +26,14 @@ with engagements as (
                 else 'meeting_in_person' end,
            coalesce(hs_timestamp, hs_meeting_start_time), hubspot_owner_id,
            extract(epoch from (staging.safe_ts(hs_meeting_end_time) - staging.safe_ts(hs_meeting_start_time))) / 60.0,
-           archived
+           koban_id, archived
     from raw_hubspot.meetings
     union all
-    select 'email', id, 'email', hs_timestamp, hubspot_owner_id, cast(null as double), archived from raw_hubspot.emails
+    select 'email', id, 'email', hs_timestamp, hubspot_owner_id, cast(null as double), koban_id, archived from raw_hubspot.emails
     union all
-    select 'note', id, 'note', hs_timestamp, hubspot_owner_id, cast(null as double), archived from raw_hubspot.notes
+    select 'note', id, 'note', hs_timestamp, hubspot_owner_id, cast(null as double), koban_id, archived from raw_hubspot.notes
     union all
-    select 'task', id, 'task', hs_timestamp, hubspot_owner_id, cast(null as double), archived from raw_hubspot.tasks
+    select 'task', id, 'task', hs_timestamp, hubspot_owner_id, cast(null as double), koban_id, archived from raw_hubspot.tasks
 ), companies as (
     select from_object_type, from_id, min(to_id) as company_id from raw_hubspot.associations_engagement_company group by 1, 2
 ), contacts as (
@@ -51,6 +51,7 @@ select
     co.company_id,
     ct.contact_id,
     d.deal_id,
+    case when nullif(trim(e.koban_id), '') is not null then 'koban:' || trim(e.koban_id) end as imported_from,
     coalesce(cast(e.archived as boolean), false) as is_deleted
 from engagements e
 left join companies co on co.from_object_type = e.kind and co.from_id = e.id

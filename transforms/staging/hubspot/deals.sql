@@ -1,6 +1,7 @@
 -- HubSpot deals, typed, with the primary company and contact; probability as 0-1 (a 0-100 value is divided by 100);
 -- closed_at = when the deal entered the closed stage it is in (stage history), else its close date.
--- optional columns: raw_hubspot.deals(dealname, amount, deal_currency_code, dealstage, pipeline, closedate, hubspot_owner_id, hs_deal_stage_probability, hs_is_closed, hs_is_closed_won, dealtype, hs_analytics_source, lead_source)
+-- `koban_id` is the legacy id migration tools keep on records imported from Koban (custom property, opt-in).
+-- optional columns: raw_hubspot.deals(koban_id, dealname, amount, deal_currency_code, dealstage, pipeline, closedate, hubspot_owner_id, hs_deal_stage_probability, hs_is_closed, hs_is_closed_won, dealtype, hs_analytics_source, lead_source)
 -- optional table: raw_hubspot.associations_deal_company(from_id, to_id, type_id)
 -- optional table: raw_hubspot.associations_deal_contact(from_id, to_id, type_id)
 -- optional table: raw_hubspot.deals_property_history(object_id, property, value, timestamp)
@@ -47,6 +48,7 @@ select
     nullif(trim(t.hs_analytics_source), '') as source_channel,
     nullif(trim(t.lead_source), '') as lead_source,
     lower(nullif(trim(t.dealtype), '')) as deal_type,
+    case when nullif(trim(t.koban_id), '') is not null then 'koban:' || trim(t.koban_id) end as imported_from,
     t.updated_at,
     coalesce(t.archived, false) as is_deleted
 from typed t
