@@ -384,7 +384,10 @@ class StripeApp(VendorApp):
     def _show_event(self, event: dict[str, Any]) -> dict[str, Any]:
         out = dict(event)
         data = dict(out["data"])
-        data["object"] = to_version(data["object"], event["api_version"])
+        obj = to_version(data["object"], event["api_version"])
+        if obj.get("object") == "customer" and "tax_ids" in obj:
+            obj = {k: v for k, v in obj.items() if k != "tax_ids"}  # includable only: never in events
+        data["object"] = obj
         out["data"] = data
         return out
 
