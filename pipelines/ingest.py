@@ -110,7 +110,7 @@ def sync_job_and_schedule(spec: SourceSpec, assets_def: dg.AssetsDefinition):
         description=f"Sync {spec.name} and rebuild everything downstream of it.",
     )
     schedule = dg.ScheduleDefinition(
-        name=f"sync_{spec.name}_schedule", job=job, cron_schedule=spec.cron,
+        name=f"sync_{spec.name}_schedule", job=job, cron_schedule=spec.cron, execution_timezone="Europe/Paris",
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     return job, schedule

@@ -34,6 +34,14 @@ ALL_SOURCES: dict[str, SourceSpec] = {
         description="HubSpot CRM: contacts, companies, deals, owners, pipelines, activities, history.",
         table_resources=_HUBSPOT_TABLES,
     ),
+    "koban": SourceSpec(
+        name="koban",
+        make_source=_lazy("connectors.koban", "koban_source"),
+        definition_kwargs={"api_key": "definition-time-placeholder", "user_key": "definition-time-placeholder"},
+        cron="0 5 * * *",  # daily, before the working day
+        fail_window=timedelta(hours=72),
+        description="Koban CRM: accounts, contacts, leads, deals, actions, invoices, users, deal processes.",
+    ),
 }
 
 
