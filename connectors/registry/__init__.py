@@ -360,8 +360,9 @@ def registry_source(
     }
     candidate_resource = _with_variants(candidates, [_lookup_hints(), quarantine], candidate_columns)
     stock_resource = stock_companies
-    stock_resource.apply_hints(columns={k: v for k, v in _COMPANY_COLUMNS.items() if k in (
-        "siren", "created_on", "ceased_on", "fetched_at", "source")})
+    stock_resource.apply_hints(columns={k: {h: x for h, x in v.items() if h != "dedup_sort"}
+                                        for k, v in _COMPANY_COLUMNS.items()
+                                        if k in ("siren", "created_on", "ceased_on", "fetched_at", "source")})
     return [company_resource, candidate_resource, stock_resource, code_labels]
 
 

@@ -130,7 +130,7 @@ class RegistryClient:
         self.base_url = base_url.rstrip("/")
         self.timeout = (connect_timeout, read_timeout)
         self.retry_policy = retry_policy or RetryPolicy()
-        self.limiter = RateLimiter(max(1, int(rate_limit_per_second)), 1.0, name="registry")
+        self.limiter = RateLimiter(max(1, int(rate_limit_per_second)), settings.RATE_WINDOW_SECONDS, name="registry")
         self.stats = RequestStats()
         self.session = Session(timeout=self.timeout, raise_for_status=False)
         self.session.headers.update({"Accept": "application/json", "User-Agent": user_agent})

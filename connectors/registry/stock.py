@@ -83,10 +83,12 @@ def _date(col: pa.ChunkedArray) -> pa.ChunkedArray:
 
 
 def _join_text(*cols: pa.ChunkedArray) -> pa.ChunkedArray:
-    """Non-empty parts joined by one space; null when all are empty."""
-    parts = [pc.if_else(pc.equal(pc.utf8_trim_whitespace(pc.fill_null(c, "")), ""), None, c) for c in cols]
-    joined = pc.binary_join_element_wise(*parts, " ", null_handling="skip")
-    return pc.if_else(pc.equal(joined, ""), None, joined)
+    """Non-empty parts joined by one space; null when all are empty. (Joined on ""-filled columns: pyarrow's
+    null_handling="skip" drops rows here instead of skipping parts.)"""
+    filled = [pc.cast(pc.fill_null(c, ""), pa.string()) for c in cols]
+    joined = pc.binary_join_element_wise(*filled, " ")
+    joined = pc.utf8_trim_whitespace(pc.replace_substring_regex(joined, r"\s+", " "))
+    return pc.if_else(pc.equal(joined, ""), pa.scalar(None, pa.string()), joined)
 
 
 def head_offices(etablissements: str | Path) -> pa.Table:
@@ -140,4 +142,6 @@ def stock_rows(unites: str | Path, etablissements: str | Path, as_of: datetime |
             "source": pa.array(["stock"] * n, pa.string()),
         })
         joined = rows.join(offices, keys="siret_head_office", join_type="left outer")
-        yield joined
+        # the key columns are never null: say so, as the dlt schema does
+        schema = pa.schema([f.with_nullable(f.name not in ("siren", "fetched_at", "source")) for f in joined.schema])
+        yield joined.cast(schema)
