@@ -81,6 +81,9 @@ def _subscription_of_invoice(obj: Dict[str, Any]) -> Optional[str]:
     return value.get("id") if isinstance(value, dict) else value
 
 
+_LEGACY_LINE_TYPES = {"subscription": "subscription_item_details", "invoiceitem": "invoice_item_details"}
+
+
 def line_row(invoice_id: str, index: int, line: Dict[str, Any]) -> Dict[str, Any]:
     parent = line.get("parent") or {}
     sub_item = parent.get("subscription_item_details") or {}
@@ -99,7 +102,7 @@ def line_row(invoice_id: str, index: int, line: Dict[str, Any]) -> Dict[str, Any
         "quantity": line.get("quantity"),
         "period_start": period.get("start"),
         "period_end": period.get("end"),
-        "line_type": parent.get("type") or line.get("type"),
+        "line_type": parent.get("type") or _LEGACY_LINE_TYPES.get(line.get("type"), line.get("type")),
         "subscription_id": sub_item.get("subscription") or inv_item.get("subscription") or line.get("subscription"),
         "subscription_item_id": sub_item.get("subscription_item") or line.get("subscription_item"),
         "invoice_item_id": inv_item.get("invoice_item") or line.get("invoice_item"),
@@ -136,6 +139,7 @@ def customer_row(obj: Dict[str, Any]) -> Dict[str, Any]:
 def invoice_row(obj: Dict[str, Any]) -> Dict[str, Any]:
     row = _base_row(obj, ("lines",))
     row["subscription_id"] = _subscription_of_invoice(obj)
+    row.pop("subscription", None)  # the pre-basil field (events keep their version): subscription_id holds it
     row["deleted"] = bool(obj.get("deleted"))
     return row
 
@@ -250,8 +254,8 @@ class _Context:
         plan = _Plan("incremental", f"{len(events)} events since {_iso(wm.get('created'))}")
         seen = set(wm.get("seen") or [])
         for event in reversed(events):  # oldest first: a later snapshot replaces an earlier one
-            if event.get("id") in seen:
-                continue
+            if event.get("id") in seen or (wm.get("backfill") and event.get("created") == wm.get("created")):
+                continue  # already applied, or older than the backfill's list reads
             self._apply(plan, event)
         if events:
             newest = events[0]
@@ -271,8 +275,9 @@ class _Context:
         if newest is None:
             # taken BEFORE the lists are read: whatever changes while they page shows up in the next run's events
             newest = self.client.newest_event(settings.EVENT_TYPES)
+        # "backfill": every event up to this second is already in what the lists return
         state["watermark"] = {"id": (newest or {}).get("id"), "created": (newest or {}).get("created"),
-                              "seen": [newest.get("id")] if newest else []}
+                              "seen": [newest.get("id")] if newest else [], "backfill": True}
         state["last_rescan"] = self.clock()
         return _Plan("full", reason, known_before=known)
 
