@@ -98,7 +98,7 @@ def assert_warehouse_matches_store(sync: Sync, world, skip_ids=()):
 
 # ------------------------------------------------------------------------------------------- full sync
 
-@pytest.mark.parametrize("api_version", ["2026-03", "v3"])
+@pytest.mark.parametrize("api_version", ["2026-03", pytest.param("v3", marks=pytest.mark.slow)])
 def test_full_sync_lands_every_record_with_archived_flagged(world, tmp_path, api_version):
     with SandboxServer(world, port=0) as srv:
         sync = Sync(srv, tmp_path, api_version=api_version, custom_properties={"contacts": ["lead_source"]})
