@@ -3,7 +3,9 @@
 `generate_contacts(n_records, seed, variant)` and `generate_companies(n_records, seed, variant)`
 return pandas frames in the identity input contract plus a truth column (`person_key` /
 `company_key`). Deterministic for a seed. `variant="hard"` adds more typos, swapped first/last
-names, more missing e-mails, and distinct people behind one shared family or role mailbox.
+names, more missing e-mails, and distinct people behind one shared family or role mailbox. A
+duplicate record may carry another address of the same person (a private free-mail address or a
+sub-address), as real CRMs do.
 
     python bench/scale_people.py contacts 100000 out.parquet [--hard] [--seed 1]
 """
@@ -229,6 +231,12 @@ def generate_contacts(n_records: int = 10_000, seed: int = 1, variant: str = "de
                     f, l_ = l_, f
                 if e and r.random() < (0.4 if hard else 0.15):
                     e = None
+                elif e and r.random() < (0.15 if hard else 0.08) and not email.split("@")[0] in ROLE:
+                    # the same person under a private address (or a sub-address) in the other record
+                    if r.random() < 0.7:
+                        e = f"{_ascii(first)}.{_ascii(last)}{r.randint(1, 99)}@{r.choice(FREE)}"
+                    else:
+                        e = e.replace("@", "+crm@")
                 elif e and r.random() < 0.3:
                     e = e.upper()
                 if p and r.random() < 0.2:

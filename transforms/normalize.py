@@ -45,6 +45,7 @@ ROLE_LOCAL_PARTS: frozenset[str] = frozenset(
     rh recrutement jobs emploi careers hr marketing communication presse press noreply no-reply
     donotreply webmaster postmaster abuse team equipe bureau agence atelier boutique magasin
     devis achats achat commandes commande order orders mail email courrier reception standard
+    famille family foyer
     """.split()
 )
 
@@ -124,7 +125,7 @@ def email_domain(email: str | None) -> str | None:
 
 
 def is_role_mailbox(email: str | None) -> bool:
-    """contact@, info@, commercial@... : a mailbox shared by a team, not a person."""
+    """contact@, info@, famille.dupont@... : a mailbox shared by a team or a household, not a person."""
     local = email_local(email)
     if not local:
         return False
@@ -178,12 +179,9 @@ def clean_text(value: object) -> str | None:
 
 
 def first_name_key(value: object) -> str | None:
-    """'  Jean-Pierre ' and 'JEAN PIERRE' -> 'jeanpierre'; 'Hélène' -> 'helene'."""
-    s = _clip(value)
-    if s is None:
-        return None
-    key = _fold(re.sub(r"[0-9]", " ", s)).replace(" ", "")
-    return key or None
+    """'  Jean-Pierre ' and 'JEAN PIERRE' -> 'jeanpierre'; 'Hélène' -> 'helene'. Particles are dropped
+    as in last names, so a family name typed in the first-name field ('Le Floch') keys like one."""
+    return last_name_key(value)
 
 
 def last_name_key(value: object) -> str | None:
@@ -206,6 +204,23 @@ def company_name_key(value: object) -> str | None:
     s = re.sub(r"\b([a-z])\.", r"\1", s)  # S.A.R.L. -> SARL
     tokens = [t for t in _fold(s).split() if t not in LEGAL_FORM_TOKENS]
     key = " ".join(tokens)
+    return key or None
+
+
+# Street-type abbreviations spelled out, so "12 bd Victor Hugo" and "12 BOULEVARD VICTOR-HUGO" share a key.
+ADDRESS_ABBREVIATIONS: dict[str, str] = {
+    "bd": "boulevard", "bld": "boulevard", "boul": "boulevard", "av": "avenue", "ave": "avenue", "r": "rue",
+    "ch": "chemin", "che": "chemin", "all": "allee", "pl": "place", "imp": "impasse", "rte": "route",
+    "qu": "quai", "sq": "square", "crs": "cours", "fg": "faubourg", "fbg": "faubourg", "st": "saint", "ste": "sainte",
+}
+
+
+def address_key(value: object) -> str | None:
+    """Street address for matching only: '12 bd Victor-Hugo' -> '12 boulevard victor hugo'."""
+    s = _clip(value)
+    if s is None:
+        return None
+    key = " ".join(ADDRESS_ABBREVIATIONS.get(t, t) for t in _fold(s).split())
     return key or None
 
 
@@ -302,7 +317,7 @@ def sql_fold(expr: str) -> str:
 
 
 def sql_first_name_key(col: str) -> str:
-    return f"nullif(replace({sql_fold(f'regexp_replace({sql_clip(col)}, {chr(39)}[0-9]{chr(39)}, {chr(39)} {chr(39)}, {chr(39)}g{chr(39)})')}, ' ', ''), '')"
+    return sql_last_name_key(col)
 
 
 def sql_last_name_key(col: str) -> str:
@@ -315,6 +330,14 @@ def sql_company_name_key(col: str) -> str:
     dotted = f"regexp_replace(lower({sql_clip(col)}), '\\b([a-z])\\.', '\\1', 'g')"
     toks = f"list_filter(str_split({sql_fold(dotted)}, ' '), t -> t <> '' AND NOT list_contains({_sql_list(LEGAL_FORM_TOKENS)}, t))"
     return f"nullif(array_to_string({toks}, ' '), '')"
+
+
+def sql_address_key(col: str) -> str:
+    keys = _sql_list(ADDRESS_ABBREVIATIONS)
+    vals = "[" + ", ".join("'" + ADDRESS_ABBREVIATIONS[k] + "'" for k in sorted(ADDRESS_ABBREVIATIONS)) + "]"
+    toks = f"list_filter(str_split({sql_fold(sql_clip(col))}, ' '), t -> t <> '')"
+    mapped = f"list_transform({toks}, t -> coalesce({vals}[list_position({keys}, t)], t))"
+    return f"nullif(array_to_string({mapped}, ' '), '')"
 
 
 def sql_clean_text(col: str) -> str:
@@ -450,7 +473,8 @@ def normalize_contacts_sql(
     columns are treated as NULL)."""
     cols = _columns(con, rel_name)
     # Missing optional columns become NULL so the SQL below can name them.
-    needed = ["first_name", "last_name", "email", "phone", "mobile_phone", "company_name", "city", "postcode"]
+    needed = ["first_name", "last_name", "email", "phone", "mobile_phone", "company_name", "company_source_id",
+              "city", "postcode", "source_system"]
     view = _tmp("contacts_in")
     extra = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in needed if c not in cols)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *{', ' + extra if extra else ''} FROM {rel_name}")
@@ -471,10 +495,15 @@ def normalize_contacts_sql(
                {sql_first_name_key('first_name')} AS n_first_name,
                {sql_last_name_key('last_name')} AS n_last_name,
                {sql_email_local('n_email')} AS n_email_local,
+               -- sub-addressing (jean+crm@x.fr) reaches the same mailbox as jean@x.fr
+               regexp_replace(n_email, '[+][^@]*@', '@') AS n_email_canon,
                {sql_email_domain('n_email')} AS n_email_domain,
                {sql_is_role('n_email')} AS n_email_is_role,
                {sql_is_free_domain(sql_email_domain('n_email'))} AS n_email_is_free,
                {sql_company_name_key('company_name')} AS n_company,
+               -- the CRM company record the contact hangs on: only comparable within one source system
+               CASE WHEN {sql_clip('company_source_id')} IS NOT NULL
+                    THEN CAST(source_system AS VARCHAR) || chr(31) || {sql_clip('company_source_id')} END AS n_company_ref,
                {sql_fold(sql_clip('city'))} AS n_city,
                nullif(regexp_replace({sql_clip('postcode')}, '[^0-9A-Za-z]', '', 'g'), '') AS n_postcode
         FROM base
@@ -550,6 +579,7 @@ def normalize_companies_sql(
         )
         SELECT d.*,
                {sql_company_name_key('name')} AS n_name,
+               {sql_address_key('address')} AS n_address,
                {sql_is_free_domain('n_domain')} AS n_domain_is_free,
                {sql_fold(sql_clip('city'))} AS n_city,
                nullif(regexp_replace({sql_clip('postcode')}, '[^0-9A-Za-z]', '', 'g'), '') AS n_postcode,

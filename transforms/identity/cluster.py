@@ -37,12 +37,71 @@ def connected_components(n_nodes: int, left: np.ndarray, right: np.ndarray) -> n
             return labels
 
 
+def split_conflicts(labels: np.ndarray, e_l: np.ndarray, e_r: np.ndarray, e_rank: np.ndarray, e_prob: np.ndarray,
+                    c_node: np.ndarray, c_key: list, c_val: list) -> np.ndarray:
+    """Re-cluster the components that hold a cannot-link conflict (two records with different
+    values under one conflict key: two SIRENs, two addresses of one company domain).
+
+    Edges of those components are replayed strongest first (deterministic rules, then
+    probability; node ids break ties, so the result does not depend on input order) and an edge
+    that would join two conflicting groups is dropped. Only conflicted components go through this
+    Python loop; they are few. Returns the new labels (component root = smallest node id)."""
+    from collections import defaultdict
+
+    if len(c_node) == 0:
+        return labels
+    per_root: dict[int, dict] = defaultdict(lambda: defaultdict(set))
+    for node, k, v in zip(c_node.tolist(), c_key, c_val):
+        per_root[int(labels[node])][k].add(v)
+    bad_roots = {r for r, kv in per_root.items() if any(len(vs) > 1 for vs in kv.values())}
+    if not bad_roots:
+        return labels
+    labels = labels.copy()
+    bad_mask = np.isin(labels, np.fromiter(bad_roots, np.int64))
+    sel = bad_mask[e_l]
+    order = np.lexsort((e_r[sel], e_l[sel], -e_prob[sel], -e_rank[sel]))
+    el, er = e_l[sel][order].tolist(), e_r[sel][order].tolist()
+    parent: dict[int, int] = {int(n): int(n) for n in np.nonzero(bad_mask)[0]}
+    attrs: dict[int, dict] = {n: {} for n in parent}
+    for node, k, v in zip(c_node.tolist(), c_key, c_val):
+        if node in attrs:
+            attrs[node][k] = v
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    for a, b in zip(el, er):
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            continue
+        A, B = attrs[ra], attrs[rb]
+        if any(k in B and B[k] != v for k, v in A.items()):
+            continue  # cannot-link: keep the two groups apart
+        root, other = (ra, rb) if ra < rb else (rb, ra)
+        parent[other] = root
+        merged = attrs[root]
+        for k, v in attrs[other].items():
+            merged.setdefault(k, v)
+        del attrs[other]
+    # root = smallest node id of each new group (parent pointers always go to the smaller id)
+    for n in parent:
+        labels[n] = find(n)
+    return labels
+
+
 def cluster_table(
-    con: duckdb.DuckDBPyConnection, nodes_table: str, edges_table: str, out_table: str, key_prefix: str
+    con: duckdb.DuckDBPyConnection, nodes_table: str, edges_table: str, out_table: str, key_prefix: str,
+    conflicts_sql: str | None = None,
 ) -> str:
     """nodes_table(uid, ...), edges_table(uid_l, uid_r, rule, match_probability) ->
     out_table(uid, entity_key, rule, match_probability): rule/probability of the strongest edge
-    that attaches the record to its cluster ('singleton' when alone)."""
+    that attaches the record to its cluster ('singleton' when alone).
+
+    conflicts_sql: optional query over `nodes_table` returning (uid, conflict_key, conflict_value):
+    two records of one cluster with different values under one key are never in one entity."""
     import pyarrow as pa
 
     con.execute(
@@ -50,14 +109,23 @@ def cluster_table(
     )
     n_nodes = con.execute("SELECT count(*) FROM __cc_nodes").fetchone()[0]
     e = con.execute(
-        f"""SELECT a.node AS l, b.node AS r FROM {edges_table} e
+        f"""SELECT a.node AS l, b.node AS r, CASE WHEN e.rule = 'splink' THEN 0 ELSE 1 END AS rank,
+                   e.match_probability AS p
+            FROM {edges_table} e
             JOIN __cc_nodes a ON a.uid = e.uid_l JOIN __cc_nodes b ON b.uid = e.uid_r"""
     ).arrow()
     if not isinstance(e, pa.Table):
         e = e.read_all()
-    left = e.column("l").to_numpy() if e.num_rows else np.empty(0, np.int64)
-    right = e.column("r").to_numpy() if e.num_rows else np.empty(0, np.int64)
+    col = lambda name, dt: e.column(name).to_numpy().astype(dt) if e.num_rows else np.empty(0, dt)  # noqa: E731
+    left, right = col("l", np.int64), col("r", np.int64)
     labels = connected_components(n_nodes, left, right)
+    if conflicts_sql and len(left):
+        c = con.execute(
+            f"SELECT n.node, c.k, c.v FROM ({conflicts_sql}) c JOIN __cc_nodes n USING (uid) "
+            f"WHERE c.k IS NOT NULL AND c.v IS NOT NULL"
+        ).fetchnumpy()
+        labels = split_conflicts(labels, left, right, col("rank", np.int64), col("p", np.float64),
+                                 np.asarray(c["node"], np.int64), list(c["k"]), list(c["v"]))
     con.register("__cc_labels", pa.table({"node": np.arange(n_nodes, dtype=np.int64), "root": labels}))
     con.execute(
         f"""
@@ -65,14 +133,17 @@ def cluster_table(
         WITH lab AS (
             SELECT n.uid, r.uid AS root_uid
             FROM __cc_nodes n JOIN __cc_labels l ON l.node = n.node JOIN __cc_nodes r ON r.node = l.root
+        ), kept AS (  -- edges inside a final cluster (a cannot-link may have cut some)
+            SELECT e.* FROM {edges_table} e JOIN lab a ON a.uid = e.uid_l JOIN lab b ON b.uid = e.uid_r
+            WHERE a.root_uid = b.root_uid
         ), best AS (
             SELECT uid, arg_max(rule, (rule_rank, match_probability)) AS rule, max(match_probability) AS match_probability
             FROM (
                 SELECT uid_l AS uid, rule, match_probability,
-                       CASE WHEN rule = 'splink' THEN 0 ELSE 1 END AS rule_rank FROM {edges_table}
+                       CASE WHEN rule = 'splink' THEN 0 ELSE 1 END AS rule_rank FROM kept
                 UNION ALL
                 SELECT uid_r, rule, match_probability,
-                       CASE WHEN rule = 'splink' THEN 0 ELSE 1 END FROM {edges_table}
+                       CASE WHEN rule = 'splink' THEN 0 ELSE 1 END FROM kept
             ) GROUP BY uid
         )
         SELECT lab.uid, '{key_prefix}' || left(md5(lab.root_uid), 16) AS entity_key,

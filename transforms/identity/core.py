@@ -24,6 +24,13 @@ CONTRACT = {
                   "address", "postcode", "city", "updated_at", "metadata_crm_company_id", "email"],
 }
 KEY_PREFIX = {"contacts": "P-", "companies": "C-"}
+# Cannot-link evidence (uid, key, value): one company hands one address per person, so two
+# personal addresses of one company domain are two people; one company has one SIREN.
+CONFLICTS = {
+    "contacts": """SELECT uid, n_email_domain AS k, n_email_canon AS v FROM {norm}
+                   WHERE n_email_canon IS NOT NULL AND NOT n_email_is_role AND NOT n_email_is_free""",
+    "companies": "SELECT uid, 'siren' AS k, n_siren AS v FROM {norm} WHERE n_siren IS NOT NULL",
+}
 
 
 def _golden_fields(kind: str) -> dict[str, str]:
@@ -156,7 +163,8 @@ def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: 
         con.execute(f"ALTER TABLE {res.edges}_next RENAME TO {res.edges.split('.')[-1]}")
 
     timer("edges", merge_edges)
-    timer("cluster", cluster_table, con, norm, res.edges, f"{res.prefix}_clusters", KEY_PREFIX[kind])
+    timer("cluster", cluster_table, con, norm, res.edges, f"{res.prefix}_clusters", KEY_PREFIX[kind],
+          CONFLICTS[kind].format(norm=norm))
 
     def crosswalk():
         con.execute(

@@ -7,21 +7,24 @@ from __future__ import annotations
 
 import duckdb
 
-# Two first names are compatible when they could name the same person (typo, initial, compound
-# first name, or first/last swapped). A shared family mailbox links nobody whose names clash.
-FIRST_COMPATIBLE = """(
-    l.n_first_name IS NULL OR r.n_first_name IS NULL
-    OR l.n_first_name = r.n_first_name
-    OR jaro_winkler_similarity(l.n_first_name, r.n_first_name) >= 0.9
-    OR starts_with(l.n_first_name, r.n_first_name) OR starts_with(r.n_first_name, l.n_first_name)
-    OR (l.n_first_name = r.n_last_name AND l.n_last_name = r.n_first_name)
-)"""
-LAST_COMPATIBLE = """(
-    l.n_last_name IS NULL OR r.n_last_name IS NULL
-    OR l.n_last_name = r.n_last_name
-    OR jaro_winkler_similarity(l.n_last_name, r.n_last_name) >= 0.9
-    OR (l.n_first_name = r.n_last_name AND l.n_last_name = r.n_first_name)
-)"""
+# Two names are compatible when they could name the same person: typo (Jaro-Winkler >= 0.9),
+# initial or compound first name (prefix), first/last swapped (possibly with a typo too), or a
+# part missing. A shared mailbox links nobody whose names clash.
+def _first_ok(a: str, b: str) -> str:
+    return (f"({a} IS NULL OR {b} IS NULL OR {a} = {b} OR jaro_winkler_similarity({a}, {b}) >= 0.9 "
+            f"OR starts_with({a}, {b}) OR starts_with({b}, {a}))")
+
+
+def _last_ok(a: str, b: str) -> str:
+    return f"({a} IS NULL OR {b} IS NULL OR {a} = {b} OR jaro_winkler_similarity({a}, {b}) >= 0.9)"
+
+
+NAMES_COMPATIBLE = (
+    f"(({_first_ok('l.n_first_name', 'r.n_first_name')} AND {_last_ok('l.n_last_name', 'r.n_last_name')}) OR "
+    f"({_first_ok('l.n_first_name', 'r.n_last_name')} AND {_last_ok('l.n_last_name', 'r.n_first_name')}))"
+)
+# kept for callers of the first version
+FIRST_COMPATIBLE, LAST_COMPATIBLE = NAMES_COMPATIBLE, "TRUE"
 
 
 def _touch(new_uids: str | None) -> str:
@@ -31,18 +34,50 @@ def _touch(new_uids: str | None) -> str:
 
 
 def contact_edges(con: duckdb.DuckDBPyConnection, norm: str, max_group: int, new_uids: str | None = None) -> str:
-    """same_email: same normalised personal (non-role) address, compatible names, small group."""
+    """same_email: same personal mailbox (sub-address stripped, not a role/family address), in a
+    group of at most `max_group` records whose names are all pairwise compatible: an address that
+    two incompatible names use is a shared mailbox, and proves nothing about anyone in it.
+
+    same_phone_and_name: same phone, same name (exact or swapped) when both records carry a full
+    name and neither e-mail contradicts (two different addresses at one company are two people)."""
     con.execute(
         f"""
         CREATE OR REPLACE TEMP TABLE __det_contacts AS
         WITH g AS (
-            SELECT n_email FROM {norm}
-            WHERE n_email IS NOT NULL AND NOT n_email_is_role
-            GROUP BY n_email HAVING count(*) BETWEEN 2 AND {int(max_group)}
-        ), c AS (SELECT * FROM {norm} WHERE n_email IN (SELECT n_email FROM g))
-        SELECT l.uid AS uid_l, r.uid AS uid_r, 'same_email' AS rule, 1.0::DOUBLE AS match_probability
-        FROM c l JOIN c r ON l.n_email = r.n_email AND l.uid < r.uid
-        WHERE {FIRST_COMPATIBLE} AND {LAST_COMPATIBLE} AND {_touch(new_uids)}
+            SELECT n_email_canon FROM {norm}
+            WHERE n_email_canon IS NOT NULL AND NOT n_email_is_role
+            GROUP BY n_email_canon HAVING count(*) BETWEEN 2 AND {int(max_group)}
+        ), c AS (SELECT * FROM {norm} WHERE n_email_canon IN (SELECT n_email_canon FROM g)),
+        p AS (
+            SELECT l.uid AS uid_l, r.uid AS uid_r, l.n_email_canon,
+                   {NAMES_COMPATIBLE} AS ok
+            FROM c l JOIN c r ON l.n_email_canon = r.n_email_canon AND l.uid < r.uid
+        ), shared AS (SELECT DISTINCT n_email_canon FROM p WHERE NOT ok),
+        by_email AS (
+            SELECT uid_l, uid_r, 'same_email' AS rule FROM p
+            WHERE n_email_canon NOT IN (SELECT n_email_canon FROM shared)
+        ), ph AS (
+            SELECT uid, n_first_name, n_last_name, n_email_canon, n_email_domain, n_email_is_free, n_email_is_role,
+                   n_company, n_company_ref,
+                   unnest(list_distinct(list_filter([n_phone, n_mobile], x -> x IS NOT NULL))) AS ph
+            FROM {norm}
+            -- a household or a team shares its phone with its mailbox: no proof there
+            WHERE n_first_name IS NOT NULL AND n_last_name IS NOT NULL AND NOT n_email_is_role
+        ), by_phone AS (
+            SELECT DISTINCT l.uid AS uid_l, r.uid AS uid_r, 'same_phone_and_name' AS rule
+            FROM ph l JOIN ph r ON l.ph = r.ph AND l.uid < r.uid
+            WHERE ((l.n_first_name = r.n_first_name AND l.n_last_name = r.n_last_name)
+                   OR (l.n_first_name = r.n_last_name AND l.n_last_name = r.n_first_name))
+              AND (l.n_company IS NULL OR r.n_company IS NULL OR l.n_company = r.n_company
+                   OR l.n_company_ref = r.n_company_ref OR jaro_winkler_similarity(l.n_company, r.n_company) >= 0.9)
+              AND NOT coalesce(l.n_email_canon <> r.n_email_canon AND l.n_email_domain = r.n_email_domain
+                               AND NOT l.n_email_is_free AND NOT l.n_email_is_role AND NOT r.n_email_is_role, false)
+        ), e AS (
+            SELECT * FROM by_email UNION SELECT * FROM by_phone
+        )
+        SELECT uid_l, uid_r, min(rule) AS rule, 1.0::DOUBLE AS match_probability
+        FROM e l WHERE {_touch(new_uids).replace('l.uid', 'l.uid_l').replace('r.uid', 'l.uid_r')}
+        GROUP BY uid_l, uid_r
         """
     )
     return "__det_contacts"

@@ -20,10 +20,10 @@ from .config import MODELS_DIR
 log = logging.getLogger(__name__)
 
 CONTACT_COLUMNS = [
-    "n_first_name", "n_last_name", "n_email", "n_email_local", "n_email_is_role", "n_phone", "n_mobile",
-    "n_company", "n_city", "n_postcode",
+    "n_first_name", "n_last_name", "n_email", "n_email_canon", "n_email_is_role", "n_email_domain", "n_email_is_free", "n_phone",
+    "n_mobile", "n_company", "n_company_ref", "n_city", "n_postcode",
 ]
-COMPANY_COLUMNS = ["n_name", "n_siren", "n_domain", "n_phone", "n_city", "n_postcode"]
+COMPANY_COLUMNS = ["n_name", "n_siren", "n_domain", "n_phone", "n_address", "n_city", "n_postcode"]
 
 
 def _level(sql: str, label: str, null: bool = False) -> dict[str, Any]:
@@ -37,8 +37,17 @@ def _jw(col: str, t: float) -> str:
     return f"jaro_winkler_similarity({col}_l, {col}_r) >= {t}"
 
 
+def _jw_swapped(t: float) -> str:
+    return (f"jaro_winkler_similarity(n_first_name_l, n_last_name_r) >= {t} AND "
+            f"jaro_winkler_similarity(n_last_name_l, n_first_name_r) >= {t}")
+
+
+_PHONES_L = ["n_phone_l", "n_mobile_l"]
+_PHONES_R = ["n_phone_r", "n_mobile_r"]
+
+
 def contact_settings() -> dict[str, Any]:
-    phones = "coalesce(n_mobile, n_phone)"
+    any_phone_eq = " OR ".join(f"{a} = {b}" for a in _PHONES_L for b in _PHONES_R)
     return {
         "link_type": "dedupe_only",
         "unique_id_column_name": "uid",
@@ -53,8 +62,9 @@ def contact_settings() -> dict[str, Any]:
                     _level("n_first_name_l = n_first_name_r AND n_last_name_l = n_last_name_r", "exact"),
                     _level("n_first_name_l = n_last_name_r AND n_last_name_l = n_first_name_r", "swapped"),
                     _level(f"{_jw('n_first_name', 0.92)} AND {_jw('n_last_name', 0.92)}", "jw>=0.92 both"),
+                    _level(_jw_swapped(0.92), "swapped jw>=0.92 both"),
                     _level("n_last_name_l = n_last_name_r AND (starts_with(n_first_name_l, n_first_name_r) OR starts_with(n_first_name_r, n_first_name_l))", "last exact, first prefix"),
-                    _level(f"{_jw('n_first_name', 0.85)} AND {_jw('n_last_name', 0.85)}", "jw>=0.85 both"),
+                    _level(f"({_jw('n_first_name', 0.85)} AND {_jw('n_last_name', 0.85)}) OR ({_jw_swapped(0.85)})", "jw>=0.85 both"),
                     _level("n_last_name_l = n_last_name_r", "last exact only"),
                     _level("n_first_name_l = n_first_name_r", "first exact only"),
                     _level("ELSE", "else"),
@@ -66,23 +76,24 @@ def contact_settings() -> dict[str, Any]:
                     _level("n_email_l IS NULL OR n_email_r IS NULL", "null", True),
                     _level("n_email_l = n_email_r AND NOT n_email_is_role_l", "exact personal"),
                     _level("n_email_l = n_email_r", "exact role mailbox"),
-                    _level("levenshtein(n_email_l, n_email_r) <= 2", "levenshtein<=2"),
+                    _level("n_email_canon_l = n_email_canon_r", "same mailbox (sub-address)"),
+                    _level("n_email_domain_l = n_email_domain_r AND NOT n_email_is_free_l", "same company domain, other address"),
                     _level("ELSE", "else"),
                 ],
             },
             {
                 "output_column_name": "phone",
                 "comparison_levels": [
-                    _level(f"{phones.replace('n_mobile', 'n_mobile_l').replace('n_phone', 'n_phone_l')} IS NULL OR "
-                           f"{phones.replace('n_mobile', 'n_mobile_r').replace('n_phone', 'n_phone_r')} IS NULL", "null", True),
-                    _level("n_mobile_l = n_mobile_r OR n_phone_l = n_phone_r OR n_mobile_l = n_phone_r OR n_phone_l = n_mobile_r", "exact"),
+                    _level("coalesce(n_phone_l, n_mobile_l) IS NULL OR coalesce(n_phone_r, n_mobile_r) IS NULL", "null", True),
+                    _level(any_phone_eq, "exact"),
                     _level("ELSE", "else"),
                 ],
             },
             {
                 "output_column_name": "company",
                 "comparison_levels": [
-                    _level("n_company_l IS NULL OR n_company_r IS NULL", "null", True),
+                    _level("(n_company_l IS NULL OR n_company_r IS NULL) AND (n_company_ref_l IS NULL OR n_company_ref_r IS NULL)", "null", True),
+                    _level("n_company_ref_l = n_company_ref_r", "same CRM company record"),
                     _level("n_company_l = n_company_r", "exact"),
                     _level(_jw("n_company", 0.9), "jw>=0.9"),
                     _level("ELSE", "else"),
@@ -98,14 +109,22 @@ def contact_settings() -> dict[str, Any]:
                 ],
             },
         ],
+        # Every rule pairs a name clue with a context clue (or is a strong identifier on its own): a
+        # name alone ("Jean Martin") makes blocks of thousands at 1M records and can never reach the
+        # threshold without context anyway.
         "blocking_rules_to_generate_predictions": [
-            {"blocking_rule": "l.n_email = r.n_email"},
+            {"blocking_rule": "l.n_email_canon = r.n_email_canon"},
             {"blocking_rule": "coalesce(l.n_mobile, l.n_phone) = coalesce(r.n_mobile, r.n_phone)"},
-            {"blocking_rule": "l.n_first_name = r.n_first_name AND l.n_last_name = r.n_last_name"},
-            {"blocking_rule": "l.n_first_name = r.n_last_name AND l.n_last_name = r.n_first_name"},
             {"blocking_rule": "l.n_last_name = r.n_last_name AND l.n_company = r.n_company"},
             {"blocking_rule": "l.n_first_name = r.n_first_name AND l.n_company = r.n_company"},
-            {"blocking_rule": "l.n_email_local = r.n_email_local"},
+            {"blocking_rule": "l.n_first_name = r.n_last_name AND l.n_company = r.n_company"},
+            {"blocking_rule": "l.n_last_name = r.n_first_name AND l.n_company = r.n_company"},
+            {"blocking_rule": "l.n_last_name = r.n_last_name AND l.n_company_ref = r.n_company_ref"},
+            {"blocking_rule": "l.n_first_name = r.n_first_name AND l.n_company_ref = r.n_company_ref"},
+            # one name exact, the other's initial (typos rarely hit the first letter), same place
+            {"blocking_rule": "l.n_last_name = r.n_last_name AND left(l.n_first_name, 1) = left(r.n_first_name, 1) AND l.n_postcode = r.n_postcode"},
+            {"blocking_rule": "l.n_first_name = r.n_last_name AND left(l.n_last_name, 1) = left(r.n_first_name, 1) AND l.n_postcode = r.n_postcode"},
+            {"blocking_rule": "l.n_last_name = r.n_first_name AND left(l.n_first_name, 1) = left(r.n_last_name, 1) AND l.n_postcode = r.n_postcode"},
         ],
     }
 
@@ -153,6 +172,15 @@ def company_settings() -> dict[str, Any]:
                 ],
             },
             {
+                "output_column_name": "address",
+                "comparison_levels": [
+                    _level("n_address_l IS NULL OR n_address_r IS NULL", "null", True),
+                    _level("n_address_l = n_address_r", "exact"),
+                    _level(_jw("n_address", 0.9), "jw>=0.9"),
+                    _level("ELSE", "else"),
+                ],
+            },
+            {
                 "output_column_name": "place",
                 "comparison_levels": [
                     _level("(n_postcode_l IS NULL OR n_postcode_r IS NULL) AND (n_city_l IS NULL OR n_city_r IS NULL)", "null", True),
@@ -166,7 +194,10 @@ def company_settings() -> dict[str, Any]:
             {"blocking_rule": "l.n_name = r.n_name"},
             {"blocking_rule": "l.n_domain = r.n_domain"},
             {"blocking_rule": "l.n_phone = r.n_phone"},
-            {"blocking_rule": "l.n_postcode = r.n_postcode AND substr(l.n_name, 1, 4) = substr(r.n_name, 1, 4)"},
+            {"blocking_rule": "l.n_address = r.n_address AND l.n_postcode = r.n_postcode"},
+            # a typo leaves one of the first two words intact
+            {"blocking_rule": "l.n_postcode = r.n_postcode AND split_part(l.n_name, ' ', 1) = split_part(r.n_name, ' ', 1) AND left(split_part(l.n_name, ' ', 2), 2) = left(split_part(r.n_name, ' ', 2), 2)"},
+            {"blocking_rule": "l.n_postcode = r.n_postcode AND split_part(l.n_name, ' ', 2) = split_part(r.n_name, ' ', 2) AND left(l.n_name, 2) = left(r.n_name, 2)"},
         ],
     }
 
@@ -206,7 +237,8 @@ _seq = _it.count()
 def train(
     con: duckdb.DuckDBPyConnection, table: str, kind: str, *, seed: int = 42, max_pairs: float = 3e6
 ) -> dict[str, Any]:
-    """Estimate u (random sampling) and m (EM on two blocking passes); return the settings JSON."""
+    """Unsupervised: u by random sampling, m by EM on two blocking passes (used by `--retrain` on
+    a user's own data, where no truth exists). The shipped models come from `train_from_labels`."""
     from splink import Linker
 
     settings = contact_settings() if kind == "contacts" else company_settings()
@@ -227,7 +259,47 @@ def train(
         linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
         linker.training.estimate_parameters_using_expectation_maximisation("l.n_name = r.n_name", max_pairs=max_pairs, record_sample_proportion=1.0)
         linker.training.estimate_parameters_using_expectation_maximisation("l.n_domain = r.n_domain", max_pairs=max_pairs, record_sample_proportion=1.0)
-    return linker.misc.save_model_to_json()
+    return _floor_parameters(linker.misc.save_model_to_json())
+
+
+# A level never (or almost never) seen among true or random pairs keeps this probability instead
+# of 0/None: Splink refuses m = 0, and an unseen "different SIREN" must stay a strong veto, not vanish.
+PROBABILITY_FLOOR = 1e-6
+
+
+def _floor_parameters(model: dict[str, Any]) -> dict[str, Any]:
+    for comp in model["comparisons"]:
+        for lvl in comp["comparison_levels"]:
+            if lvl.get("is_null_level"):
+                continue
+            for k in ("m_probability", "u_probability"):
+                v = lvl.get(k)
+                if v is None or v != v or v < PROBABILITY_FLOOR:
+                    lvl[k] = PROBABILITY_FLOOR
+    return model
+
+
+def train_from_labels(
+    con: duckdb.DuckDBPyConnection, table: str, kind: str, label_column: str, *, seed: int = 42,
+    max_pairs: float = 5e6, prior: float | None = None,
+) -> dict[str, Any]:
+    """Supervised: u by random sampling, m from every pair of records sharing `label_column`
+    (synthetic truth). `prior` = probability two random records match; default from the labels."""
+    from splink import Linker
+
+    settings = contact_settings() if kind == "contacts" else company_settings()
+    cols = (CONTACT_COLUMNS if kind == "contacts" else COMPANY_COLUMNS) + [label_column]
+    if prior is None:
+        n, true_pairs = con.execute(
+            f"SELECT sum(k), sum(k * (k - 1) / 2) FROM (SELECT count(*) AS k FROM {table} GROUP BY {label_column})"
+        ).fetchone()
+        prior = float(true_pairs) / (n * (n - 1) / 2)
+    settings["probability_two_random_records_match"] = prior
+    db_api = _api(con)
+    linker = Linker(_frame(con, db_api, table, cols), settings, log_level=logging.WARNING)
+    linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
+    linker.training.estimate_m_from_label_column(label_column)
+    return _floor_parameters(linker.misc.save_model_to_json())
 
 
 def predict_edges(
@@ -265,10 +337,10 @@ def predict_edges(
     if kind == "contacts":
         # Hard veto whatever the score: two clashing first names are two people, even behind one
         # shared mailbox and phone (the model cannot learn this from rare households).
-        from .deterministic import FIRST_COMPATIBLE, LAST_COMPATIBLE
+        from .deterministic import NAMES_COMPATIBLE
 
         union = f"""SELECT p.* FROM ({union}) p JOIN {table} l ON l.uid = p.uid_l JOIN {table} r ON r.uid = p.uid_r
-                    WHERE {FIRST_COMPATIBLE} AND {LAST_COMPATIBLE}"""
+                    WHERE {NAMES_COMPATIBLE}"""
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE {out_table} AS SELECT uid_l, uid_r, 'splink' AS rule, max(match_probability)::DOUBLE AS match_probability FROM ({union}) GROUP BY ALL"
     )
