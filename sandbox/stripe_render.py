@@ -563,6 +563,9 @@ def derive_step(world, store: StripeStore, k: int, start: datetime, end: datetim
                 address=co.address, postcode=co.postcode, city=co.city,
                 created_at=min(end, d.closed_at + timedelta(minutes=30)))
             b.customers.append(cust)
+            truth = getattr(world, "truth", None)
+            if truth is not None:  # identity tests score Stripe customers against this
+                truth.company_entity[("stripe", cust.id)] = co.key
             customers[cust.id] = cust
             by_company[co.key] = cust
         when = min(end, max(cust.created_at, d.closed_at) + timedelta(minutes=5))
