@@ -13,6 +13,15 @@ COMPANY_INPUTS = {
         select source_system, company_id as source_id, name, siren, siret, vat_number, domain, phone, address,
                postcode, city, updated_at
         from staging.companies where not is_deleted""",
+    # Stripe customers: the CRM company id billing put in the metadata, the VAT (and the SIREN in it), the domain.
+    ("staging", "billing_customer_details"): """
+        select d.source_system, d.customer_id as source_id, c.name, d.siren, cast(null as text) as siret,
+               d.vat_number, d.email_domain as domain, cast(null as text) as phone, d.address_line1 as address,
+               d.postal_code as postcode, d.city, cast(null as timestamptz) as updated_at,
+               d.crm_company_id as metadata_crm_company_id, c.email
+        from staging.billing_customer_details d
+        join staging.billing_customers c on c.source_system = d.source_system and c.customer_id = d.customer_id
+        where not d.is_deleted""",
 }
 CONTACT_INPUTS = {
     ("staging", "contacts"): """
@@ -53,7 +62,7 @@ def _write(context, wh: Warehouse, kind: str, resolution, table: str) -> dg.Mate
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(dg.AssetKey(["core", "company_crosswalk"]), group_name="core",
-                     deps=[dg.AssetKey(list(k)) for k in COMPANY_INPUTS], kinds={"splink", "duckdb"},
+                     deps=[dg.AssetKey(list(k)) for k in COMPANY_INPUTS] + [dg.AssetKey(["staging", "billing_customers"])], kinds={"splink", "duckdb"},
                      description="Which real company every source record belongs to, and why (rule, probability)."),
         dg.AssetSpec(dg.AssetKey(["core", "contact_crosswalk"]), group_name="core",
                      deps=[dg.AssetKey(list(k)) for k in CONTACT_INPUTS], kinds={"splink", "duckdb"},

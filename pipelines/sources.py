@@ -42,6 +42,14 @@ ALL_SOURCES: dict[str, SourceSpec] = {
         fail_window=timedelta(hours=72),
         description="Koban CRM: accounts, contacts, leads, deals, actions, invoices, users, deal processes.",
     ),
+    "stripe": SourceSpec(
+        name="stripe",
+        make_source=_lazy("connectors.stripe", "stripe_source"),
+        definition_kwargs={"secret_key": "definition-time-placeholder"},
+        cron="30 * * * *",  # hourly through /v1/events; open and recent invoices re-listed daily inside these runs
+        fail_window=timedelta(hours=50),
+        description="Stripe billing: customers, invoices and lines, subscriptions, credit notes (events-driven).",
+    ),
 }
 
 

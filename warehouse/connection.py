@@ -126,7 +126,7 @@ class Warehouse:
 
         with self.connect() as conn:
             if self.dialect == "duckdb":
-                return conn.connection.driver_connection.execute(sql).fetch_arrow_table()
+                return conn.connection.driver_connection.execute(sql).to_arrow_table()
             return pa.Table.from_pandas(self.query_df(sql), preserve_index=False)
 
     # -- catalogue ------------------------------------------------------------------------------------------
