@@ -194,3 +194,18 @@ def test_shipped_samples_load(tmp_path):
     wh = sync.staging()
     assert wh.row_count("staging", "marketing_spend") > 0
     assert wh.row_count("staging", "rep_costs") > 0
+
+
+@pytest.mark.postgres
+def test_staging_on_postgresql(world, folder, tmp_path, postgres_warehouse, monkeypatch):
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS__PASSWORD", "trust-auth-ignores-it")  # dlt requires one
+    pipeline = dlt.pipeline(pipeline_name="inputs_pg", destination=postgres_warehouse.dlt_destination(),
+                            dataset_name="raw_inputs", pipelines_dir=str(tmp_path / "dlt_pg"))
+    pipeline.run(inputs_source(folder=str(folder)))
+    wh = postgres_warehouse
+    for table, parts in staging.parts(["inputs"]).items():
+        if parts:
+            sql, _ = staging.union_sql(table, parts, wh.dialect, wh.table_exists, wh.columns)
+            wh.build_table("staging", table, sql)
+    assert _spend(wh) == {(s.month, s.channel, s.campaign): s.amount_eur for s in world.inputs.marketing_spend}
+    assert wh.row_count("staging", "rep_costs") == len(world.inputs.rep_costs)

@@ -269,3 +269,36 @@ def test_staging_from_api_only_and_candidates(world, server, tmp_path):
     cands = wh.query("select * from staging.registry_candidates order by rank")
     assert cands and cands[0]["siren"] == co.siren and cands[0]["rank"] == 1
     assert cands[0]["query_key"] == search_key(co.legal_name, co.postcode)
+
+
+@pytest.mark.postgres
+def test_staging_on_postgresql(world, server, tmp_path, postgres_warehouse, monkeypatch):
+    """Same loads into PostgreSQL: the staging SQL runs there and gives the DuckDB answer."""
+    monkeypatch.setenv("DESTINATION__POSTGRES__CREDENTIALS__PASSWORD", "trust-auth-ignores-it")  # dlt requires one
+    unites, etabs = write_stock_files(world, tmp_path / "stock", "csv")
+    answers = []
+    for name, destination in (("duck", dlt.destinations.duckdb(str(tmp_path / "w.duckdb"))),
+                              ("pg", postgres_warehouse.dlt_destination())):
+        pipeline = dlt.pipeline(pipeline_name=f"registry_{name}", destination=destination,
+                                dataset_name="raw_registry", pipelines_dir=str(tmp_path / f"dlt_{name}"))
+        pipeline.run(registry_source(stock_unites=str(unites), stock_etablissements=str(etabs),
+                                     stock_as_of="2026-10-31").with_resources("stock_companies", "code_labels"))
+        co = world.companies[3]
+        pipeline.run(registry_source(wanted=_wanted(world)[:5] + [{"name": co.legal_name, "postcode": co.postcode}],
+                                     base_url=server.vendor_url("registry"), rate_limit_per_second=500, now=NOW,
+                                     **FAST))
+        wh = postgres_warehouse if name == "pg" else Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+        wh.ensure_schemas()
+        for table, table_parts in staging.parts(["registry"]).items():
+            if table_parts:
+                sql, _ = staging.union_sql(table, table_parts, wh.dialect, wh.table_exists, wh.columns)
+                wh.build_table("staging", table, sql)
+        answers.append((
+            sorted(tuple(str(v) for v in r.values()) for r in wh.query(
+                "select siren, legal_name, naf_code, naf_label, legal_form_label, created_on, ceased_on, is_ceased, "
+                "vat_number, source from staging.registry_companies")),
+            sorted(tuple(str(v) for v in r.values()) for r in wh.query(
+                "select query_key, siren, rank, score from staging.registry_candidates")),
+        ))
+    assert answers[0] == answers[1]
+    assert len(answers[0][0]) == len(world.registry) and answers[0][1]

@@ -2,6 +2,7 @@
 -- text first so the two branches union on DuckDB and PostgreSQL alike, and so an absent table reads as empty.
 -- NAF codes are normalised to the dotted form (6201Z -> 62.01Z); labels come from the answer or code_labels.
 -- A stock row has no VAT number: it is derived from the SIREN (numeric key), like the API's when DGFiP lists none.
+-- (mod(), not the percent operator: psycopg2 reads that sign as a parameter marker, comments included.)
 -- optional table: raw_registry.companies(siren, siret_head_office, legal_name, naf_code, naf_label, headcount_band, legal_form_code, category, created_on, ceased_on, etat_administratif, address, postcode, city, vat_number, fetched_at, source)
 -- optional table: raw_registry.stock_companies(siren, siret_head_office, legal_name, naf_code, headcount_band, legal_form_code, category, created_on, ceased_on, etat_administratif, address, postcode, city, fetched_at, source)
 -- optional table: raw_registry.code_labels(nomenclature, code, label)
@@ -54,7 +55,7 @@ select
     nullif(trim(r.city), '') as city,
     coalesce(
         nullif(trim(r.vat_number), ''),
-        'FR' || lpad(cast((12 + 3 * (cast(r.siren as bigint) % 97)) % 97 as text), 2, '0') || r.siren
+        'FR' || lpad(cast(mod(12 + 3 * mod(cast(r.siren as bigint), 97), 97) as text), 2, '0') || r.siren
     ) as vat_number,
     r.fetched_ts as fetched_at,
     r.source
