@@ -27,6 +27,10 @@ NAMES_COMPATIBLE = (
 FIRST_COMPATIBLE, LAST_COMPATIBLE = NAMES_COMPATIBLE, "TRUE"
 
 
+# Expected chance occurrences of a full name below which two records bearing it are one person.
+RARE_NAME_EXPECTED = 0.02
+
+
 def _touch(new_uids: str | None) -> str:
     if not new_uids:
         return "TRUE"
@@ -72,8 +76,31 @@ def contact_edges(con: duckdb.DuckDBPyConnection, norm: str, max_group: int, new
                    OR l.n_company_ref = r.n_company_ref OR jaro_winkler_similarity(l.n_company, r.n_company) >= 0.9)
               AND NOT coalesce(l.n_email_canon <> r.n_email_canon AND l.n_email_domain = r.n_email_domain
                                AND NOT l.n_email_is_free AND NOT l.n_email_is_role AND NOT r.n_email_is_role, false)
+        ), nm AS (  -- full name, order-insensitive (swapped first/last)
+            SELECT uid, least(n_first_name, n_last_name) || ' ' || greatest(n_first_name, n_last_name) AS full_name,
+                   n_first_name, n_last_name, n_company, n_company_ref
+            FROM {norm} WHERE n_first_name IS NOT NULL AND n_last_name IS NOT NULL
+        ), tot AS (SELECT count(*)::DOUBLE AS n FROM nm),
+        part_freq AS (
+            SELECT part, count(*) / (SELECT n FROM tot) AS f
+            FROM (SELECT n_first_name AS part FROM nm UNION ALL SELECT n_last_name FROM nm) GROUP BY part
+        ), rare AS (
+            -- expected number of records carrying this name by chance (2 x N x f(first) x f(last)),
+            -- from the name parts' frequencies in the data: well below one means a second record
+            -- with the same rare name is the same person (the idea behind term-frequency adjustment)
+            SELECT full_name FROM (
+                SELECT full_name, any_value(n_first_name) AS a, any_value(n_last_name) AS b, count(*) AS k
+                FROM nm GROUP BY full_name HAVING count(*) BETWEEN 2 AND 3
+            ) g JOIN part_freq fa ON fa.part = g.a JOIN part_freq fb ON fb.part = g.b
+            WHERE 2 * (SELECT n FROM tot) * fa.f * fb.f < {RARE_NAME_EXPECTED}
+        ), by_rare AS (
+            SELECT l.uid AS uid_l, r.uid AS uid_r, 'rare_name' AS rule
+            FROM nm l JOIN nm r ON l.full_name = r.full_name AND l.uid < r.uid
+            WHERE l.full_name IN (SELECT full_name FROM rare)
+              AND (l.n_company IS NULL OR r.n_company IS NULL OR l.n_company = r.n_company
+                   OR l.n_company_ref = r.n_company_ref OR jaro_winkler_similarity(l.n_company, r.n_company) >= 0.9)
         ), e AS (
-            SELECT * FROM by_email UNION SELECT * FROM by_phone
+            SELECT * FROM by_email UNION SELECT * FROM by_phone UNION SELECT * FROM by_rare
         )
         SELECT uid_l, uid_r, min(rule) AS rule, 1.0::DOUBLE AS match_probability
         FROM e l WHERE {_touch(new_uids).replace('l.uid', 'l.uid_l').replace('r.uid', 'l.uid_r')}

@@ -23,7 +23,7 @@ CONTACT_COLUMNS = [
     "n_first_name", "n_last_name", "n_email", "n_email_canon", "n_email_is_role", "n_email_domain", "n_email_is_free", "n_phone",
     "n_mobile", "n_company", "n_company_ref", "n_city", "n_postcode",
 ]
-COMPANY_COLUMNS = ["n_name", "n_siren", "n_domain", "n_phone", "n_address", "n_city", "n_postcode"]
+COMPANY_COLUMNS = ["source_system", "n_name", "n_siren", "n_domain", "n_phone", "n_address", "n_city", "n_postcode"]
 
 
 def _level(sql: str, label: str, null: bool = False) -> dict[str, Any]:
@@ -92,7 +92,8 @@ def contact_settings() -> dict[str, Any]:
             {
                 "output_column_name": "company",
                 "comparison_levels": [
-                    _level("(n_company_l IS NULL OR n_company_r IS NULL) AND (n_company_ref_l IS NULL OR n_company_ref_r IS NULL)", "null", True),
+                    # company record ids of two different CRMs are not comparable: only the names count then
+                    _level("(n_company_l IS NULL OR n_company_r IS NULL) AND NOT coalesce(n_company_ref_l = n_company_ref_r, false)", "null", True),
                     _level("n_company_ref_l = n_company_ref_r", "same CRM company record"),
                     _level("n_company_l = n_company_r", "exact"),
                     _level(_jw("n_company", 0.9), "jw>=0.9"),
@@ -141,7 +142,10 @@ def company_settings() -> dict[str, Any]:
                 "output_column_name": "name",
                 "comparison_levels": [
                     _level("n_name_l IS NULL OR n_name_r IS NULL", "null", True),
-                    _level("n_name_l = n_name_r", "exact"),
+                    # the registry lists every legal unit, homonyms included: a name shared with it
+                    # says less than a name shared by two of the seller's own systems
+                    _level("n_name_l = n_name_r AND source_system_l <> 'registry' AND source_system_r <> 'registry'", "exact, own systems"),
+                    _level("n_name_l = n_name_r", "exact, registry"),
                     _level(_jw("n_name", 0.95), "jw>=0.95"),
                     _level(_jw("n_name", 0.88), "jw>=0.88"),
                     _level("ELSE", "else"),
@@ -197,7 +201,7 @@ def company_settings() -> dict[str, Any]:
             {"blocking_rule": "l.n_address = r.n_address AND l.n_postcode = r.n_postcode"},
             # a typo leaves one of the first two words intact
             {"blocking_rule": "l.n_postcode = r.n_postcode AND split_part(l.n_name, ' ', 1) = split_part(r.n_name, ' ', 1) AND left(split_part(l.n_name, ' ', 2), 2) = left(split_part(r.n_name, ' ', 2), 2)"},
-            {"blocking_rule": "l.n_postcode = r.n_postcode AND split_part(l.n_name, ' ', 2) = split_part(r.n_name, ' ', 2) AND left(l.n_name, 2) = left(r.n_name, 2)"},
+            {"blocking_rule": "l.n_postcode = r.n_postcode AND split_part(l.n_name, ' ', 2) = split_part(r.n_name, ' ', 2) AND split_part(l.n_name, ' ', 2) <> ''"},
         ],
     }
 
