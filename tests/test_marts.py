@@ -156,7 +156,7 @@ def test_built_tables_match_the_dictionary(wh):
     for schema, names in (("marts", MY_MARTS), ("core", ["fct_deals", "fct_activities", "fct_invoices", "dim_rep",
                                                          "dim_company", "as_of", "rep_crosswalk", "company_tier", "company_channel",
                                                          "fct_acquisition_effort", "fct_deal_stages",
-                                                         "deal_property_periods", "stage_calibration"])):
+                                                         "deal_property_periods", "stage_calibration", "deal_state_periods"])):
         for name in names:
             assert wh.columns(schema, name) == list(d[schema][name]["columns"]), f"{schema}.{name}"
     for name in MY_MARTS:

@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.postgres, pytest.mark.slow]
 
 ADMIN_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 CORE = ["fct_deals", "fct_activities", "fct_invoices", "dim_rep", "dim_company", "fct_deal_stages",
-        "fct_acquisition_effort", "stage_calibration"]
+        "fct_acquisition_effort", "stage_calibration", "deal_state_periods"]
 
 
 @pytest.fixture(scope="module")

@@ -5,6 +5,11 @@ with settings as (
     select cast(max(case when key = 'default_hourly_cost' then value end) as double precision) as default_hourly_cost
     from staging.cfg_settings
 ),
+rep_costs as (
+    -- one cost per email and period (overlapping rows of the cost file: the highest cost)
+    select lower(rep_email) as rep_email, valid_from, valid_to, max(hourly_cost) as hourly_cost
+    from staging.cfg_rep_costs group by lower(rep_email), valid_from, valid_to
+),
 effort as (
     select
         a.activity_key,
@@ -28,16 +33,13 @@ effort as (
 costed as (
     select
         e.*,
-        coalesce(
-            (select max(rc.hourly_cost) from staging.cfg_rep_costs rc
-             where lower(rc.rep_email) = e.rep_email
-               and (rc.valid_from is null or rc.valid_from <= e.activity_date)
-               and (rc.valid_to is null or e.activity_date <= rc.valid_to)),
-            s.default_hourly_cost,
-            0
-        ) as hourly_cost
+        coalesce(rc.hourly_cost, s.default_hourly_cost, 0) as hourly_cost
     from effort e
     cross join settings s
+    left join rep_costs rc
+        on rc.rep_email = e.rep_email
+       and coalesce(rc.valid_from, cast('1900-01-01' as date)) <= e.activity_date
+       and e.activity_date <= coalesce(rc.valid_to, cast('9999-12-31' as date))
 )
 select
     activity_key, occurred_at, activity_date, rep_key, team_name, company_key, tier, channel, hours, hourly_cost,

@@ -30,15 +30,12 @@ select
     b.company_key,
     coalesce(ct.tier, 'unknown') as tier,
     b.deal_key,
-    coalesce(
-        (select min(h.team_name) from core.rep_team_history h
-         where h.source_system = b.source_system and h.owner_id = b.owner_id
-           and (h.valid_from is null or h.valid_from <= b.occurred_at)
-           and (h.valid_to is null or b.occurred_at < h.valid_to)),
-        o.team_name,
-        'unknown'
-    ) as team_name,
+    coalesce(th.team_name, o.team_name, 'unknown') as team_name,
     b.source_system
 from based b
 left join core.company_tier ct on ct.company_key = b.company_key
 left join staging.owners o on o.source_system = b.source_system and o.owner_id = b.owner_id
+left join core.rep_team_history th
+    on th.source_system = b.source_system and th.owner_id = b.owner_id
+   and coalesce(th.valid_from, cast('1900-01-01 00:00:00+00' as timestamptz)) <= b.occurred_at
+   and b.occurred_at < coalesce(th.valid_to, cast('9999-12-31 00:00:00+00' as timestamptz))

@@ -118,11 +118,7 @@ select
     cast(date_trunc('quarter', f.month) as date) as quarter,
     cast(extract(year from f.month) as integer) as year,
     f.channel,
-    coalesce(
-        (select min(c.channel_group) from staging.cfg_channels c
-         where upper(c.source_channel) = f.channel and c.lead_source = '*'),
-        'unknown'
-    ) as channel_group,
+    coalesce(w.channel_group, 'unknown') as channel_group,
     f.tier,
     f.marketing_spend_home,
     f.marketing_spend_tagged_home,
@@ -141,3 +137,7 @@ select
     cast(round(cast(cast(f.acquisition_cost_home as double precision) * (select fy_months from settings)
           / nullif(cast(f.first_year_revenue_mature_home as double precision), 0) as numeric(38,12)), 6) as double precision) as payback_months
 from final f
+left join (
+    select upper(source_channel) as channel, min(channel_group) as channel_group
+    from staging.cfg_channels where lead_source = '*' group by upper(source_channel)
+) w on w.channel = f.channel

@@ -47,16 +47,20 @@ people as (
         on ct.company_key = coalesce(cx.entity_key, case when c.company_id is not null then c.source_system || ':' || c.company_id end)
     where c.rn = 1
 ),
+exact_channels as (
+    select upper(source_channel) as source_channel, lead_source, min(channel_group) as channel_group
+    from staging.cfg_channels where lead_source <> '*' group by upper(source_channel), lead_source
+),
+wildcard_channels as (
+    select upper(source_channel) as source_channel, min(channel_group) as channel_group
+    from staging.cfg_channels where lead_source = '*' group by upper(source_channel)
+),
 channel_map as (
     -- exact (channel, lead_source) first, then the channel's '*' row
-    select p.person_key,
-        coalesce(
-            (select min(m.channel_group) from staging.cfg_channels m
-             where upper(m.source_channel) = p.source_channel and m.lead_source = p.lead_source),
-            (select min(m.channel_group) from staging.cfg_channels m
-             where upper(m.source_channel) = p.source_channel and m.lead_source = '*'),
-            'unknown') as channel_group
+    select p.person_key, coalesce(e.channel_group, w.channel_group, 'unknown') as channel_group
     from people p
+    left join exact_channels e on e.source_channel = p.source_channel and e.lead_source = p.lead_source
+    left join wildcard_channels w on w.source_channel = p.source_channel
 ),
 cohorts as (
     select
@@ -84,14 +88,10 @@ deal_channels as (
 ),
 opps as (
     select dc.cohort_month, dc.source_channel,
-        coalesce(
-            (select min(m.channel_group) from staging.cfg_channels m
-             where upper(m.source_channel) = dc.source_channel and m.lead_source = dc.lead_source),
-            (select min(m.channel_group) from staging.cfg_channels m
-             where upper(m.source_channel) = dc.source_channel and m.lead_source = '*'),
-            'unknown') as channel_group,
-        dc.tier
+           coalesce(e.channel_group, w.channel_group, 'unknown') as channel_group, dc.tier
     from deal_channels dc
+    left join exact_channels e on e.source_channel = dc.source_channel and e.lead_source = dc.lead_source
+    left join wildcard_channels w on w.source_channel = dc.source_channel
 ),
 opp_counts as (
     select cohort_month, source_channel, channel_group, tier, count(*) as opportunities_created

@@ -1,0 +1,110 @@
+"""Benchmark: rebuild the core facts and every mart from generated inputs (bench/scale_marts.py) at 10%, 30%, 100%
+of 1,000,000 contacts / 200,000 companies / 300,000 deals / 5,000,000 activities / 500,000 invoices, on DuckDB and,
+with --postgres, on PostgreSQL. Prints a markdown table of per-model seconds, total, rows and peak RSS.
+
+    .venv/bin/python bench/bench_marts.py [--scales 0.1,0.3,1] [--postgres] [--snapshot-days N]
+
+Each scale runs in a fresh child process so the peak RSS is that run's (client process: DuckDB runs in it; for
+PostgreSQL the server's memory is not counted). --snapshot-days limits mart_pipeline_daily to the last N days
+(cfg_settings pipeline_snapshot_from), the way the partitioned pipeline builds it; 0 = the whole history.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+MARTS = ["mart_win_rate", "mart_cac", "mart_effort_per_target", "mart_marketing_to_sales", "mart_average_basket",
+         "mart_pipeline_daily", "mart_weighted_pipeline", "mart_stage_velocity", "mart_forecast_accuracy",
+         "mart_rep_scorecard", "mart_flash"]
+
+
+def run_one(engine: str, scale: float, snapshot_days: int) -> dict:
+    import sqlalchemy as sa
+
+    from scale_marts import generate
+    from transforms.build import build_models
+    from warehouse.connection import Warehouse
+
+    admin = None
+    if engine == "duckdb":
+        tmp = tempfile.mkdtemp(prefix="bench_marts_")
+        url = f"duckdb:///{tmp}/w.duckdb"
+    else:
+        name = f"bench_marts_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine("postgresql://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.exec_driver_sql(f'create database "{name}"')
+        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    wh = Warehouse(url)
+    try:
+        t = time.perf_counter()
+        generate(wh, scale)
+        if snapshot_days:
+            wh.execute("insert into staging.cfg_settings values ('pipeline_snapshot_from', "
+                       f"cast(cast('2026-12-31' as date) - {snapshot_days} as text))")
+        if engine == "postgres":
+            wh.execute("analyze")
+        gen_s = time.perf_counter() - t
+        timings: dict[str, float] = {}
+        t = time.perf_counter()
+        counts = build_models(wh, only=MARTS + ["dim_rep"], timings=timings)
+        total = time.perf_counter() - t
+    finally:
+        wh.dispose()
+        if admin is not None:
+            with admin.connect() as c:
+                c.exec_driver_sql(f'drop database if exists "{name}" with (force)')
+            admin.dispose()
+    peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return {"engine": engine, "scale": scale, "generate_s": gen_s, "total_s": total, "timings": timings,
+            "counts": counts, "peak_rss_mib": peak_mib}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scales", default="0.1,0.3,1")
+    ap.add_argument("--postgres", action="store_true", help="also run on PostgreSQL at 127.0.0.1:5432")
+    ap.add_argument("--snapshot-days", type=int, default=0)
+    ap.add_argument("--child", help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.child:
+        engine, scale = args.child.split(":")
+        print(json.dumps(run_one(engine, float(scale), args.snapshot_days)))
+        return
+    engines = ["duckdb"] + (["postgres"] if args.postgres else [])
+    results = []
+    for engine in engines:
+        for scale in [float(s) for s in args.scales.split(",")]:
+            out = subprocess.run([sys.executable, __file__, "--child", f"{engine}:{scale}", "--snapshot-days",
+                                  str(args.snapshot_days)], capture_output=True, text=True, cwd=ROOT,
+                                 env={**os.environ, "PYTHONPATH": str(ROOT)})
+            if out.returncode:
+                print(out.stderr[-3000:], file=sys.stderr)
+                raise SystemExit(f"{engine} at {scale:.0%} failed")
+            results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+            print(f"{engine} {scale:.0%}: {results[-1]['total_s']:.1f} s", file=sys.stderr)
+    cols = [f"{r['engine']} {r['scale']:.0%}" for r in results]
+    print("| model | " + " | ".join(cols) + " |")
+    print("|---|" + "---:|" * len(cols))
+    for key in results[0]["timings"]:
+        cells = [f"{r['timings'][key]:.2f} s ({r['counts'][key]:,} rows)" for r in results]
+        print(f"| {key} | " + " | ".join(cells) + " |")
+    print("| **total rebuild** | " + " | ".join(f"**{r['total_s']:.1f} s**" for r in results) + " |")
+    print("| input generation (not in total) | " + " | ".join(f"{r['generate_s']:.1f} s" for r in results) + " |")
+    print("| peak RSS (client process) | " + " | ".join(f"{r['peak_rss_mib']:,.0f} MiB" for r in results) + " |")
+
+
+if __name__ == "__main__":
+    main()
