@@ -166,10 +166,17 @@ def world() -> dict[str, list[dict]]:
         {"source_system": hs, "company_id": "c3", "name": "Cabinet Moreau", "postcode": "75002", "tier": None,
          "account_type": "prospect", "owner_id": "o1", "created_at": "2025-12-01", "updated_at": "2026-02-01"},
     ]
+    w["staging.companies"] += [
+        {"source_system": hs, "company_id": "c5", "name": "Fromagerie Petit", "tier": "Bronze", "account_type": "customer",
+         "owner_id": "o1", "created_at": "2025-11-01", "updated_at": "2025-12-01"},
+        {"source_system": kb, "company_id": "kc5", "name": "Fromagerie Petit", "tier": "Bronze", "account_type": "customer",
+         "owner_id": "k1", "created_at": "2025-11-01", "updated_at": "2025-11-01"},
+    ]
     w["core.company_crosswalk"] = [
         {"source_system": s, "source_id": i, "entity_key": e, "rule": "test", "match_probability": 1.0, "model_version": "t"}
         for s, i, e in [(hs, "c1", "E1"), (kb, "kc1", "E1"), ("stripe", "cus_1", "E1"), (hs, "c2", "E2"),
-                        ("stripe", "cus_2", "E2"), (hs, "c3", "E3"), ("stripe", "cus_3", "E4")]
+                        ("stripe", "cus_2", "E2"), (hs, "c3", "E3"), ("stripe", "cus_3", "E4"),
+                        (hs, "c5", "E5"), (kb, "kc5", "E5")]
     ]
     w["staging.pipeline_stages"] = [
         {"source_system": hs, "pipeline_id": "default", "pipeline_label": "Sales", "stage_id": s, "stage_label": s,
@@ -205,6 +212,9 @@ def world() -> dict[str, list[dict]]:
         deal(hs, "d6", "c3", "o2", 4000, "proposal", "2026-02-01", prob=0.5, close_date="2026-05-15", channel="PAID_SEARCH"),
         deal(kb, "kd7", "kc1", "k1", 2000, "k_won", "2026-01-10", "2026-01-28", won=True, currency="CHF",
              amount_home=2100, pipeline="kp", channel="PAID_SEARCH"),
+        # kd9 migrated from Koban to HubSpot as d9 (imported_from): one deal, counted once
+        deal(kb, "kd9", "kc5", "k1", 700, "k_won", "2025-12-01", "2025-12-10", won=True, pipeline="kp"),
+        dict(deal(hs, "d9", "c5", "o1", 700, "won", "2025-12-01", "2025-12-10", won=True), imported_from="koban:kd9"),
         # d8: no company, no stage history (one stay in its current stage since creation)
         deal(hs, "d8", None, "o2", 1000, "qual", "2026-01-22", prob=0.5, close_date="2026-06-30"),
     ]

@@ -68,7 +68,8 @@ def one(wh, sql, **params):
 
 def test_fct_deals_resolves_company_rep_team_and_final_close(wh):
     deals = {r["deal_key"]: r for r in rows(wh, "select * from core.fct_deals")}
-    assert set(deals) == {"hubspot:d1", "hubspot:d2", "hubspot:d3", "hubspot:d4", "hubspot:d5", "hubspot:d6", "koban:kd7", "hubspot:d8"}
+    assert set(deals) == {"hubspot:d1", "hubspot:d2", "hubspot:d3", "hubspot:d4", "hubspot:d5", "hubspot:d6", "koban:kd7", "hubspot:d8", "hubspot:d9"}
+    # koban kd9 was migrated to hubspot d9: only the new record
     # koban k1 has alice's email: same rep as hubspot o1; its company kc1 is E1 (tier Or from the hubspot record)
     assert deals["koban:kd7"]["rep_key"] == "hubspot:o1"
     assert (deals["koban:kd7"]["company_key"], deals["koban:kd7"]["tier"]) == ("E1", "Or")
@@ -93,7 +94,7 @@ def test_dim_rep_one_row_per_person(wh):
 
 def test_dim_company_customer_won_twice_is_acquired_once(wh):
     comp = {r["company_key"]: r for r in rows(wh, "select * from core.dim_company")}
-    assert set(comp) == {"E1", "E2", "E3", "E4"}
+    assert set(comp) == {"E1", "E2", "E3", "E4", "E5"}
     # E1: won 2026-01-20 (d1), 2026-01-28 (kd7), 2026-03-05 (d2): acquired at the first
     assert str(comp["E1"]["acquired_at"])[:10] == "2026-01-20"
     assert str(comp["E2"]["acquired_at"])[:10] == "2026-02-20"
@@ -144,7 +145,9 @@ def test_win_rate_grain_is_unique_and_open_deals_excluded(wh):
                    "group by 1, 2, 3, 4 having count(*) > 1")
     assert dup == []
     total = wh.scalar("select sum(deals_closed) from marts.mart_win_rate where team_name = 'all' and tier = 'all'")
-    assert total == 6  # 8 deals, d6 and d8 open
+    assert total == 7  # 9 deals (kd9 superseded by d9), d6 and d8 open
+    dec = one(wh, WIN_RATE, m="2025-12-01", team="all", rep="all", tier="all")
+    assert (dec["deals_won"], dec["amount_won_home"]) == (1, Decimal("700.00"))  # the migrated deal once
 
 
 # -- dictionary ---------------------------------------------------------------------------------------------------
@@ -227,7 +230,7 @@ def test_cac_bob_default_cost_and_immature_cohort(wh):
     assert feb["first_year_revenue_home"] == Decimal("900.00")  # i3 USD 1000
     mar = one(wh, CAC, m="2026-03-01", ch="UNKNOWN", tier="unknown")  # E4 via its first paid invoice
     assert mar["new_customers"] == 1 and not mar["cohort_mature"] and mar["first_year_revenue_home"] is None
-    assert wh.scalar("select sum(new_customers) from marts.mart_cac") == 3
+    assert wh.scalar("select sum(new_customers) from marts.mart_cac") == 4  # E1, E2, E4 and E5 (December 2025)
 
 
 # -- mart_effort_per_target -----------------------------------------------------------------------------------------
@@ -404,4 +407,4 @@ def test_flash(wh):
     assert (d31["new_customers_mtd"], d31["cac_mtd_home"]) == (1, Decimal("1700.00"))
     assert (d31["deals_checked_mtd"], d31["deals_complete_mtd"]) == (6, 5)  # d8 has no company
     days = rows(wh, "select min(day) lo, max(day) hi, count(*) n from marts.mart_flash")[0]
-    assert (str(days["lo"]), str(days["hi"])) == ("2026-01-02", "2026-04-30") and days["n"] == 119
+    assert (str(days["lo"]), str(days["hi"])) == ("2025-12-01", "2026-04-30") and days["n"] == 151

@@ -1,7 +1,13 @@
 -- One row per sales activity (not deleted): rep and team of the day, resolved company (from the activity, else its
 -- deal), segment, and hours = logged duration, else the activity type's default from sales_model.yaml.
 with acts as (
-    select * from staging.activities where not coalesce(is_deleted, false)
+    -- an activity migrated to another CRM (named in the new record's imported_from) counts once, as the new record
+    select a.* from staging.activities a
+    where not coalesce(a.is_deleted, false)
+      and not exists (
+          select 1 from staging.activities n
+          where n.imported_from = a.source_system || ':' || a.activity_id and not coalesce(n.is_deleted, false)
+      )
 ),
 based as (
     select

@@ -1,8 +1,15 @@
 -- One row per deal (not deleted): resolved company and segment, rep and the rep's team when the deal closed (now,
 -- when open), stage position, and whether it ever reached the proposal stage. A deal reopened after a loss is
--- judged on its final state: closed_at is when it last entered its current closed stage.
+-- judged on its final state: closed_at is when it last entered its current closed stage. A deal migrated from one
+-- CRM to another counts once (the new record).
 with deals as (
-    select * from staging.deals where not coalesce(is_deleted, false)
+    -- a record migrated to another CRM (the new record names it in imported_from) is superseded by the new one
+    select d.* from staging.deals d
+    where not coalesce(d.is_deleted, false)
+      and not exists (
+          select 1 from staging.deals n
+          where n.imported_from = d.source_system || ':' || d.deal_id and not coalesce(n.is_deleted, false)
+      )
 ),
 stages as (
     select ps.source_system, ps.pipeline_id, ps.stage_id, ps.stage_order, ps.is_closed, ps.is_won,
