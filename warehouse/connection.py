@@ -213,7 +213,14 @@ class Warehouse:
 
         if self.dialect == "duckdb":
             return dlt.destinations.duckdb(credentials=self.duckdb_path)
-        return dlt.destinations.postgres(credentials=self.url)
+        from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+
+        credentials = PostgresCredentials()
+        credentials.parse_native_representation(self.url)
+        if credentials.password is None:
+            # trust / peer / .pgpass authentication: dlt insists on a password field, an empty one is sent as none
+            credentials.password = ""
+        return dlt.destinations.postgres(credentials=credentials)
 
 
 def quote_ident(name: str) -> str:
