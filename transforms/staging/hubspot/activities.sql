@@ -29,11 +29,11 @@ with engagements as (
            koban_id, archived
     from raw_hubspot.meetings
     union all
-    select 'email', id, 'email', hs_timestamp, hubspot_owner_id, cast(null as double), koban_id, archived from raw_hubspot.emails
+    select 'email', id, 'email', hs_timestamp, hubspot_owner_id, cast(null as double precision), koban_id, archived from raw_hubspot.emails
     union all
-    select 'note', id, 'note', hs_timestamp, hubspot_owner_id, cast(null as double), koban_id, archived from raw_hubspot.notes
+    select 'note', id, 'note', hs_timestamp, hubspot_owner_id, cast(null as double precision), koban_id, archived from raw_hubspot.notes
     union all
-    select 'task', id, 'task', hs_timestamp, hubspot_owner_id, cast(null as double), koban_id, archived from raw_hubspot.tasks
+    select 'task', id, 'task', hs_timestamp, hubspot_owner_id, cast(null as double precision), koban_id, archived from raw_hubspot.tasks
 ), companies as (
     select from_object_type, from_id, min(to_id) as company_id from raw_hubspot.associations_engagement_company group by 1, 2
 ), contacts as (
