@@ -10,7 +10,7 @@ with processes as (
     select pipeline_id, max(stage_order) as last_order from steps group by pipeline_id
 )
 select 'koban' as source_system, pipeline_id, pipeline_label, stage_id, stage_label, stage_order,
-       cast(null as double) as probability, false as is_closed, false as is_won
+       cast(null as double precision) as probability, false as is_closed, false as is_won
 from steps
 union all
 select 'koban', p.pipeline_id, p.label, r.stage_id, r.stage_label, coalesce(n.last_order, -1) + r.k,
@@ -18,7 +18,7 @@ select 'koban', p.pipeline_id, p.label, r.stage_id, r.stage_label, coalesce(n.la
 from processes p
 left join n on n.pipeline_id = p.pipeline_id
 cross join (
-    select 'WON' as stage_id, 'Gagné' as stage_label, 1 as k, cast(1.0 as double) as probability
-    union all select 'LOST', 'Perdu', 2, cast(0.0 as double)
-    union all select 'SLEEP', 'En sommeil', 3, cast(0.0 as double)
+    select 'WON' as stage_id, 'Gagné' as stage_label, 1 as k, cast(1.0 as double precision) as probability
+    union all select 'LOST', 'Perdu', 2, cast(0.0 as double precision)
+    union all select 'SLEEP', 'En sommeil', 3, cast(0.0 as double precision)
 ) r
