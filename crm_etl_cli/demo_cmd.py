@@ -30,18 +30,19 @@ def demo(seed: int, size: str, keep: bool) -> None:
             p.unlink(missing_ok=True)
         shutil.rmtree(Path(os.environ["DLT_DATA_DIR"]) / "pipelines", ignore_errors=True)
 
+    import dagster as dg
+
     from sandbox.generator import generate_world
-    from sandbox.server import SandboxServer
+    from sandbox.pipeline_run import run_full_pipeline, sandbox_environment
 
     click.echo(f"Generating the sandbox company (seed {seed}, size {size})...")
     world = generate_world(seed=seed, size=size)
-    with SandboxServer(world, port=0) as srv:
-        for vendor, env in srv.connection_info().items():
-            os.environ.update(env)
+    files_dir = Path(os.environ.get("CRM_ETL_DATA_DIR", "data")) / "sandbox_files"
+    with sandbox_environment(world, files_dir) as srv:
+        for vendor in srv.apps:
             click.echo(f"  sandbox {vendor:<9} {srv.vendor_url(vendor)}")
-        from .run_cmd import materialize_all
-
-        result = materialize_all(echo=click.echo)
+        click.echo(f"  files             {files_dir} (cost inputs, Sirene stock)")
+        result = run_full_pipeline(instance=dg.DagsterInstance.get(), echo=click.echo)
         requests_made = srv.stats().get("total")
 
     from .report import print_summary

@@ -13,16 +13,10 @@ def materialize_all(selection: str | None = None, echo: Callable[[str], None] = 
     """Run every asset (or an asset selection string) with its checks, in this process, on the local instance."""
     import dagster as dg
 
-    from pipelines.definitions import build_definitions
+    from sandbox.pipeline_run import materialize
 
-    defs = build_definitions()
-    instance = dg.DagsterInstance.get()
-    job = defs.resolve_implicit_global_asset_job_def()
-    kwargs = {}
-    if selection:
-        kwargs["asset_selection"] = list(dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph()))
     echo("Running the pipeline (progress is in the Dagster run log; `make dev` shows it)...")
-    return job.execute_in_process(instance=instance, raise_on_error=False, **kwargs)
+    return materialize(selection, dg.DagsterInstance.get(), echo)
 
 
 @main.command()

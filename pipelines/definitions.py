@@ -16,6 +16,7 @@ from .quality_checks import SCORECARD, build_quality_checks, freshness_policies,
 from transforms.sales_model import load_sales_model
 
 from .resources import WarehouseResource, warehouse_dialect
+from .sensors import inputs_folder_sensor
 from .sources import enabled_sources
 from .transform_assets import sql_model_assets, staging_assets
 
@@ -35,11 +36,13 @@ def build_definitions() -> dg.Definitions:
     asset_keys = {k for a in assets if isinstance(a, dg.AssetsDefinition) for k in a.keys}
     checks = primary_key_checks(asset_keys) + build_quality_checks(sales_model)
 
-    jobs, schedules = [], []
+    jobs, schedules, sensors = [], [], []
     for spec in sources:
         job, schedule = sync_job_and_schedule(spec, raw[spec.name])
         jobs.append(job)
         schedules.append(schedule)
+        if spec.name == "inputs":
+            sensors.append(inputs_folder_sensor(job))
     jobs.append(dg.define_asset_job("rebuild_marts", selection=dg.AssetSelection.groups("config", "staging", "core", "quality", "marts").materializable()))
 
     # DuckDB allows one writing process: run steps in the run's own process. PostgreSQL takes parallel steps.
@@ -49,6 +52,7 @@ def build_definitions() -> dg.Definitions:
         asset_checks=checks,
         jobs=jobs,
         schedules=schedules,
+        sensors=sensors,
         resources={"warehouse": WarehouseResource(), "dlt": DagsterDltResource()},
         executor=executor,
     )

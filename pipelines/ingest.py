@@ -34,6 +34,10 @@ class SourceSpec:
     # Tables a resource writes besides its own (dlt table variants and child tables): table -> resource names.
     # Staging assets that read such a table depend on the resources that write it, so lineage stays whole.
     table_resources: dict = field(default_factory=dict)
+    # Arguments computed from the warehouse at run time (e.g. which companies the registry should look up).
+    runtime_kwargs: Callable[[Warehouse], dict] | None = None
+    # Warehouse tables those arguments read: the raw assets depend on them, so lineage shows the loop.
+    upstream: tuple = ()
 
     def resources_writing(self, table: str) -> list[str]:
         if table in self.table_resources:
@@ -69,7 +73,7 @@ class RawTranslator(DagsterDltTranslator):
         base = super().get_asset_spec(data)
         return base.replace_attributes(
             key=dg.AssetKey([self.spec.dataset, data.resource.name]),
-            deps=[],
+            deps=[dg.AssetKey(list(k)) for k in self.spec.upstream],
             group_name=self.spec.dataset,
             freshness_policy=self.freshness,
         )
@@ -93,9 +97,10 @@ def raw_assets(spec: SourceSpec, freshness: dg.FreshnessPolicy | None = None) ->
     )
     def _sync(context: dg.AssetExecutionContext, dlt: DagsterDltResource, warehouse: WarehouseResource):
         wh = warehouse.get()
+        kwargs = spec.runtime_kwargs(wh) if spec.runtime_kwargs else {}
         yield from dlt.run(
             context=context,
-            dlt_source=spec.make_source(),
+            dlt_source=spec.make_source(**kwargs),
             dlt_pipeline=make_pipeline(spec, wh),
             dagster_dlt_translator=translator,
         )

@@ -18,25 +18,17 @@ SEED = 7
 
 
 def _run_pipeline(warehouse_url: str, tmp_path):
-    """Serve the tiny sandbox world, point every source at it, and execute the implicit asset job once."""
-    import dagster as dg
-
+    """Serve the tiny sandbox world, point every source at it, and run the whole pipeline once."""
     from sandbox.generator import generate_world
-    from sandbox.server import SandboxServer
+    from sandbox.pipeline_run import run_full_pipeline, sandbox_environment
 
     world = generate_world(seed=SEED, size="tiny")
     env_before = dict(os.environ)
     os.environ["CRM_ETL_WAREHOUSE_URL"] = warehouse_url
     os.environ["DLT_DATA_DIR"] = str(tmp_path / "dlt")
     try:
-        with SandboxServer(world, port=0) as srv:
-            for env in srv.connection_info().values():
-                os.environ.update(env)
-            from pipelines.definitions import build_definitions
-
-            defs = build_definitions()
-            job = defs.resolve_implicit_global_asset_job_def()
-            result = job.execute_in_process(instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+        with sandbox_environment(world, tmp_path / "files"):
+            result = run_full_pipeline(echo=lambda _: None)
     finally:
         os.environ.clear()
         os.environ.update(env_before)
