@@ -14,7 +14,7 @@ effort as (
     select
         a.activity_key,
         a.occurred_at,
-        cast(a.occurred_at at time zone 'UTC' as date) as activity_date,
+        a.occurred_date as activity_date,
         a.rep_key,
         a.team_name,
         a.company_key,

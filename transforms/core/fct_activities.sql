@@ -30,6 +30,7 @@ select
     b.source_system || ':' || b.activity_id as activity_key,
     b.activity_type,
     b.occurred_at,
+    cast(b.occurred_at at time zone 'UTC' as date) as occurred_date,
     cast(round(cast(cast(coalesce(b.duration_minutes, b.default_minutes, 0) as double precision) / 60.0 as numeric(38,12)), 6) as double precision) as hours,
     (b.duration_minutes is not null) as duration_logged,
     b.rep_key,

@@ -8,7 +8,7 @@ with settings as (
 ),
 facts as (
     select
-        cast(date_trunc('month', a.occurred_at at time zone 'UTC') as date) as month,
+        cast(date_trunc('month', a.occurred_date) as date) as month,
         a.team_name, coalesce(a.rep_key, 'unassigned') as rep_key, a.tier,
         a.activity_type, coalesce(t.is_meeting, false) as is_meeting, a.hours,
         a.company_key, a.deal_key,

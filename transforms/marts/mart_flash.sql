@@ -28,7 +28,7 @@ created as (
     from core.fct_deals group by 1
 ),
 hours as (
-    select cast(a.occurred_at at time zone 'UTC' as date) as day, sum(a.hours) as hours, count(*) as activities
+    select a.occurred_date as day, sum(a.hours) as hours, count(*) as activities
     from core.fct_activities a cross join bounds b
     where a.occurred_at <= b.as_of_at group by 1
 ),

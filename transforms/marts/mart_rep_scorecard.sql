@@ -14,7 +14,7 @@ with deals as (
 ),
 acts as (
     select
-        cast(date_trunc('month', a.occurred_at at time zone 'UTC') as date) as month,
+        cast(date_trunc('month', a.occurred_date) as date) as month,
         coalesce(a.rep_key, 'unassigned') as rep_key,
         count(*) as activities,
         count(*) filter (where t.is_meeting) as meetings,
@@ -35,11 +35,11 @@ acts as (
 territory as (
     select month, rep_key, department from (
         select
-            cast(date_trunc('month', a.occurred_at at time zone 'UTC') as date) as month,
+            cast(date_trunc('month', a.occurred_date) as date) as month,
             coalesce(a.rep_key, 'unassigned') as rep_key,
             substr(c.postcode, 1, 2) as department,
             row_number() over (
-                partition by cast(date_trunc('month', a.occurred_at at time zone 'UTC') as date), coalesce(a.rep_key, 'unassigned')
+                partition by cast(date_trunc('month', a.occurred_date) as date), coalesce(a.rep_key, 'unassigned')
                 order by count(*) desc, substr(c.postcode, 1, 2)
             ) as rn
         from core.fct_activities a
