@@ -14,9 +14,11 @@ from .resources import WarehouseResource
 SAMPLE = 5
 
 
-def key_check_sql(schema: str, table: str, key: list[str]) -> tuple[str, str]:
+def key_check_sql(schema: str, table: str, key: list[str], nullable: set[str] = frozenset()) -> tuple[str, str]:
+    """(counts query, sample duplicates query). Key columns marked `nullable` in the dictionary may be null (a null
+    groups with nulls when duplicates are counted, as `select distinct` does)."""
     cols = ", ".join(quote_ident(c) for c in key)
-    null_cond = " or ".join(f"{quote_ident(c)} is null" for c in key)
+    null_cond = " or ".join(f"{quote_ident(c)} is null" for c in key if c not in nullable) or "false"
     t = qualify(schema, table)
     dupes = (
         f"select {cols}, count(*) as n from {t} group by {cols} having count(*) > 1 "
@@ -29,7 +31,7 @@ def key_check_sql(schema: str, table: str, key: list[str]) -> tuple[str, str]:
     return counts, dupes
 
 
-def primary_key_check(schema: str, table: str, key: list[str]) -> dg.AssetChecksDefinition:
+def primary_key_check(schema: str, table: str, key: list[str], nullable: set[str] = frozenset()) -> dg.AssetChecksDefinition:
     @dg.asset_check(
         asset=dg.AssetKey([schema, table]),
         name="primary_key_unique_not_null",
@@ -38,7 +40,7 @@ def primary_key_check(schema: str, table: str, key: list[str]) -> dg.AssetChecks
     )
     def _check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         wh = warehouse.get()
-        counts_sql, dupes_sql = key_check_sql(schema, table, key)
+        counts_sql, dupes_sql = key_check_sql(schema, table, key, nullable)
         counts = wh.query(counts_sql)[0]
         dupes = wh.query(dupes_sql) if counts["duplicate_rows"] else []
         passed = counts["null_keys"] == 0 and counts["duplicate_rows"] == 0
@@ -65,5 +67,6 @@ def primary_key_checks(asset_keys: set[dg.AssetKey]) -> list[dg.AssetChecksDefin
     for schema, tables in load_dictionary().items():
         for table, doc in tables.items():
             if doc.get("primary_key") and dg.AssetKey([schema, table]) in asset_keys:
-                checks.append(primary_key_check(schema, table, list(doc["primary_key"])))
+                nullable = {c for c, spec in doc["columns"].items() if spec.get("nullable")}
+                checks.append(primary_key_check(schema, table, list(doc["primary_key"]), nullable))
     return checks

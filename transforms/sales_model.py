@@ -301,7 +301,7 @@ class SalesModel(_Strict):
                 [{"rep_email": r.rep_email.lower(), "hourly_cost": r.hourly_cost, "valid_from": r.valid_from,
                   "valid_to": r.valid_to} for r in self.rep_costs],
                 columns=["rep_email", "hourly_cost", "valid_from", "valid_to"],
-            ),
+            ).astype({"valid_from": "datetime64[s]", "valid_to": "datetime64[s]", "hourly_cost": "float64"}),
         }
         return frames
 

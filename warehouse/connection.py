@@ -189,6 +189,10 @@ class Warehouse:
         import pyarrow as pa
 
         arrow = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+        # A column with no value at all has Arrow type null, which DuckDB would make INTEGER: make it text.
+        for i, f in enumerate(arrow.schema):
+            if pa.types.is_null(f.type):
+                arrow = arrow.set_column(i, f.name, pa.nulls(arrow.num_rows, pa.string()))
         target, building = qualify(schema, table), qualify(schema, f"{table}__building")
         with self.connect() as conn:
             conn.exec_driver_sql(f"create schema if not exists {quote_ident(schema)}")
