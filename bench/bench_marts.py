@@ -63,6 +63,10 @@ def run_one(engine: str, scale: float, snapshot_days: int) -> dict:
         total = time.perf_counter() - t
     finally:
         wh.dispose()
+        if engine == "duckdb":
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
         if admin is not None:
             with admin.connect() as c:
                 c.exec_driver_sql(f'drop database if exists "{name}" with (force)')

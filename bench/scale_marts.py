@@ -123,4 +123,5 @@ def generate(wh: Warehouse, scale: float) -> None:
     load_world(wh, cfg)
     with wh.connect() as conn:
         for stmt in statements(scale):
-            conn.exec_driver_sql(stmt)
+            # psycopg2 reads % as a parameter marker even without parameters
+            conn.exec_driver_sql(stmt.replace("%", "%%") if wh.dialect == "postgres" else stmt)
