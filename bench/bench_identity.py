@@ -47,6 +47,7 @@ def run_case(kind: str, n: int, variant: str, incremental: float, seed: int) -> 
         res = update(res, changes, passthrough=[])
         out["incremental_s"] = round(time.perf_counter() - t0, 1)
         out["incremental_n"] = len(changes)
+        out["incremental_steps"] = {k: round(v, 1) for k, v in res.timings.items()}
     out.update({k: v for k, v in pairwise_scores(con, res.crosswalk, "truth", key).items()})
     out["peak_rss_mib"] = round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
     return out
@@ -82,11 +83,11 @@ def main() -> None:
             continue
         rows.append(json.loads(p.stdout.strip().splitlines()[-1]))
         print(rows[-1], file=sys.stderr)
-    print("| entity | records | variant | precision | recall | full run (s) | incremental 1% (s) | peak RSS (MiB) | steps (s) |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| entity | records | variant | precision | recall | full run (s) | incremental 1% (s) | peak RSS (MiB) | steps (s) | incremental steps (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r['kind']} | {r['n']:,} | {r['variant']} | {r['precision']:.4f} | {r['recall']:.4f} | {r['full_s']} | "
-              f"{r.get('incremental_s', '')} | {r['peak_rss_mib']} | {r['steps']} |")
+              f"{r.get('incremental_s', '')} | {r['peak_rss_mib']} | {r['steps']} | {r.get('incremental_steps', '')} |")
 
 
 if __name__ == "__main__":

@@ -131,7 +131,8 @@ def _make_last_names(r: random.Random, n: int) -> list[str]:
     names = list(LAST_REAL)
     seen = set(names)
     while len(names) < n:
-        w = "".join(r.choice(SYL) for _ in range(r.randint(2, 3))).capitalize()
+        # 2-3 syllables give only ~34k distinct names: longer ones beyond that (300k+ records)
+        w = "".join(r.choice(SYL) for _ in range(r.randint(2, 3 if len(names) < 20_000 else 4))).capitalize()
         if w not in seen:
             seen.add(w)
             names.append(w)

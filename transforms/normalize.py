@@ -71,9 +71,6 @@ LEGAL_FORM_TOKENS: frozenset[str] = frozenset(
 # Leading words of a family name that are dropped for matching ("de la Fontaine" ~ "Fontaine").
 NAME_PARTICLES: frozenset[str] = frozenset({"de", "du", "des", "la", "le", "les", "d", "l"})
 
-# Three-digit prefixes of French national numbers that phonenumbers deems valid across the
-# whole range: those are converted in SQL; anything else goes through phonenumbers.
-_FR_FAST_PREFIX_RE = r"0(1[0-9]|2[0-57-9]|3[0-9]|4[1-9]|5[0-8]|6[0-24-8]|7[3-9]|9[0-9])[0-9]{7}"
 
 _ASCII_EMAIL_RE = (
     r"[a-z0-9!#$%&'*+/=?^_`{|}~-]+(\.[a-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
@@ -391,18 +388,35 @@ def _udf_map(
     return name
 
 
-def _phone_fast_sql(col: str, region: str) -> tuple[str, str]:
-    """(cleaned digits expression, fast E.164 expression or NULL when undecided)."""
+def _fr_valid_nsn_re() -> str:
+    """Regex of every valid French national significant number, built from phonenumbers' own
+    metadata (fixed line, mobile, toll free, ...), so SQL decides exactly as the library does."""
+    md = phonenumbers.PhoneMetadata.metadata_for_region("FR")
+    pats = [d.national_number_pattern for d in (
+        md.fixed_line, md.mobile, md.toll_free, md.premium_rate, md.shared_cost, md.personal_number, md.voip,
+        md.pager, md.uan, md.voicemail) if d is not None and d.national_number_pattern]
+    return "(?:" + "|".join(f"(?:{p})" for p in pats) + ")"
+
+
+_FR_VALID_NSN_RE = _fr_valid_nsn_re()
+
+
+def _phone_fast_sql(col: str, region: str) -> tuple[str, str, str]:
+    """(cleaned digits expression, fast E.164 expression, decided condition).
+
+    A French number written nationally (0 + 9 digits, default region FR) or internationally
+    (+33 / 0033 + 9 digits) is decided in SQL, valid or not; anything else goes to phonenumbers."""
     digits = (
         f"regexp_replace(replace({sql_clip(col)}, '(0)', ''), '[\\s.\\-/()\u00a0]', '', 'g')"
     )
-    if region.upper() != "FR":
-        return digits, "NULL"
+    intl = f"regexp_full_match({digits}, '(\\+|00)33[1-9][0-9]{{8}}')"
+    national = f"regexp_full_match({digits}, '0[1-9][0-9]{{8}}')" if region.upper() == "FR" else "false"
+    decided = f"coalesce({intl} OR {national}, false)"
     fast = (
-        f"CASE WHEN regexp_full_match({digits}, '{_FR_FAST_PREFIX_RE}') THEN '+33' || substr({digits}, 2) "
-        f"WHEN regexp_full_match({digits}, '(\\+|00)33{_FR_FAST_PREFIX_RE[1:]}') THEN '+33' || right({digits}, 9) END"
+        f"CASE WHEN {decided} AND regexp_full_match(right({digits}, 9), '{_FR_VALID_NSN_RE}') "
+        f"THEN '+33' || right({digits}, 9) END"
     )
-    return digits, fast
+    return digits, fast, decided
 
 
 def _email_fast_sql(col: str) -> tuple[str, str]:
@@ -427,17 +441,17 @@ def _tmp(prefix: str) -> str:
 
 def sql_phone_column(con: duckdb.DuckDBPyConnection, rel_name: str, col: str, region: str = "FR") -> tuple[str, str]:
     """Returns (join clause, E.164 expression) normalising `col` of table/view `rel_name`."""
-    digits, fast = _phone_fast_sql(f"src.{col}", region)
+    digits, fast, decided = _phone_fast_sql(f"src.{col}", region)
     lut = _udf_map(
         con,
-        f"SELECT {sql_clip(col)} AS v FROM {rel_name} WHERE ({_phone_fast_sql(col, region)[1]}) IS NULL",
+        f"SELECT {sql_clip(col)} AS v FROM {rel_name} WHERE NOT ({_phone_fast_sql(col, region)[2]})",
         lambda v: normalize_phone(v, region),
         _tmp("phone"),
     )
     alias = _tmp("p")
     return (
         f"LEFT JOIN {lut} {alias} ON {alias}.v = {sql_clip(f'src.{col}')}",
-        f"coalesce({fast}, {alias}.out)",
+        f"(CASE WHEN {decided} THEN {fast} ELSE {alias}.out END)",
     )
 
 

@@ -174,17 +174,51 @@ def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: 
                 FROM {norm} n JOIN {res.prefix}_clusters c USING (uid)"""
         )
 
+    incremental_golden = new_uids is not None and _exists(con, res.golden) and _exists(con, res.crosswalk)
+    if incremental_golden:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {res.prefix}_prev_cw AS SELECT source_system, source_id, entity_key FROM {res.crosswalk}")
     timer("crosswalk", crosswalk)
     fields = _golden_fields(kind)
     fields.update({c: f'"{c}"' for c in passthrough})
     con.execute(
         f"CREATE OR REPLACE TEMP VIEW {res.prefix}_golden_in AS SELECT n.*, c.entity_key FROM {norm} n JOIN {res.prefix}_clusters c USING (uid)"
     )
-    timer("golden", golden_table, con, f"{res.prefix}_golden_in", fields, cfg.survivorship, res.golden)
+
+    def golden_incremental():
+        # Only entities that gained, lost or changed a record are recomputed; the others keep their row.
+        t = f"{res.prefix}_touched"
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {t} AS
+                SELECT c.entity_key FROM {res.crosswalk} c LEFT JOIN {res.prefix}_prev_cw p USING (source_system, source_id)
+                WHERE p.entity_key IS DISTINCT FROM c.entity_key
+                   OR {sql_uid('c.')} IN (SELECT uid FROM {new_uids})
+                UNION
+                SELECT p.entity_key FROM {res.prefix}_prev_cw p LEFT JOIN {res.crosswalk} c USING (source_system, source_id)
+                WHERE p.entity_key IS DISTINCT FROM c.entity_key
+                   OR {sql_uid('p.')} IN (SELECT uid FROM {new_uids})"""
+        )
+        golden_table(con, f"{res.prefix}_golden_in", fields, cfg.survivorship, f"{res.golden}_delta",
+                     entity_filter=f"entity_key IN (SELECT entity_key FROM {t})")
+        con.execute(f"DELETE FROM {res.golden} WHERE entity_key IN (SELECT entity_key FROM {t})")
+        con.execute(f"INSERT INTO {res.golden} BY NAME SELECT * FROM {res.golden}_delta")
+        con.execute(f"DROP TABLE {res.golden}_delta")
+
+    if incremental_golden:
+        timer("golden", golden_incremental)
+    else:
+        timer("golden", golden_table, con, f"{res.prefix}_golden_in", fields, cfg.survivorship, res.golden)
     res.counts = dict(zip(
         ["records", "entities", "edges"],
         con.execute(f"SELECT (SELECT count(*) FROM {res.crosswalk}), (SELECT count(*) FROM {res.golden}), (SELECT count(*) FROM {res.edges})").fetchone(),
     ))
+
+
+def _exists(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    try:
+        con.execute(f"SELECT 1 FROM {table} LIMIT 0")
+        return True
+    except duckdb.Error:
+        return False
 
 
 def resolve(
