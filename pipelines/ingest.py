@@ -18,7 +18,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from warehouse import Warehouse
 
-from .resources import WarehouseResource
+from .resources import WarehouseResource, warehouse_dialect
 
 
 @dataclass(frozen=True)
@@ -82,8 +82,9 @@ class RawTranslator(DagsterDltTranslator):
 def raw_assets(spec: SourceSpec, freshness: dg.FreshnessPolicy | None = None) -> dg.AssetsDefinition:
     """One asset per dlt resource of the source; freshness from the sales model file (else the spec's window)."""
     placeholder = spec.make_source(**spec.definition_kwargs)
+    # Only drawn from (names, destination kind); the run builds its own pipeline against the warehouse.
     pipeline = dlt.pipeline(
-        pipeline_name=f"crm_etl_{spec.name}", destination="duckdb", dataset_name=spec.dataset,
+        pipeline_name=f"crm_etl_{spec.name}", destination=warehouse_dialect(), dataset_name=spec.dataset,
         pipelines_dir=dlt_pipelines_dir(),
     )
     translator = RawTranslator(spec, freshness)

@@ -18,7 +18,7 @@ def folder_fingerprint(folder: Path) -> str:
     return h.hexdigest()
 
 
-def inputs_folder_sensor(job: dg.UnresolvedAssetJobDefinition) -> dg.SensorDefinition:
+def inputs_folder_sensor(job) -> dg.SensorDefinition:
     @dg.sensor(name="inputs_folder_changed", job=job, minimum_interval_seconds=60,
                default_status=dg.DefaultSensorStatus.STOPPED,
                description="Runs the inputs sync when a spend or rep-cost file in SOURCES__INPUTS__FOLDER changes.")

@@ -103,3 +103,61 @@ def test_win_rate_matches_the_generator_truth(duckdb_run):
         got[(r["month"], r["owner_id"], "won")] += r["deals_won"]
         got[(r["month"], r["owner_id"], "lost")] += r["deals_lost"]
     assert +got == +truth
+
+
+@pytest.fixture(scope="module")
+def postgres_run(tmp_path_factory):
+    """The same world through the same pipeline into a throw-away PostgreSQL database."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from tests.conftest import PG_ADMIN_URL
+
+    name = f"crm_etl_e2e_{uuid.uuid4().hex[:8]}"
+    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.exec_driver_sql(f'create database "{name}"')
+    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    try:
+        world, result = _run_pipeline(url, tmp_path_factory.mktemp("e2e_pg"))
+        wh = Warehouse(url)
+        yield world, result, wh
+        wh.dispose()
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(
+                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
+                (name,))
+            conn.exec_driver_sql(f'drop database if exists "{name}"')
+        admin.dispose()
+
+
+def _table(wh: Warehouse, schema: str, table: str) -> list[tuple]:
+    cols = wh.columns(schema, table)
+    order = ", ".join(f'"{c}"' for c in cols)
+    rows = wh.query(f'select * from {schema}.{table} order by {order}')
+    return [tuple(_normal(r[c]) for c in cols) for r in rows]
+
+
+def _normal(value):
+    """Compare values across dialects: same instant, same number (DuckDB and PostgreSQL drivers differ in types)."""
+    import datetime as dt
+    from decimal import Decimal
+
+    if isinstance(value, dt.datetime):
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None) if value.tzinfo else value
+    if isinstance(value, (Decimal, float)):
+        return round(float(value), 6)
+    return value
+
+
+@pytest.mark.postgres
+def test_postgres_gives_the_same_marts_as_duckdb(duckdb_run, postgres_run):
+    _, pg_result, pg = postgres_run
+    _, _, duck = duckdb_run
+    assert _failed_steps(pg_result) == []
+    for table in ("mart_win_rate", "mart_cac", "mart_effort_per_target", "mart_average_basket", "mart_flash"):
+        assert pg.table_exists("marts", table), table
+        assert _table(pg, "marts", table) == _table(duck, "marts", table), f"marts.{table} differs"
+    assert _table(pg, "staging", "deals") == _table(duck, "staging", "deals")

@@ -98,12 +98,16 @@ class Warehouse:
         with self.connect() as conn:
             conn.execute(sa.text(sql), params or {})
 
+    def _raw(self, sql: str) -> str:
+        """SQL text for exec_driver_sql: psycopg2 reads `%` as a parameter marker, so it is doubled there."""
+        return sql.replace("%", "%%") if self.dialect == "postgres" else sql
+
     def execute_script(self, sql: str) -> None:
         """Several `;`-separated statements in one transaction."""
         statements = split_statements(sql)
         with self.connect() as conn:
             for stmt in statements:
-                conn.exec_driver_sql(stmt)
+                conn.exec_driver_sql(self._raw(stmt))
 
     def query(self, sql: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         with self.connect() as conn:
@@ -172,9 +176,9 @@ class Warehouse:
         with self.connect() as conn:
             conn.exec_driver_sql(f"create schema if not exists {quote_ident(schema)}")
             for stmt in pre_sql:
-                conn.exec_driver_sql(stmt)
+                conn.exec_driver_sql(self._raw(stmt))
             conn.exec_driver_sql(f"drop table if exists {building}")
-            conn.exec_driver_sql(f"create table {building} as {select_sql.strip().rstrip(';')}")
+            conn.exec_driver_sql(self._raw(f"create table {building} as {select_sql.strip().rstrip(';')}"))
             count = conn.exec_driver_sql(f"select count(*) from {building}").scalar()
             conn.exec_driver_sql(f"drop table if exists {target}")
             conn.exec_driver_sql(f"alter table {building} rename to {quote_ident(table)}")

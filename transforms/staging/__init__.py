@@ -96,8 +96,22 @@ class StagingPart:
 _OPTIONAL = re.compile(r"^--\s*optional (columns|table):\s*(\w+)\.(\w+)\s*\(([^)]*)\)")
 
 
+_NOT_ALIASES = {"where", "union", "left", "right", "inner", "outer", "full", "cross", "join", "on", "group", "order",
+                "limit", "having", "window", "using", "natural", "lateral", "except", "intersect"}
+
+
 def _replace_table(sql: str, schema: str, table: str, replacement: str) -> str:
-    return re.sub(rf"\b{re.escape(schema)}\.{re.escape(table)}(?!\w)", replacement, sql)
+    """Put `replacement` (a parenthesised subquery) where the table is read, keeping or adding an alias
+    (PostgreSQL requires one on a subquery in FROM). Comment lines are left alone."""
+    pattern = re.compile(rf"\b{re.escape(schema)}\.{re.escape(table)}(?!\w)(\s+(?:as\s+)?(\w+))?", re.IGNORECASE)
+
+    def sub(m: re.Match) -> str:
+        alias = m.group(2)
+        if alias and alias.lower() not in _NOT_ALIASES:
+            return f"{replacement}{m.group(1)}"
+        return f"{replacement} as {table}{m.group(1) or ''}"
+
+    return "\n".join(line if line.lstrip().startswith("--") else pattern.sub(sub, line) for line in sql.split("\n"))
 
 
 def staging_tables() -> dict[str, dict]:
