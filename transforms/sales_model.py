@@ -120,6 +120,16 @@ class LeadScoring(_Strict):
         return points
 
 
+class Enrichment(_Strict):
+    """Registry enrichment and requalification knobs (core.company_registry_match, core.tier_suggestions)."""
+
+    # A name + postcode candidate is accepted only at or above this score (0-1: name token overlap, legal forms
+    # left out, x0.9 when the head office is not in the CRM postcode). Below it: listed for review, never guessed.
+    name_match_min_score: float = Field(0.8, gt=0, le=1)
+    # A tier's medians are compared only when at least this many of its companies have the figure.
+    tier_min_peers: int = Field(3, ge=1)
+
+
 class RepCost(_Strict):
     rep_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     hourly_cost: float = Field(ge=0)
@@ -194,6 +204,7 @@ class SalesModel(_Strict):
     fx_rates: dict[str, float] = Field(default_factory=lambda: {"EUR": 1.0})
     channels: list[Channel] = Field(default_factory=list)
     lead_scoring: LeadScoring = LeadScoring(handoff_threshold=50)
+    enrichment: Enrichment = Enrichment()
     rep_costs: list[RepCost] = Field(default_factory=list)
     freshness: dict[str, Freshness] = Field(default_factory=dict)
     quality: Quality = Quality()
@@ -252,6 +263,8 @@ class SalesModel(_Strict):
             "first_year_window_months": s.first_year_window_months,
             "lead_score_handoff_threshold": self.lead_scoring.handoff_threshold,
             **{f"lead_points_{k}": v for k, v in self.lead_scoring.points.items()},
+            "enrichment_name_match_min_score": self.enrichment.name_match_min_score,
+            "tier_suggestion_min_peers": self.enrichment.tier_min_peers,
         }
         segments = [
             {
