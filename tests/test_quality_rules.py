@@ -93,7 +93,7 @@ def test_conditional_rules_past_proposal_and_won(wh):
            {"deal_id": "lost", "stage_id": "closedlost", "amount": None, "is_closed": True, "is_won": False},
            {"deal_id": "won", "stage_id": "closedwon", "amount": 10, "is_won": True, "is_closed": True},
            {"deal_id": "won_ok", "stage_id": "closedwon", "is_won": True, "is_closed": True,
-            "close_date": dt.datetime(2026, 5, 1, tzinfo=dt.timezone.utc)})
+            "closed_at": dt.datetime(2026, 5, 1, tzinfo=dt.timezone.utc)})
     assert set(failing(wh, "deal_amount_past_proposal")) == {"past", "won_ok"}
     assert set(failing(wh, "deal_won_close_date")) == {"won"}
     res = wh.query("select checked, failing from quality.rule_results where rule = 'deal_amount_past_proposal'")
