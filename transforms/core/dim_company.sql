@@ -1,6 +1,10 @@
 -- Golden company records, one per resolved company (first SQL version: the most recently updated CRM record wins
 -- for each descriptive field; the identity step may replace this table with a richer survivorship, same columns).
 -- acquired_at = first closed-won deal, else first paid invoice: the moment a company became a customer.
+-- Registry enrichment (core.company_registry_match, core.company_enrichment): legal and registry fields of the
+-- matched legal unit; naf_code, headcount_band, postcode and city are golden values (what a person typed wins,
+-- the registry fills gaps); siren is the typed one, else the matched one. Registry fields stay null unless
+-- enrichment_status = 'enriched'.
 with records as (
     select
         coalesce(x.entity_key, c.source_system || ':' || c.company_id) as company_key,
@@ -27,6 +31,22 @@ won as (
     select company_key, min(closed_at) as first_won_at
     from core.fct_deals where is_won and company_key is not null group by company_key
 ),
+golden as (
+    select company_key,
+           max(case when field = 'naf_code' then golden_value end) as naf_code,
+           max(case when field = 'naf_label' then golden_value end) as naf_label,
+           max(case when field = 'headcount_band' then golden_value end) as headcount_band,
+           max(case when field = 'postcode' then golden_value end) as postcode,
+           max(case when field = 'city' then golden_value end) as city
+    from core.company_enrichment group by company_key
+),
+registry as (
+    select m.company_key, m.siren, m.enrichment_status, m.registry_fetched_at, r.legal_name,
+           coalesce(r.legal_form_label, r.legal_form_code) as legal_form, r.category, r.created_on, r.is_ceased,
+           r.ceased_on, r.address
+    from core.company_registry_match m
+    left join staging.registry_companies r on r.siren = m.siren and m.enrichment_status = 'enriched'
+),
 paid as (
     select x.entity_key as company_key, min(i.paid_at) as first_paid_at
     from staging.invoices i
@@ -37,21 +57,34 @@ paid as (
 select
     k.company_key,
     r.name,
-    coalesce(r.siren, a.siren) as siren,
+    coalesce(r.siren, a.siren, g.siren) as siren,
     r.domain,
-    r.postcode,
-    r.city,
+    coalesce(r.postcode, e.postcode) as postcode,
+    coalesce(r.city, e.city) as city,
     coalesce(t.tier, 'unknown') as tier,
     coalesce(r.account_type, 'unknown') as account_type,
     r.rep_key as owner_id,
-    cast(null as boolean) as is_ceased,
+    g.is_ceased,
     w.first_won_at,
     p.first_paid_at,
     coalesce(w.first_won_at, p.first_paid_at) as acquired_at,
-    a.created_at
+    a.created_at,
+    g.legal_name,
+    e.naf_code,
+    e.naf_label,
+    e.headcount_band,
+    g.legal_form,
+    g.category,
+    g.created_on as creation_date,
+    g.ceased_on,
+    g.address as head_office_address,
+    g.registry_fetched_at,
+    coalesce(g.enrichment_status, 'no_identifier') as enrichment_status
 from keys k
 left join records r on r.company_key = k.company_key and r.rn = 1
 left join agg a on a.company_key = k.company_key
 left join core.company_tier t on t.company_key = k.company_key
 left join won w on w.company_key = k.company_key
 left join paid p on p.company_key = k.company_key
+left join golden e on e.company_key = k.company_key
+left join registry g on g.company_key = k.company_key

@@ -1,0 +1,80 @@
+-- Tier requalification suggestions: a company that engages or buys like the companies of a higher tier. For each
+-- tier, the medians over its companies of (a) engagement per contact (mean lead score of the company's people,
+-- core.lead_scores) and (b) the company's median won deal (home currency); a median counts only when at least
+-- cfg_settings tier_suggestion_min_peers companies of the tier have the figure. A company is suggested the highest
+-- tier (cfg_segments order) whose median it reaches on either figure, when that tier is above its current one
+-- ('unknown' is below every tier). Only rows where the suggestion differs from the current tier; never a
+-- downgrade (a quiet large account is still a large account).
+with settings as (
+    select coalesce(max(case when key = 'tier_suggestion_min_peers' then cast(value as integer) end), 3) as min_peers
+    from staging.cfg_settings
+),
+tiers as (
+    select tier, sort_order from staging.cfg_segments where tier <> 'unknown'
+),
+engagement as (
+    select company_key, count(*) as contacts, avg(score) as engagement_per_contact
+    from core.lead_scores where company_key is not null group by company_key
+),
+deals as (
+    select company_key, count(*) as won_deals,
+           percentile_cont(0.5) within group (order by cast(amount_home as double precision)) as median_won_amount_home
+    from core.fct_deals where is_won and company_key is not null and amount_home is not null
+    group by company_key
+),
+companies as (
+    select c.company_key, c.tier as current_tier,
+           coalesce(t.sort_order, 1000000) as current_order,
+           e.contacts, e.engagement_per_contact, d.won_deals, d.median_won_amount_home
+    from core.dim_company c
+    left join tiers t on t.tier = c.tier
+    left join engagement e on e.company_key = c.company_key
+    left join deals d on d.company_key = c.company_key
+),
+tier_medians as (
+    select t.tier, t.sort_order,
+           count(c.engagement_per_contact) as engagement_peers,
+           percentile_cont(0.5) within group (order by c.engagement_per_contact) as engagement_median,
+           count(c.median_won_amount_home) as deal_peers,
+           percentile_cont(0.5) within group (order by c.median_won_amount_home) as deal_median
+    from tiers t
+    left join companies c on c.current_tier = t.tier
+    group by t.tier, t.sort_order
+),
+reached as (
+    select
+        c.*,
+        m.tier as candidate_tier, m.sort_order as candidate_order,
+        m.engagement_median, m.engagement_peers, m.deal_median, m.deal_peers,
+        (m.engagement_peers >= s.min_peers and c.engagement_per_contact > 0
+            and c.engagement_per_contact >= m.engagement_median) as by_engagement,
+        (m.deal_peers >= s.min_peers and c.median_won_amount_home >= m.deal_median) as by_deals
+    from companies c
+    cross join settings s
+    join tier_medians m on m.sort_order < c.current_order
+),
+best as (
+    select r.*, row_number() over (partition by r.company_key order by r.candidate_order) as rn
+    from reached r
+    where r.by_engagement or r.by_deals
+)
+select
+    company_key,
+    current_tier,
+    candidate_tier as suggested_tier,
+    contacts,
+    cast(round(cast(engagement_per_contact as numeric(18, 6)), 2) as double precision) as engagement_per_contact,
+    cast(round(cast(engagement_median as numeric(18, 6)), 2) as double precision) as tier_engagement_median,
+    won_deals,
+    cast(round(cast(median_won_amount_home as numeric(18, 6)), 2) as numeric(18, 2)) as median_won_amount_home,
+    cast(round(cast(deal_median as numeric(18, 6)), 2) as numeric(18, 2)) as tier_median_won_amount_home,
+    concat_ws('; ',
+        case when by_engagement then 'engagement per contact ' || cast(cast(round(cast(engagement_per_contact as numeric(18, 6)), 1) as numeric(18, 1)) as text)
+            || ' >= ' || candidate_tier || ' median ' || cast(cast(round(cast(engagement_median as numeric(18, 6)), 1) as numeric(18, 1)) as text)
+            || ' (' || cast(engagement_peers as text) || ' companies)' end,
+        case when by_deals then 'median won deal ' || cast(cast(round(cast(median_won_amount_home as numeric(18, 6)), 0) as numeric(18, 0)) as text)
+            || ' >= ' || candidate_tier || ' median ' || cast(cast(round(cast(deal_median as numeric(18, 6)), 0) as numeric(18, 0)) as text)
+            || ' (' || cast(deal_peers as text) || ' companies)' end
+    ) as reason
+from best
+where rn = 1
