@@ -44,10 +44,10 @@ select
         when l.next_stage_order < l.stage_order then 'back'
         else 'same'
     end as exit_kind,
-    coalesce(
-        (select max(cast(p.value as double precision)) from core.deal_property_periods p
-         where p.deal_key = l.deal_key and p.property = 'probability'
-           and p.valid_from < l.entered_at and (p.valid_to is null or p.valid_to >= l.entered_at)),
-        l.prev_stage_probability
-    ) as probability_before_entry
+    coalesce(cast(p.value as double precision), l.prev_stage_probability) as probability_before_entry
 from linked l
+-- the probability period in force just before the entry (periods of one deal and property do not overlap)
+left join core.deal_property_periods p
+    on p.deal_key = l.deal_key and p.property = 'probability'
+   and p.valid_from < l.entered_at
+   and coalesce(p.valid_to, cast('9999-12-31 00:00:00+00' as timestamptz)) >= l.entered_at
