@@ -54,7 +54,10 @@ def _write(context, wh: Warehouse, kind: str, resolution, table: str) -> dg.Mate
             "dagster/row_count": rows,
             "entities": entities,
             "records_per_entity": round(rows / entities, 4) if entities else 0.0,
+            # identity health: the share of source records that were duplicates of another one
+            "duplicate_rate_before": round(1 - entities / rows, 4) if rows else 0.0,
             "links_by_rule": dg.MetadataValue.json({k: int(v) for k, v in rules.items()}),
+            "model_version": str(crosswalk["model_version"].iloc[0]) if rows else "",
         },
     )
 
@@ -67,6 +70,9 @@ def _write(context, wh: Warehouse, kind: str, resolution, table: str) -> dg.Mate
         dg.AssetSpec(dg.AssetKey(["core", "contact_crosswalk"]), group_name="core",
                      deps=[dg.AssetKey(list(k)) for k in CONTACT_INPUTS], kinds={"splink", "duckdb"},
                      description="Which real person every CRM contact record belongs to, and why."),
+        dg.AssetSpec(dg.AssetKey(["core", "contact_golden"]), group_name="core",
+                     deps=[dg.AssetKey(list(k)) for k in CONTACT_INPUTS], kinds={"splink", "duckdb"},
+                     description="Golden contact fields chosen by survivorship, each with the source it came from."),
     ],
     can_subset=True,
     name="identity_resolution",
@@ -77,6 +83,12 @@ def identity_resolution(context: dg.AssetExecutionContext, warehouse: WarehouseR
     if "company_crosswalk" in selected:
         data = _gather(wh, COMPANY_INPUTS, context.log)
         yield _write(context, wh, "companies", resolve_companies(data), "company_crosswalk")
-    if "contact_crosswalk" in selected:
+    if selected & {"contact_crosswalk", "contact_golden"}:
         data = _gather(wh, CONTACT_INPUTS, context.log)
-        yield _write(context, wh, "contacts", resolve_contacts(data), "contact_crosswalk")
+        resolution = resolve_contacts(data)
+        if "contact_crosswalk" in selected:
+            yield _write(context, wh, "contacts", resolution, "contact_crosswalk")
+        if "contact_golden" in selected:
+            rows = wh.write_frame("core", "contact_golden", resolution.golden_df())
+            yield dg.MaterializeResult(asset_key=dg.AssetKey(["core", "contact_golden"]),
+                                       metadata={"dagster/row_count": rows})
