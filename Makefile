@@ -49,7 +49,7 @@ dev: setup
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
 
 sandbox: setup
-	$(BIN)/crm-etl sandbox serve --seed 42 --size demo --port 8765
+	$(BIN)/crm-etl sandbox serve --seed 42 --size demo --port 8765 --files data/sandbox_files
 
 bench: setup
 	@for b in bench/bench_*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done

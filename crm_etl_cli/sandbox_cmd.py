@@ -30,10 +30,13 @@ SIZE_CHOICES = ["tiny", "demo", "small", "large"]
               help="Fault: serve one contact with a broken createdate or id.")
 @click.option("--update-during-paging", type=int, default=None, metavar="K",
               help="Fault: after K contact list pages, modify a record already served.")
+@click.option("--files", "files_dir", default=None, metavar="DIR",
+              help="Also write the company's files (cost inputs, Sirene stock) into DIR and print their env vars.")
 @click.option("--verbose", is_flag=True, help="Log every request to stderr.")
 def serve(seed: int, size: str, host: str, port: int, hubspot_token: str | None, hubspot_rate_limit: int,
           hubspot_daily_limit: int, hubspot_search_rate_limit: int, rate_limit_storm: int, server_errors: int,
-          delay_ms: int, malformed_record: str | None, update_during_paging: int | None, verbose: bool) -> None:
+          delay_ms: int, malformed_record: str | None, update_during_paging: int | None, files_dir: str | None,
+          verbose: bool) -> None:
     """Generate the sandbox company and serve its vendor APIs until Ctrl-C."""
     from sandbox.generator import generate_world
     from sandbox.server import SandboxServer
@@ -56,6 +59,12 @@ def serve(seed: int, size: str, host: str, port: int, hubspot_token: str | None,
         counts = ", ".join(f"{len(v)} {k}" for k, v in store.objects.items())
         click.echo(f"HubSpot store: {counts}")
     exports = []
+    if files_dir:
+        from sandbox.files import write_vendor_files
+
+        file_env = write_vendor_files(world, files_dir)
+        click.echo(f"{'files':<9} {files_dir}   (cost inputs, Sirene stock)")
+        exports += [f"{k}={v}" for k, v in file_env.items()]
     for name, info in server.connection_info().items():
         token = next((v for k, v in info.items() if k.endswith("TOKEN") or k.endswith("KEY")), None)
         click.echo(f"{name:<9} {server.vendor_url(name)}" + (f"   token: {token}" if token else ""))
