@@ -1,8 +1,9 @@
--- Tier requalification suggestions: a company that engages or buys like the companies of a higher tier. For each
+-- Tier requalification suggestions: a company that engages and buys like the companies of a higher tier. For each
 -- tier, the medians over its companies of (a) engagement per contact (mean lead score of the company's people,
 -- core.lead_scores) and (b) the company's median won deal (home currency); a median counts only when at least
 -- cfg_settings tier_suggestion_min_peers companies of the tier have the figure. A company is suggested the highest
--- tier (cfg_segments order) whose median it reaches on either figure, when that tier is above its current one
+-- tier (cfg_segments order) above its current one whose medians it reaches on every figure that can be compared
+-- (engages and buys like that tier; a company with no won deal is judged on engagement alone)
 -- ('unknown' is below every tier). Only rows where the suggestion differs from the current tier; never a
 -- downgrade (a quiet large account is still a large account).
 with settings as (
@@ -46,9 +47,11 @@ reached as (
         c.*,
         m.tier as candidate_tier, m.sort_order as candidate_order,
         m.engagement_median, m.engagement_peers, m.deal_median, m.deal_peers,
-        (m.engagement_peers >= s.min_peers and c.engagement_per_contact > 0
-            and c.engagement_per_contact >= m.engagement_median) as by_engagement,
-        (m.deal_peers >= s.min_peers and c.median_won_amount_home >= m.deal_median) as by_deals
+        -- null = the figure cannot be compared (the company lacks it, or the tier has too few peers with it)
+        case when m.engagement_peers >= s.min_peers and c.engagement_per_contact is not null
+             then c.engagement_per_contact > 0 and c.engagement_per_contact >= m.engagement_median end as by_engagement,
+        case when m.deal_peers >= s.min_peers and c.median_won_amount_home is not null
+             then c.median_won_amount_home >= m.deal_median end as by_deals
     from companies c
     cross join settings s
     join tier_medians m on m.sort_order < c.current_order
@@ -56,7 +59,9 @@ reached as (
 best as (
     select r.*, row_number() over (partition by r.company_key order by r.candidate_order) as rn
     from reached r
-    where r.by_engagement or r.by_deals
+    -- every figure that can be compared reaches the tier's median, and at least one can
+    where coalesce(r.by_engagement, true) and coalesce(r.by_deals, true)
+      and (r.by_engagement is not null or r.by_deals is not null)
 )
 select
     company_key,
