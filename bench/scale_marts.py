@@ -103,8 +103,8 @@ def statements(scale: float) -> list[str]:
         f"{T0} + ((i * 7) % 1090) * {day}, case when i % 10 < 8 then {T0} + ((i * 7) % 1090 + 3) * {day} end, false "
         f"from {gs(ni)}",
         # marketing spend: 36 months x 6 channels x 2 campaigns (one tagged)
-        "insert into staging.marketing_spend (month, channel, campaign, tier, amount, currency) select cast(cast('2024-01-01' as date) + (i / 12) * interval '1 month' as date), "
-        "case (i % 12) / 2 when 0 then 'PAID_SEARCH' when 1 then 'ORGANIC_SEARCH' when 2 then 'EMAIL_MARKETING' "
+        "insert into staging.marketing_spend (month, channel, campaign, tier, amount, currency) select cast(cast('2024-01-01' as date) + cast((i - i % 12) / 12 as integer) * interval '1 month' as date), "
+        "case cast((i % 12 - i % 2) / 2 as integer) when 0 then 'PAID_SEARCH' when 1 then 'ORGANIC_SEARCH' when 2 then 'EMAIL_MARKETING' "
         "when 3 then 'PAID_SOCIAL' when 4 then 'OFFLINE' else 'EVENTS' end, 'camp' || (i % 2), "
         "case when i % 2 = 1 then 'Or' end, 1000 + (i * 97) % 9000, 'EUR' from generate_series(0, 431) as g(i)",
     ]
