@@ -7,6 +7,7 @@ but without templating: a newcomer reads plain SQL. Where DuckDB and PostgreSQL 
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -31,12 +32,30 @@ class SqlModel:
         override = self.path.with_name(f"{self.name}.{dialect}.sql")
         return (override if override.exists() else self.path).read_text()
 
+    @functools.cached_property
+    def indexes(self) -> tuple[tuple[str, ...], ...]:
+        """Indexes the readers of this table need on PostgreSQL, from `-- indexes: (a, b); (c)` lines of the
+        leading comment block (DuckDB ignores them)."""
+        found = []
+        for line in self.path.read_text().splitlines():
+            if not line.startswith("--"):
+                break
+            m = re.match(r"--\s*indexes:\s*(.*)$", line)
+            if m:
+                for group in re.findall(r"\(([^)]*)\)", m.group(1)):
+                    cols = tuple(c.strip() for c in group.split(",") if c.strip())
+                    if cols:
+                        found.append(cols)
+        return tuple(found)
+
     def description(self) -> str:
         """The leading `--` comment block of the SQL file."""
         lines = []
         for line in self.path.read_text().splitlines():
             if not line.startswith("--"):
                 break
+            if re.match(r"--\s*indexes:", line):
+                continue
             lines.append(line[2:].strip())
         return "\n".join(lines).strip()
 
@@ -47,6 +66,9 @@ class SqlModel:
         ctes = {cte.alias_or_name for cte in tree.find_all(exp.CTE)}
         found = set()
         for table in tree.find_all(exp.Table):
+            if not isinstance(table.this, exp.Identifier):
+                # a table function in FROM (generate_series(...) AS g(d), range(...)): reads no table
+                continue
             if table.db:
                 found.add((table.db, table.name))
             elif table.name not in ctes:
