@@ -478,6 +478,53 @@ def _col_or_null(cols: list[str], name: str) -> str:
     return f"src.{name}" if name in cols else "CAST(NULL AS VARCHAR)"
 
 
+def _value_lut(con: duckdb.DuckDBPyConnection, source: str, columns: list[str], key_sql) -> str:
+    """Temp table (v, k): `key_sql('v')` evaluated once per distinct value of `columns` of `source`.
+    Names, company names and towns repeat a lot (1M contacts hold ~140k last names): the string
+    SQL then runs on the distinct values only and a hash join hands the keys back."""
+    name = _tmp("lut")
+    union = " UNION ".join(f"SELECT CAST({c} AS VARCHAR) AS v FROM {source}" for c in columns)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT v, {key_sql('v')} AS k FROM (SELECT DISTINCT v FROM ({union}) WHERE v IS NOT NULL)"
+    )
+    return name
+
+
+def _staged_email_phones(con, view: str, email_cols: list[str], phone_cols: list[str], region: str) -> tuple[str, dict]:
+    """One pass over `view` computing the SQL fast path of each e-mail and phone column into a
+    staged table (pre-cleaned value once per row, not once per use), then the library look-up
+    tables for the values the fast path left undecided. Returns (stage table, {col: final expr})
+    and the joins to apply, in the dict under key "__joins"."""
+    stage = _tmp("stage")
+    sel = ["src.*"]
+    for c in email_cols:
+        pre, fast = _email_fast_sql(f"src.{c}")
+        sel.append(f"{sql_clip(f'src.{c}')} AS __{c}_clip")
+        sel.append(f"{fast} AS __{c}_fast")
+    for c in phone_cols:
+        digits, fast, decided = _phone_fast_sql(f"src.{c}", region)
+        sel.append(f"{sql_clip(f'src.{c}')} AS __{c}_clip")
+        sel.append(f"{decided} AS __{c}_decided")
+        sel.append(f"{fast} AS __{c}_fast")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {stage} AS SELECT {', '.join(sel)} FROM {view} src")
+    exprs: dict[str, str] = {}
+    joins: list[str] = []
+    for c in email_cols:
+        lut = _udf_map(con, f"SELECT __{c}_clip AS v FROM {stage} WHERE __{c}_fast IS NULL AND __{c}_clip LIKE '%@%'",
+                       normalize_email, _tmp("email"))
+        a = _tmp("e")
+        joins.append(f"LEFT JOIN {lut} {a} ON {a}.v = s.__{c}_clip AND s.__{c}_fast IS NULL")
+        exprs[c] = f"coalesce(s.__{c}_fast, {a}.out)"
+    for c in phone_cols:
+        lut = _udf_map(con, f"SELECT __{c}_clip AS v FROM {stage} WHERE NOT __{c}_decided",
+                       lambda v: normalize_phone(v, region), _tmp("phone"))
+        a = _tmp("p")
+        joins.append(f"LEFT JOIN {lut} {a} ON {a}.v = s.__{c}_clip AND NOT s.__{c}_decided")
+        exprs[c] = f"(CASE WHEN s.__{c}_decided THEN s.__{c}_fast ELSE {a}.out END)"
+    exprs["__joins"] = " ".join(joins)
+    return stage, exprs
+
+
 def normalize_contacts_sql(
     con: duckdb.DuckDBPyConnection, rel_name: str, out_name: str, region: str = "FR"
 ) -> str:
@@ -492,37 +539,46 @@ def normalize_contacts_sql(
     view = _tmp("contacts_in")
     extra = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in needed if c not in cols)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *{', ' + extra if extra else ''} FROM {rel_name}")
-    j_email, e_email = sql_email_column(con, view, "email")
-    j_phone, e_phone = sql_phone_column(con, view, "phone", region)
-    j_mob, e_mob = sql_phone_column(con, view, "mobile_phone", region)
+    stage, ex = _staged_email_phones(con, view, ["email"], ["phone", "mobile_phone"], region)
+    names = _value_lut(con, stage, ["first_name", "last_name"], sql_last_name_key)
+    comp = _value_lut(con, stage, ["company_name"], sql_company_name_key)
+    city = _value_lut(con, stage, ["city"], lambda v: sql_fold(sql_clip(v)))
+    pc = _value_lut(con, stage, ["postcode"], lambda v: f"nullif(regexp_replace({sql_clip(v)}, '[^0-9A-Za-z]', '', 'g'), '')")
+    internal = [c for c in _columns(con, stage) if c.startswith("__") and c not in cols]
     con.execute(
         f"""
         CREATE OR REPLACE TABLE {out_name} AS
         WITH base AS (
-            SELECT src.*,
-                   {e_email} AS n_email,
-                   {e_phone} AS n_phone,
-                   {e_mob} AS n_mobile
-            FROM {view} src {j_email} {j_phone} {j_mob}
+            SELECT s.* EXCLUDE ({', '.join(internal)}),
+                   {ex['email']} AS n_email,
+                   {ex['phone']} AS n_phone,
+                   {ex['mobile_phone']} AS n_mobile,
+                   fn.k AS n_first_name, ln.k AS n_last_name, co.k AS n_company, ci.k AS n_city, pc.k AS n_postcode
+            FROM {stage} s {ex['__joins']}
+            LEFT JOIN {names} fn ON fn.v = CAST(s.first_name AS VARCHAR)
+            LEFT JOIN {names} ln ON ln.v = CAST(s.last_name AS VARCHAR)
+            LEFT JOIN {comp} co ON co.v = CAST(s.company_name AS VARCHAR)
+            LEFT JOIN {city} ci ON ci.v = CAST(s.city AS VARCHAR)
+            LEFT JOIN {pc} pc ON pc.v = CAST(s.postcode AS VARCHAR)
         )
-        SELECT base.*,
-               {sql_first_name_key('first_name')} AS n_first_name,
-               {sql_last_name_key('last_name')} AS n_last_name,
+        SELECT base.* EXCLUDE (n_first_name, n_last_name, n_company, n_city, n_postcode),
+               n_first_name, n_last_name,
                {sql_email_local('n_email')} AS n_email_local,
                -- sub-addressing (jean+crm@x.fr) reaches the same mailbox as jean@x.fr
                regexp_replace(n_email, '[+][^@]*@', '@') AS n_email_canon,
                {sql_email_domain('n_email')} AS n_email_domain,
                {sql_is_role('n_email')} AS n_email_is_role,
                {sql_is_free_domain(sql_email_domain('n_email'))} AS n_email_is_free,
-               {sql_company_name_key('company_name')} AS n_company,
+               n_company,
                -- the CRM company record the contact hangs on: only comparable within one source system
                CASE WHEN {sql_clip('company_source_id')} IS NOT NULL
                     THEN CAST(source_system AS VARCHAR) || chr(31) || {sql_clip('company_source_id')} END AS n_company_ref,
-               {sql_fold(sql_clip('city'))} AS n_city,
-               nullif(regexp_replace({sql_clip('postcode')}, '[^0-9A-Za-z]', '', 'g'), '') AS n_postcode
+               n_city, n_postcode
         FROM base
         """
     )
+    for t in (stage, names, comp, city, pc):
+        con.execute(f"DROP TABLE IF EXISTS {t}")
     return out_name
 
 

@@ -95,28 +95,45 @@ def _as_table(con: duckdb.DuckDBPyConnection, data: Any, name: str) -> None:
             con.register(f"{name}_src", arrow if hasattr(arrow, "num_rows") else arrow.read_all())
             con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_src")
     else:
+        try:  # pandas -> Arrow is zero-copy for Arrow-backed strings; DuckDB scans Arrow ~3x faster than pandas objects
+            import pandas as pd
+            import pyarrow as pa
+
+            if isinstance(data, pd.DataFrame):
+                data = pa.Table.from_pandas(data, preserve_index=False)
+        except Exception:  # noqa: BLE001 - odd dtypes: let DuckDB scan the frame itself
+            pass
         con.register(f"{name}_src", data)
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_src")
 
 
-def _prepare(con, data, kind: str, name: str) -> list[str]:
-    """Input view with `uid`, one row per (source_system, source_id) (the latest), and the names
-    of the passthrough columns."""
+def _prepare(con, data, kind: str, name: str, passthrough: list[str] | None = None) -> list[str]:
+    """Input table `name` with `uid`, one row per (source_system, source_id) (the latest), holding
+    the contract columns and the passthrough ones only; returns the names of the passthrough
+    columns. Materialised once: normalisation reads it several times."""
     _as_table(con, data, f"{name}_raw")
     cols = [r[0] for r in con.execute(f"DESCRIBE {name}_raw").fetchall()]
     for must in ("source_system", "source_id"):
         if must not in cols:
             raise ValueError(f"{kind} input needs a `{must}` column (got {cols})")
+    extra_cols = [c for c in cols if c not in CONTRACT[kind] and not c.startswith("n_") and c != "uid"]
+    keep_extra = extra_cols if passthrough is None else [c for c in extra_cols if c in passthrough]
+    keep = [c for c in cols if c in CONTRACT[kind] or c in keep_extra]
     upd = "updated_at" if "updated_at" in cols else "NULL"
     extra = "" if "updated_at" in cols else ", CAST(NULL AS TIMESTAMP) AS updated_at"
+    q = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
     con.execute(
-        f"""CREATE OR REPLACE TEMP VIEW {name} AS
+        f"""CREATE OR REPLACE TEMP TABLE {name} AS
             SELECT * REPLACE (CAST(source_system AS VARCHAR) AS source_system, CAST(source_id AS VARCHAR) AS source_id){extra},
                    {sql_uid()} AS uid
-            FROM {name}_raw WHERE source_system IS NOT NULL AND source_id IS NOT NULL
+            FROM (SELECT {', '.join(q(c) for c in keep)} FROM {name}_raw) WHERE source_system IS NOT NULL AND source_id IS NOT NULL
             QUALIFY row_number() OVER (PARTITION BY source_system, source_id ORDER BY {upd} DESC NULLS LAST) = 1"""
     )
-    return [c for c in cols if c not in CONTRACT[kind] and not c.startswith("n_") and c != "uid"]
+    try:
+        con.unregister(f"{name}_raw_src")
+    except Exception:  # noqa: BLE001 - nothing registered (table name or relation input)
+        pass
+    return keep_extra
 
 
 class _Timer:
@@ -239,8 +256,7 @@ def resolve(
     prefix = prefix or f"identity_{kind}"
     timings: dict[str, float] = {}
     timer = _Timer(timings)
-    extra = timer("prepare", _prepare, con, data, kind, f"{prefix}_input")
-    passthrough = extra if passthrough is None else passthrough
+    passthrough = timer("prepare", _prepare, con, data, kind, f"{prefix}_input", passthrough)
     res = Resolution(con, kind, prefix, "", timings)
     timer("normalise", _normalise, con, kind, f"{prefix}_input", res.normalized, cfg.region)
     if retrain:
@@ -272,8 +288,7 @@ def update(
     model = model or getattr(previous, "model", None) or splink_models.load_model(kind, cfg.model_path)
     timings: dict[str, float] = {}
     timer = _Timer(timings)
-    extra = timer("prepare", _prepare, con, changes, kind, f"{prefix}_changes")
-    passthrough = extra if passthrough is None else passthrough
+    passthrough = timer("prepare", _prepare, con, changes, kind, f"{prefix}_changes", passthrough)
     res = Resolution(con, kind, prefix, cfg.model_version or splink_models.model_version(model), timings)
     timer("normalise", _normalise, con, kind, f"{prefix}_changes", f"{prefix}_changes_normalized", cfg.region)
 

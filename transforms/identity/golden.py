@@ -6,11 +6,14 @@ import duckdb
 from .config import SurvivorshipConfig
 
 
-def _order_key(strategy: str, n_sources: int) -> str:
-    # larger is better for arg_max; uid last so ties are broken the same way on every run
-    if strategy == "source_priority":
-        return "struct_pack(p := prio, t := updated_at_ts, u := uid)"
-    return "struct_pack(t := updated_at_ts, p := prio, u := uid)"
+# Survivorship order, larger is better for arg_max; uid last so ties are broken the same way on every
+# run. Each order is turned into one integer rank by a single sort, so the per-entity arg_max compares
+# integers instead of (timestamp, priority, uid) structs; ranks only matter within an entity, so a
+# partial (incremental) recomputation picks the same winners as a full one.
+_ORDERS = {
+    "most_recent": "updated_at_ts, prio, uid",
+    "source_priority": "prio, updated_at_ts, uid",
+}
 
 
 def golden_table(
@@ -29,21 +32,24 @@ def golden_table(
     )
     prio = f"CASE source_system {prio_cases} ELSE 0 END" if prio_cases else "0"
     select = [f"{expr} AS \"{name}\"" for name, expr in fields.items()]
+    strategies = {name: survivorship.field_strategy.get(name, survivorship.strategy) for name in fields}
+    used = sorted(set(strategies.values()) | {survivorship.strategy})
+    ranks = ", ".join(f"row_number() OVER (ORDER BY {_ORDERS[s]}) AS __o_{s}" for s in used)
     aggs = []
     for name in fields:
-        key = _order_key(survivorship.field_strategy.get(name, survivorship.strategy), len(survivorship.source_priority))
-        aggs.append(f'arg_max("{name}", {key}) FILTER (WHERE "{name}" IS NOT NULL) AS "{name}"')
-        aggs.append(f'arg_max(source_system, {key}) FILTER (WHERE "{name}" IS NOT NULL) AS "{name}_source"')
+        o = f"__o_{strategies[name]}"
+        aggs.append(f'arg_max("{name}", {o}) FILTER (WHERE "{name}" IS NOT NULL) AS "{name}"')
+        aggs.append(f'arg_max(source_system, {o}) FILTER (WHERE "{name}" IS NOT NULL) AS "{name}_source"')
     where = f"WHERE {entity_filter}" if entity_filter else ""
     con.execute(
         f"""
         CREATE OR REPLACE TABLE {out_table} AS
-        WITH r AS (
+        WITH r0 AS (
             SELECT entity_key, uid, source_system, {prio} AS prio,
                    coalesce(TRY_CAST(updated_at AS TIMESTAMP), TIMESTAMP '1970-01-01') AS updated_at_ts,
                    {', '.join(select)}
             FROM {records} {where}
-        )
+        ), r AS (SELECT *, {ranks} FROM r0)
         SELECT entity_key, count(*) AS n_records, list_sort(list_distinct(list(source_system))) AS sources,
                max(updated_at_ts) AS last_updated_at, {', '.join(aggs)}
         FROM r GROUP BY entity_key
