@@ -6,6 +6,8 @@ UV_VERSION := 0.13.9
 UV ?= $(shell command -v uv 2>/dev/null || echo .tools/bin/uv)
 VENV := .venv
 BIN := $(VENV)/bin
+# Tests wait on HTTP, throttles and databases far more than on the CPU: a few workers overlap the waits.
+TEST_WORKERS ?= 4
 
 # Keep everything inside the project, and send nothing out by default.
 export DAGSTER_HOME := $(CURDIR)/.dagster_home
@@ -40,10 +42,10 @@ demo: setup
 	$(BIN)/crm-etl demo
 
 test: setup
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	$(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -m "not slow" -n $(TEST_WORKERS) --dist loadfile
 
 dev: setup
 	$(BIN)/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
