@@ -105,8 +105,13 @@ def test_incremental_equals_full_rebuild():
     inc = update_contacts(first, changes)
     inc_keys, _ = _keys(inc)
     full_input = pd.concat([base.drop(index=changed.index), changes])
-    full_keys, _ = _keys(resolve_contacts(full_input, con=con, prefix="full"))
+    full = resolve_contacts(full_input, con=con, prefix="full")
+    full_keys, _ = _keys(full)
     assert inc_keys == full_keys
+    # only the touched components were re-clustered, yet every crosswalk row (rule and probability
+    # included) is the full rebuild's
+    cols = ["source_system", "source_id", "entity_key", "rule", "match_probability"]
+    pd.testing.assert_frame_equal(inc.crosswalk_df()[cols], full.crosswalk_df()[cols])
     assert con.execute(f"SELECT count(*) FROM {inc.golden}").fetchone()[0] == con.execute(
         "SELECT count(*) FROM full_golden").fetchone()[0]
     # golden rows are recomputed only for touched entities, yet equal a full rebuild's

@@ -9,6 +9,10 @@ import duckdb
 import numpy as np
 
 UID_SEP = "\x1f"
+# Which deterministic rule a record is said to be linked by when several equally certain ones apply:
+# the most specific proof first.
+RULE_PRECEDENCE = ("['stripe_metadata', 'stripe_tax_id', 'same_siren', 'same_email', 'same_phone_and_name', "
+                   "'domain_and_name', 'rare_name']")
 
 
 def sql_uid(prefix: str = "") -> str:
@@ -97,19 +101,25 @@ def cluster_table(
     conflicts_sql: str | None = None,
 ) -> str:
     """nodes_table(uid, ...), edges_table(uid_l, uid_r, rule, match_probability) ->
-    out_table(uid, entity_key, rule, match_probability): rule/probability of the strongest edge
-    that attaches the record to its cluster ('singleton' when alone).
+    out_table(uid, entity_key, rule, match_probability, component): rule/probability of the
+    strongest edge that attaches the record to its cluster ('singleton' when alone); `component`
+    is the smallest uid of the record's connected component before cannot-link splits (what an
+    incremental run needs to know which records to re-cluster).
 
     conflicts_sql: optional query over `nodes_table` returning (uid, conflict_key, conflict_value):
-    two records of one cluster with different values under one key are never in one entity."""
+    two records of one cluster with different values under one key are never in one entity.
+    Edges whose ends are not both in `nodes_table` are ignored (clustering a closed subgraph)."""
     import pyarrow as pa
+    import pyarrow.compute as pc
 
     con.execute(
         f"CREATE OR REPLACE TEMP TABLE __cc_nodes AS SELECT uid, (row_number() OVER (ORDER BY uid) - 1)::BIGINT AS node FROM (SELECT DISTINCT uid FROM {nodes_table})"
     )
-    n_nodes = con.execute("SELECT count(*) FROM __cc_nodes").fetchone()[0]
+    uids = con.execute("SELECT uid FROM __cc_nodes ORDER BY node").arrow()
+    uids = (uids if isinstance(uids, pa.Table) else uids.read_all()).column("uid").combine_chunks()
+    n_nodes = len(uids)
     e = con.execute(
-        f"""SELECT a.node AS l, b.node AS r, CASE WHEN e.rule = 'splink' THEN 0 ELSE 1 END AS rank,
+        f"""SELECT a.node AS l, b.node AS r, e.rule, CASE WHEN e.rule = 'splink' THEN 0 ELSE 1 END AS rank,
                    e.match_probability AS p
             FROM {edges_table} e
             JOIN __cc_nodes a ON a.uid = e.uid_l JOIN __cc_nodes b ON b.uid = e.uid_r"""
@@ -118,40 +128,45 @@ def cluster_table(
         e = e.read_all()
     col = lambda name, dt: e.column(name).to_numpy().astype(dt) if e.num_rows else np.empty(0, dt)  # noqa: E731
     left, right = col("l", np.int64), col("r", np.int64)
-    labels = connected_components(n_nodes, left, right)
+    raw = connected_components(n_nodes, left, right)
+    labels = raw
     if conflicts_sql and len(left):
+        # only components holding two values under one key go to the Python split
+        con.register("__cc_raw", pa.table({"node": np.arange(n_nodes, dtype=np.int64), "root": raw}))
         c = con.execute(
-            f"SELECT n.node, c.k, c.v FROM ({conflicts_sql}) c JOIN __cc_nodes n USING (uid) "
-            f"WHERE c.k IS NOT NULL AND c.v IS NOT NULL"
+            f"""WITH c AS (
+                    SELECT n.node, r.root, c.k, c.v FROM ({conflicts_sql}) c JOIN __cc_nodes n USING (uid)
+                    JOIN __cc_raw r ON r.node = n.node
+                    WHERE c.k IS NOT NULL AND c.v IS NOT NULL
+                ), bad AS (SELECT root FROM c GROUP BY root, k HAVING count(DISTINCT v) > 1)
+                SELECT node, k, v FROM c WHERE root IN (SELECT root FROM bad)"""
         ).fetchnumpy()
-        labels = split_conflicts(labels, left, right, col("rank", np.int64), col("p", np.float64),
+        con.unregister("__cc_raw")
+        labels = split_conflicts(raw, left, right, col("rank", np.int64), col("p", np.float64),
                                  np.asarray(c["node"], np.int64), list(c["k"]), list(c["v"]))
-    con.register("__cc_labels", pa.table({"node": np.arange(n_nodes, dtype=np.int64), "root": labels}))
+    kept = e.filter(pa.array(labels[left] == labels[right])) if e.num_rows else e
+    con.register("__cc_kept", kept)
+    con.register("__cc_labels", pa.table({
+        "uid": uids, "root_uid": pc.take(uids, pa.array(labels)), "component": pc.take(uids, pa.array(raw)),
+        "node": np.arange(n_nodes, dtype=np.int64),
+    }))
     con.execute(
         f"""
         CREATE OR REPLACE TABLE {out_table} AS
-        WITH lab AS (
-            SELECT n.uid, r.uid AS root_uid
-            FROM __cc_nodes n JOIN __cc_labels l ON l.node = n.node JOIN __cc_nodes r ON r.node = l.root
-        ), kept AS (  -- edges inside a final cluster (a cannot-link may have cut some)
-            SELECT e.* FROM {edges_table} e JOIN lab a ON a.uid = e.uid_l JOIN lab b ON b.uid = e.uid_r
-            WHERE a.root_uid = b.root_uid
-        ), best AS (
-            SELECT uid, arg_max(rule, (rule_rank, match_probability)) AS rule, max(match_probability) AS match_probability
-            FROM (
-                SELECT uid_l AS uid, rule, match_probability,
-                       CASE WHEN rule = 'splink' THEN 0 ELSE 1 END AS rule_rank FROM kept
-                UNION ALL
-                SELECT uid_r, rule, match_probability,
-                       CASE WHEN rule = 'splink' THEN 0 ELSE 1 END FROM kept
-            ) GROUP BY uid
+        WITH best AS (  -- strongest attaching edge; ties go to the most specific rule (same on every run)
+            SELECT node, arg_min(rule, (-rank, -p, coalesce(list_position({RULE_PRECEDENCE}, rule), 99), rule)) AS rule,
+                   max(p) AS match_probability
+            FROM (SELECT l AS node, rule, rank, p FROM __cc_kept UNION ALL SELECT r, rule, rank, p FROM __cc_kept)
+            GROUP BY node
         )
         SELECT lab.uid, '{key_prefix}' || left(md5(lab.root_uid), 16) AS entity_key,
                coalesce(best.rule, 'singleton') AS rule,
-               coalesce(best.match_probability, 1.0) AS match_probability
-        FROM lab LEFT JOIN best USING (uid)
+               coalesce(best.match_probability, 1.0) AS match_probability,
+               lab.component
+        FROM __cc_labels lab LEFT JOIN best USING (node)
         """
     )
     con.unregister("__cc_labels")
+    con.unregister("__cc_kept")
     con.execute("DROP TABLE IF EXISTS __cc_nodes")
     return out_table

@@ -157,6 +157,10 @@ def _normalise(con, kind: str, view: str, out: str, region: str) -> None:
 def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: dict, timer: _Timer,
                       new_uids: str | None, passthrough: list[str]) -> None:
     norm = res.normalized
+    clusters = f"{res.prefix}_clusters"
+    incremental = new_uids is not None and all(_exists(con, t) for t in (res.golden, res.crosswalk, clusters))
+    if incremental:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {res.prefix}_prev_edges AS SELECT * FROM {res.edges}")
     if kind == "contacts":
         det = timer("deterministic", deterministic.contact_edges, con, norm, cfg.max_shared_email_group)
     else:
@@ -180,50 +184,89 @@ def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: 
         con.execute(f"ALTER TABLE {res.edges}_next RENAME TO {res.edges.split('.')[-1]}")
 
     timer("edges", merge_edges)
-    timer("cluster", cluster_table, con, norm, res.edges, f"{res.prefix}_clusters", KEY_PREFIX[kind],
-          CONFLICTS[kind].format(norm=norm))
-
-    def crosswalk():
-        con.execute(
-            f"""CREATE OR REPLACE TABLE {res.crosswalk} AS
-                SELECT n.source_system, n.source_id, c.entity_key, c.rule, c.match_probability,
-                       '{res.model_version.replace("'", "''")}' AS model_version
-                FROM {norm} n JOIN {res.prefix}_clusters c USING (uid)"""
-        )
-
-    incremental_golden = new_uids is not None and _exists(con, res.golden) and _exists(con, res.crosswalk)
-    if incremental_golden:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {res.prefix}_prev_cw AS SELECT source_system, source_id, entity_key FROM {res.crosswalk}")
-    timer("crosswalk", crosswalk)
+    conflicts = CONFLICTS[kind].format(norm=norm)
     fields = _golden_fields(kind)
     fields.update({c: f'"{c}"' for c in passthrough})
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW {res.prefix}_golden_in AS SELECT n.*, c.entity_key FROM {norm} n JOIN {res.prefix}_clusters c USING (uid)"
-    )
+    mv = res.model_version.replace("'", "''")
 
-    def golden_incremental():
-        # Only entities that gained, lost or changed a record are recomputed; the others keep their row.
-        t = f"{res.prefix}_touched"
+    if not incremental:
+        timer("cluster", cluster_table, con, norm, res.edges, clusters, KEY_PREFIX[kind], conflicts)
+
+        def crosswalk():
+            con.execute(
+                f"""CREATE OR REPLACE TABLE {res.crosswalk} AS
+                    SELECT n.source_system, n.source_id, c.entity_key, c.rule, c.match_probability,
+                           '{mv}' AS model_version
+                    FROM {norm} n JOIN {clusters} c USING (uid)"""
+            )
+
+        timer("crosswalk", crosswalk)
         con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {t} AS
-                SELECT c.entity_key FROM {res.crosswalk} c LEFT JOIN {res.prefix}_prev_cw p USING (source_system, source_id)
-                WHERE p.entity_key IS DISTINCT FROM c.entity_key
-                   OR {sql_uid('c.')} IN (SELECT uid FROM {new_uids})
-                UNION
-                SELECT p.entity_key FROM {res.prefix}_prev_cw p LEFT JOIN {res.crosswalk} c USING (source_system, source_id)
-                WHERE p.entity_key IS DISTINCT FROM c.entity_key
-                   OR {sql_uid('p.')} IN (SELECT uid FROM {new_uids})"""
+            f"CREATE OR REPLACE TEMP VIEW {res.prefix}_golden_in AS SELECT n.*, c.entity_key FROM {norm} n JOIN {clusters} c USING (uid)"
         )
-        golden_table(con, f"{res.prefix}_golden_in", fields, cfg.survivorship, f"{res.golden}_delta",
-                     entity_filter=f"entity_key IN (SELECT entity_key FROM {t})")
-        con.execute(f"DELETE FROM {res.golden} WHERE entity_key IN (SELECT entity_key FROM {t})")
-        con.execute(f"INSERT INTO {res.golden} BY NAME SELECT * FROM {res.golden}_delta")
-        con.execute(f"DROP TABLE {res.golden}_delta")
-
-    if incremental_golden:
-        timer("golden", golden_incremental)
-    else:
         timer("golden", golden_table, con, f"{res.prefix}_golden_in", fields, cfg.survivorship, res.golden)
+    else:
+        sub, sub_out, touched = f"{res.prefix}_sub", f"{res.prefix}_sub_clusters", f"{res.prefix}_touched"
+
+        def cluster_incremental():
+            # Only the connected components a changed edge or record touches are re-clustered: an
+            # unchanged component has the same edges, hence the same clusters and keys as a full rebuild.
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_changed_edges AS
+                    SELECT uid_l, uid_r FROM (
+                        (SELECT * FROM {res.edges} EXCEPT SELECT * FROM {res.prefix}_prev_edges)
+                        UNION ALL (SELECT * FROM {res.prefix}_prev_edges EXCEPT SELECT * FROM {res.edges}))"""
+            )
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {sub} AS
+                    WITH t AS (
+                        SELECT uid FROM {new_uids}
+                        UNION SELECT uid_l FROM {res.prefix}_changed_edges UNION SELECT uid_r FROM {res.prefix}_changed_edges
+                    ), comp AS (SELECT DISTINCT component FROM {clusters} WHERE uid IN (SELECT uid FROM t))
+                    SELECT uid FROM {clusters} WHERE component IN (SELECT component FROM comp)
+                    UNION SELECT uid FROM t"""
+            )
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_sub_edges AS
+                    SELECT * FROM {res.edges} WHERE uid_l IN (SELECT uid FROM {sub})"""
+            )
+            cluster_table(con, sub, f"{res.prefix}_sub_edges", sub_out, KEY_PREFIX[kind],
+                          f"SELECT * FROM ({conflicts}) WHERE uid IN (SELECT uid FROM {sub})")
+            # entities that lost or gained a record: the golden rows to recompute
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {touched} AS
+                    SELECT entity_key FROM {clusters} WHERE uid IN (SELECT uid FROM {sub})
+                    UNION SELECT entity_key FROM {sub_out}"""
+            )
+            con.execute(f"DELETE FROM {clusters} WHERE uid IN (SELECT uid FROM {sub})")
+            con.execute(f"INSERT INTO {clusters} BY NAME SELECT * FROM {sub_out}")
+
+        timer("cluster", cluster_incremental)
+
+        def crosswalk_incremental():
+            con.execute(f"DELETE FROM {res.crosswalk} WHERE {sql_uid()} IN (SELECT uid FROM {sub})")
+            con.execute(
+                f"""INSERT INTO {res.crosswalk} BY NAME
+                    SELECT n.source_system, n.source_id, c.entity_key, c.rule, c.match_probability,
+                           '{mv}' AS model_version
+                    FROM {sub_out} c JOIN {norm} n USING (uid)"""
+            )
+
+        timer("crosswalk", crosswalk_incremental)
+
+        def golden_incremental():
+            # Only entities that gained, lost or changed a record are recomputed; the others keep their row.
+            con.execute(
+                f"""CREATE OR REPLACE TEMP VIEW {res.prefix}_golden_in AS
+                    SELECT n.*, c.entity_key FROM {clusters} c JOIN {norm} n USING (uid)
+                    WHERE c.entity_key IN (SELECT entity_key FROM {touched})"""
+            )
+            golden_table(con, f"{res.prefix}_golden_in", fields, cfg.survivorship, f"{res.golden}_delta")
+            con.execute(f"DELETE FROM {res.golden} WHERE entity_key IN (SELECT entity_key FROM {touched})")
+            con.execute(f"INSERT INTO {res.golden} BY NAME SELECT * FROM {res.golden}_delta")
+            con.execute(f"DROP TABLE {res.golden}_delta")
+
+        timer("golden", golden_incremental)
     res.counts = dict(zip(
         ["records", "entities", "edges"],
         con.execute(f"SELECT (SELECT count(*) FROM {res.crosswalk}), (SELECT count(*) FROM {res.golden}), (SELECT count(*) FROM {res.edges})").fetchone(),

@@ -42,6 +42,7 @@ def _jw_swapped(t: float) -> str:
             f"jaro_winkler_similarity(n_last_name_l, n_first_name_r) >= {t}")
 
 
+_ONE_COMPANY_MISSING = " AND (l.n_company IS NULL OR r.n_company IS NULL)"
 _PHONES_L = ["n_phone_l", "n_mobile_l"]
 _PHONES_R = ["n_phone_r", "n_mobile_r"]
 
@@ -122,10 +123,13 @@ def contact_settings() -> dict[str, Any]:
             {"blocking_rule": "l.n_last_name = r.n_first_name AND l.n_company = r.n_company"},
             {"blocking_rule": "l.n_last_name = r.n_last_name AND l.n_company_ref = r.n_company_ref"},
             {"blocking_rule": "l.n_first_name = r.n_first_name AND l.n_company_ref = r.n_company_ref"},
-            # one name exact, the other's initial (typos rarely hit the first letter), same place
-            {"blocking_rule": "l.n_last_name = r.n_last_name AND left(l.n_first_name, 1) = left(r.n_first_name, 1) AND l.n_postcode = r.n_postcode"},
-            {"blocking_rule": "l.n_first_name = r.n_last_name AND left(l.n_last_name, 1) = left(r.n_first_name, 1) AND l.n_postcode = r.n_postcode"},
-            {"blocking_rule": "l.n_last_name = r.n_first_name AND left(l.n_first_name, 1) = left(r.n_last_name, 1) AND l.n_postcode = r.n_postcode"},
+            # one name exact, the other's initial (typos rarely hit the first letter), same place, and a
+            # company missing on one side: two different companies score "else" and never reach the
+            # threshold without an e-mail or phone (blocked above), and namesakes of one town were
+            # 6.4M of the 7.7M pairs at 1M records (same edges at 0.9 without them, Splink 50 s -> 11 s)
+            {"blocking_rule": "l.n_last_name = r.n_last_name AND left(l.n_first_name, 1) = left(r.n_first_name, 1) AND l.n_postcode = r.n_postcode" + _ONE_COMPANY_MISSING},
+            {"blocking_rule": "l.n_first_name = r.n_last_name AND left(l.n_last_name, 1) = left(r.n_first_name, 1) AND l.n_postcode = r.n_postcode" + _ONE_COMPANY_MISSING},
+            {"blocking_rule": "l.n_last_name = r.n_first_name AND left(l.n_first_name, 1) = left(r.n_last_name, 1) AND l.n_postcode = r.n_postcode" + _ONE_COMPANY_MISSING},
         ],
     }
 
@@ -328,7 +332,17 @@ def predict_edges(
         parts = [linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")]
     else:
         new = _frame(con, db_api, table, cols, f"uid IN (SELECT uid FROM {new_uids})")
-        old = _frame(con, db_api, table, cols, f"uid NOT IN (SELECT uid FROM {new_uids})")
+        # Existing records that no blocking rule pairs with a new one can produce no pair: leave them
+        # out (same pairs, but Splink then blocks a few thousand records instead of the whole table).
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __splink_new_rows AS SELECT * FROM {table} WHERE uid IN (SELECT uid FROM {new_uids})")
+        rules = [br["blocking_rule"] if isinstance(br, dict) else br for br in model["blocking_rules_to_generate_predictions"]]
+        cand = " UNION ".join(
+            f"SELECT l.uid FROM {table} l JOIN __splink_new_rows r ON {rule} "
+            f"UNION SELECT r.uid FROM __splink_new_rows l JOIN {table} r ON {rule}"
+            for rule in rules
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __splink_old_cand AS SELECT uid FROM ({cand}) EXCEPT SELECT uid FROM {new_uids}")
+        old = _frame(con, db_api, table, cols, "uid IN (SELECT uid FROM __splink_old_cand)")
         linker = Linker(new, model, log_level=logging.WARNING)
         parts = [
             linker.inference.predict_within(new, threshold_match_probability=threshold, warning_mode="never"),
