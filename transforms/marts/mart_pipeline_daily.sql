@@ -13,6 +13,7 @@ with settings as (
     from staging.cfg_settings
 ),
 bounds as (
+    -- the days to snapshot (a partition run of pipelines/pipeline_snapshot.py puts its own day here)
     select
         coalesce(s.snap_from, (select cast(min(created_at) at time zone 'UTC' as date) from core.fct_deals)) as lo,
         least(coalesce(s.snap_to, ao.as_of_date), ao.as_of_date) as hi
@@ -38,21 +39,29 @@ owner_teams as (
      and coalesce(th.valid_to, cast('9999-12-31 00:00:00+00' as timestamptz)) >= i.cutoff
     group by i.snapshot_date, th.source_system, th.owner_id
 ),
-open_days as (
-    -- the state in force at the end of the day: the last change strictly before the cutoff
-    select i.snapshot_date, i.cutoff, i.iso_year, i.iso_week, i.month, i.quarter, p.*
-    from instants i
-    join core.deal_state_periods p
-      on p.valid_from < i.cutoff
-     and coalesce(p.valid_to, cast('9999-12-31 00:00:00+00' as timestamptz)) >= i.cutoff
+open_periods as (
+    -- a period is in force at the end of day D when valid_from < D + 1 <= valid_to, i.e. for D from the UTC date of
+    -- valid_from to the day before the UTC date of valid_to: each period is expanded to its days, no range join
+    select p.*,
+           greatest(cast(p.valid_from at time zone 'UTC' as date), b.lo) as first_day,
+           least(coalesce(cast(p.valid_to at time zone 'UTC' as date) - 1, b.hi), b.hi) as last_day
+    from core.deal_state_periods p
+    cross join bounds b
     where p.stage_id is not null and not p.is_closed
+      and p.valid_from < cast(cast(b.hi + 1 as timestamp) at time zone 'UTC' as timestamptz)
+      and (p.valid_to is null or p.valid_to >= cast(cast(b.lo + 1 as timestamp) at time zone 'UTC' as timestamptz))
+),
+open_days as (
+    select cast(g.d as date) as snapshot_date, o.*
+    from open_periods o
+    join lateral generate_series(cast(o.first_day as timestamp), cast(o.last_day as timestamp), interval '1 day') as g(d) on true
 )
 select
     o.snapshot_date,
-    o.iso_year,
-    o.iso_week,
-    o.month,
-    o.quarter,
+    i.iso_year,
+    i.iso_week,
+    i.month,
+    i.quarter,
     o.deal_key,
     o.rep_key,
     coalesce(th.team_name, 'unknown') as team_name,
@@ -75,6 +84,8 @@ select
     o.expected_close_date,
     o.probability_inconsistent
 from open_days o
+-- the calendar columns come from the (few) days, not per row
+join instants i on i.snapshot_date = o.snapshot_date
 cross join settings st
 left join owner_teams th
     on th.snapshot_date = o.snapshot_date and th.source_system = o.source_system and th.owner_id = o.owner_id
