@@ -6,9 +6,18 @@ with settings as (
     from staging.cfg_settings
 ),
 rep_costs as (
-    -- one cost per email and period (overlapping rows of the cost file: the highest cost)
-    select lower(rep_email) as rep_email, valid_from, valid_to, max(hourly_cost) as hourly_cost
-    from staging.cfg_rep_costs group by lower(rep_email), valid_from, valid_to
+    -- one cost per rep and period (overlapping rows of the cost file: the highest cost), keyed by rep_key so the
+    -- activities meet one small table instead of dim_rep and then the cost file
+    select r.rep_key, rc.valid_from, rc.valid_to, max(rc.hourly_cost) as hourly_cost
+    from staging.cfg_rep_costs rc
+    join core.dim_rep r on r.email = lower(rc.rep_email)
+    group by r.rep_key, rc.valid_from, rc.valid_to
+),
+companies as (
+    -- acquisition instant and channel per company, joined to the activities once
+    select c.company_key, c.acquired_at, coalesce(ch.acquisition_channel, 'UNKNOWN') as channel
+    from core.dim_company c
+    left join core.company_channel ch on ch.company_key = c.company_key
 ),
 effort as (
     select
@@ -19,14 +28,11 @@ effort as (
         a.team_name,
         a.company_key,
         a.tier,
-        coalesce(ch.acquisition_channel, 'UNKNOWN') as channel,
-        a.hours,
-        r.email as rep_email
+        c.channel,
+        a.hours
     from core.fct_activities a
     cross join core.as_of ao
-    join core.dim_company c on c.company_key = a.company_key
-    left join core.company_channel ch on ch.company_key = a.company_key
-    left join core.dim_rep r on r.rep_key = a.rep_key
+    join companies c on c.company_key = a.company_key
     where a.occurred_at <= ao.as_of_at
       and (c.acquired_at is null or a.occurred_at < c.acquired_at)
 ),
@@ -37,7 +43,7 @@ costed as (
     from effort e
     cross join settings s
     left join rep_costs rc
-        on rc.rep_email = e.rep_email
+        on rc.rep_key = e.rep_key
        and coalesce(rc.valid_from, cast('1900-01-01' as date)) <= e.activity_date
        and e.activity_date <= coalesce(rc.valid_to, cast('9999-12-31' as date))
 )
