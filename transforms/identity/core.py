@@ -202,9 +202,10 @@ def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: 
 
         timer("crosswalk", crosswalk)
         con.execute(
-            f"CREATE OR REPLACE TEMP VIEW {res.prefix}_golden_in AS SELECT n.*, c.entity_key FROM {norm} n JOIN {clusters} c USING (uid)"
+            f"CREATE OR REPLACE TEMP VIEW {res.prefix}_golden_in AS SELECT n.*, c.entity_key, c.rule AS __cluster_rule FROM {norm} n JOIN {clusters} c USING (uid)"
         )
-        timer("golden", golden_table, con, f"{res.prefix}_golden_in", fields, cfg.survivorship, res.golden)
+        timer("golden", golden_table, con, f"{res.prefix}_golden_in", fields, cfg.survivorship, res.golden,
+              alone="__cluster_rule = 'singleton'")
     else:
         sub, sub_out, touched = f"{res.prefix}_sub", f"{res.prefix}_sub_clusters", f"{res.prefix}_touched"
 
@@ -258,10 +259,11 @@ def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: 
             # Only entities that gained, lost or changed a record are recomputed; the others keep their row.
             con.execute(
                 f"""CREATE OR REPLACE TEMP VIEW {res.prefix}_golden_in AS
-                    SELECT n.*, c.entity_key FROM {clusters} c JOIN {norm} n USING (uid)
+                    SELECT n.*, c.entity_key, c.rule AS __cluster_rule FROM {clusters} c JOIN {norm} n USING (uid)
                     WHERE c.entity_key IN (SELECT entity_key FROM {touched})"""
             )
-            golden_table(con, f"{res.prefix}_golden_in", fields, cfg.survivorship, f"{res.golden}_delta")
+            golden_table(con, f"{res.prefix}_golden_in", fields, cfg.survivorship, f"{res.golden}_delta",
+                         alone="__cluster_rule = 'singleton'")
             con.execute(f"DELETE FROM {res.golden} WHERE entity_key IN (SELECT entity_key FROM {touched})")
             con.execute(f"INSERT INTO {res.golden} BY NAME SELECT * FROM {res.golden}_delta")
             con.execute(f"DROP TABLE {res.golden}_delta")

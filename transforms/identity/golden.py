@@ -23,9 +23,12 @@ def golden_table(
     survivorship: SurvivorshipConfig,
     out_table: str,
     entity_filter: str | None = None,
+    alone: str | None = None,
 ) -> str:
     """records: table with uid, entity_key, source_system, updated_at and the field expressions.
-    fields: golden column name -> SQL expression over `records`."""
+    fields: golden column name -> SQL expression over `records`.
+    alone: optional condition over `records` true when the record is its entity's only one: those
+    rows (most of them, usually) become golden rows by projection, without ranking or grouping."""
     prio_cases = " ".join(
         f"WHEN '{s.replace(chr(39), chr(39) * 2)}' THEN {len(survivorship.source_priority) - i}"
         for i, s in enumerate(survivorship.source_priority)
@@ -41,18 +44,27 @@ def golden_table(
         aggs.append(f'arg_max("{name}", {o}) FILTER (WHERE "{name}" IS NOT NULL) AS "{name}"')
         aggs.append(f'arg_max(source_system, {o}) FILTER (WHERE "{name}" IS NOT NULL) AS "{name}_source"')
     where = f"WHERE {entity_filter}" if entity_filter else ""
+    single = []
+    for name in fields:
+        single.append(f'"{name}"')
+        single.append(f'CASE WHEN "{name}" IS NOT NULL THEN source_system END AS "{name}_source"')
+    alone_sql = f"({alone})" if alone else "false"
     con.execute(
         f"""
         CREATE OR REPLACE TABLE {out_table} AS
         WITH r0 AS (
             SELECT entity_key, uid, source_system, {prio} AS prio,
                    coalesce(TRY_CAST(updated_at AS TIMESTAMP), TIMESTAMP '1970-01-01') AS updated_at_ts,
+                   {alone_sql} AS __alone,
                    {', '.join(select)}
             FROM {records} {where}
-        ), r AS (SELECT *, {ranks} FROM r0)
+        ), r AS (SELECT *, {ranks} FROM r0 WHERE NOT __alone)
         SELECT entity_key, count(*) AS n_records, list_sort(list_distinct(list(source_system))) AS sources,
                max(updated_at_ts) AS last_updated_at, {', '.join(aggs)}
         FROM r GROUP BY entity_key
+        UNION ALL
+        SELECT entity_key, 1::BIGINT, [source_system], updated_at_ts, {', '.join(single)}
+        FROM r0 WHERE __alone
         """
     )
     return out_table
