@@ -408,3 +408,79 @@ def test_flash(wh):
     assert (d31["deals_checked_mtd"], d31["deals_complete_mtd"]) == (6, 5)  # d8 has no company
     days = rows(wh, "select min(day) lo, max(day) hi, count(*) n from marts.mart_flash")[0]
     assert (str(days["lo"]), str(days["hi"])) == ("2025-12-01", "2026-04-30") and days["n"] == 151
+
+
+# -- mart_pipeline_daily as a day-partitioned asset -------------------------------------------------------------------
+
+def _snapshot_rows(w, day=None):
+    cols = "snapshot_date, deal_key, stage_id, amount_home, probability, team_name, days_in_stage, is_stale, probability_inconsistent"
+    where = f"where snapshot_date = date '{day}'" if day else ""
+    return sorted(tuple(r.values()) for r in w.query(f"select {cols} from marts.mart_pipeline_daily {where}"))
+
+
+def test_pipeline_snapshot_partition_replaces_one_day_idempotently(tmp_path):
+    import warnings
+
+    import dagster as dg
+
+    from pipelines.pipeline_snapshot import pipeline_snapshot_assets
+    from pipelines.resources import WarehouseResource
+
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    w = Warehouse(url)
+    load_world(w, world())
+    build_models(w, only=["mart_pipeline_daily"])
+    full_day, full_other = _snapshot_rows(w, "2026-02-11"), _snapshot_rows(w, "2026-02-10")
+    assert len(full_day) == 3 and full_other
+    # a damaged day: rows lost, a stray row added; the partition run puts back exactly the full rebuild's rows
+    w.execute("delete from marts.mart_pipeline_daily where snapshot_date = date '2026-02-11' and deal_key <> 'hubspot:d6'")
+    w.execute("insert into marts.mart_pipeline_daily select * from marts.mart_pipeline_daily where snapshot_date = date '2026-02-11'")
+    w.dispose()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assets = pipeline_snapshot_assets(start_date="2026-01-01")
+    for _ in range(2):  # twice: the second run must not duplicate
+        result = dg.materialize(assets, partition_key="2026-02-11", resources={"warehouse": WarehouseResource(url=url)})
+        assert result.success
+        assert result.get_asset_materialization_events()[0].materialization.metadata["dagster/row_count"].value == 3
+    w = Warehouse(url)
+    assert _snapshot_rows(w, "2026-02-11") == full_day
+    assert _snapshot_rows(w, "2026-02-10") == full_other  # other days untouched
+    fell = [r for r in full_day if r[1] == "hubspot:d6"][0]
+    assert (fell[2], fell[4], fell[8]) == ("nego", 0.1, True)  # the hand-checked row of test_pipeline_daily_property_history...
+    # a day after the data's as-of (2026-04-30) has no snapshot, as in the full rebuild
+    result = dg.materialize(assets, partition_key="2026-10-01", resources={"warehouse": WarehouseResource(url=url)})
+    assert result.success and _snapshot_rows(w, "2026-10-01") == []
+    w.dispose()
+
+
+def test_pipeline_snapshot_partition_creates_the_table_and_backfills_a_range(tmp_path):
+    import datetime as dt
+
+    from transforms.build import replace_pipeline_snapshot_days
+
+    full = Warehouse(f"duckdb:///{tmp_path / 'full.duckdb'}")
+    load_world(full, world())
+    build_models(full, only=["mart_pipeline_daily"])
+    expected = [r for r in _snapshot_rows(full) if dt.date(2026, 1, 10) <= r[0] <= dt.date(2026, 1, 20)]
+    full.dispose()
+    w = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    load_world(w, world())
+    build_models(w, only=["deal_state_periods", "rep_team_history", "as_of"])
+    assert not w.table_exists("marts", "mart_pipeline_daily")
+    n = replace_pipeline_snapshot_days(w, dt.date(2026, 1, 10), dt.date(2026, 1, 20))
+    assert n == len(expected) and expected
+    assert _snapshot_rows(w) == expected
+    w.dispose()
+
+
+def test_catalog_table_functions_are_not_tables(tmp_path):
+    from transforms.catalog import SqlModel
+
+    path = tmp_path / "m.sql"
+    path.write_text("-- a model\n-- indexes: (a, b); (c)\nselect g.d, x.a from generate_series(1, 3) as g(d) "
+                    "join core.x x on x.a = g.d cross join range(2) r(i)")
+    m = SqlModel("marts", "m", path)
+    assert m.deps == {("core", "x")}
+    assert m.indexes == (("a", "b"), ("c",))
+    assert m.description() == "a model"

@@ -1,12 +1,16 @@
 """Build the SQL models of some layers in dependency order, shared by the pipeline, the tests and the benchmark."""
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import re
 import time
 from typing import Iterable
 
+import sqlalchemy as sa
+
 from transforms.catalog import SqlModel, discover, topo_order
-from warehouse.connection import Warehouse
+from warehouse.connection import Warehouse, qualify
 
 log = logging.getLogger(__name__)
 
@@ -60,3 +64,52 @@ def build_models(
                 timings[key] = elapsed
             log.info("built %s: %d rows in %.2f s", key, counts[key], elapsed)
     return counts
+
+
+# -- the daily pipeline snapshot, partitioned by day ------------------------------------------------------------
+
+#: The partitioned table: one row per snapshot day x open deal (transforms/marts/mart_pipeline_daily.sql).
+SNAPSHOT_MODEL = ("marts", "mart_pipeline_daily")
+_BOUNDS_CTE = re.compile(r"\nbounds as \(\n.*?\n\),\n", re.S)
+
+
+def snapshot_model() -> SqlModel:
+    return next(m for m in discover((SNAPSHOT_MODEL[0],)) if m.key == SNAPSHOT_MODEL)
+
+
+def pipeline_snapshot_sql(dialect: str, first_day: dt.date, last_day: dt.date) -> str:
+    """The snapshot model's SQL for the days first_day..last_day only: the model's `bounds` CTE (the one place it
+    decides which days to build) is replaced, the rest is the very SQL of the full rebuild. Days after the as-of
+    stay empty, as in the full rebuild."""
+    if not (isinstance(first_day, dt.date) and isinstance(last_day, dt.date)):
+        raise TypeError("snapshot days must be dates")
+    sql = snapshot_model().sql(dialect)
+    bounds = (
+        "\nbounds as (\n"
+        f"    select cast('{first_day.isoformat()}' as date) as lo,\n"
+        f"           least(cast('{last_day.isoformat()}' as date), ao.as_of_date) as hi\n"
+        "    from core.as_of ao\n),\n"
+    )
+    new, n = _BOUNDS_CTE.subn(lambda _: bounds, sql, count=1)
+    if n != 1:
+        raise ValueError(f"{snapshot_model().path}: no `bounds as (...)` CTE to restrict to the partition's days")
+    return new
+
+
+def replace_pipeline_snapshot_days(wh: Warehouse, first_day: dt.date, last_day: dt.date | None = None) -> int:
+    """Replace the snapshot rows of first_day..last_day (one day by default) in one transaction: delete the days,
+    insert them recomputed from core.deal_state_periods as of each day's end. Idempotent; other days are kept, so
+    history accumulates and any range can be backfilled. Creates the table (empty, with its indexes on
+    PostgreSQL) when it does not exist yet. Returns the number of rows written."""
+    last_day = last_day or first_day
+    schema, table = SNAPSHOT_MODEL
+    select_sql = pipeline_snapshot_sql(wh.dialect, first_day, last_day)
+    target = qualify(schema, table)
+    if not wh.table_exists(schema, table):
+        wh.build_table(schema, table, f"select * from ({select_sql}) q where 1 = 0", indexes=snapshot_model().indexes)
+    with wh.connect() as conn:
+        conn.execute(sa.text(f"delete from {target} where snapshot_date between :lo and :hi"),
+                     {"lo": first_day, "hi": last_day})
+        conn.exec_driver_sql(wh._raw(f"insert into {target} select * from ({select_sql}) q"))
+        return int(conn.execute(sa.text(f"select count(*) from {target} where snapshot_date between :lo and :hi"),
+                                {"lo": first_day, "hi": last_day}).scalar())

@@ -1,5 +1,6 @@
 -- The acquisition channel of every company that has deals: the source channel of its first won deal, else of its
 -- earliest deal; 'UNKNOWN' when the CRM gave none. Upper-cased, the vocabulary of marketing_spend.channel.
+-- indexes: (company_key)
 with ranked as (
     select
         company_key,

@@ -1,5 +1,6 @@
 -- The segment (tier) of every resolved company: the most recently updated Or / Argent / Bronze tag among its CRM
 -- records (case-insensitive, spelled as in sales_model.yaml); 'unknown' when none, never dropped.
+-- indexes: (company_key)
 with records as (
     select
         coalesce(x.entity_key, c.source_system || ':' || c.company_id) as company_key,

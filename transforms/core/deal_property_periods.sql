@@ -1,5 +1,6 @@
 -- The deal property history as validity periods (valid_from inclusive, valid_to exclusive, null = still valid),
 -- for as-of reconstruction of amount, probability, close date and owner.
+-- indexes: (deal_key, property, valid_from)
 select
     h.source_system || ':' || h.deal_id as deal_key,
     h.property,

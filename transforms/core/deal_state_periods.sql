@@ -5,7 +5,7 @@
 -- the deal is in its current stage, else the stage's default). Amounts in the home currency (cfg_fx_rates).
 -- One sort: each period carries the instant of the latest change of each field (a running max), and the values are
 -- joined back by that instant; changes at the same instant merge (max), the way peers of a window frame do.
--- indexes: (deal_key, valid_from)
+-- indexes: (deal_key, valid_from); (valid_to)
 with deals as (
     select d.deal_key, d.source_system, d.stage_id, d.probability, d.pipeline_id, d.company_key, d.tier, d.rep_key,
            d.owner_id, d.amount_home, coalesce(fx.rate_to_home, 1) as rate_to_home,

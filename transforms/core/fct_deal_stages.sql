@@ -1,5 +1,6 @@
 -- One row per deal and stage stay (the stage history), with the stage's position, where the deal went next
 -- (forward, back, won, lost) and the CRM probability in force just before it entered the stage.
+-- indexes: (deal_key, entered_at)
 with ev as (
     select
         d.deal_key, d.source_system, d.deal_id, d.pipeline_id, e.stage_id, e.entered_at, e.exited_at,

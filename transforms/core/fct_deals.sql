@@ -2,6 +2,7 @@
 -- when open), stage position, and whether it ever reached the proposal stage. A deal reopened after a loss is
 -- judged on its final state: closed_at is when it last entered its current closed stage. A deal migrated from one
 -- CRM to another counts once (the new record).
+-- indexes: (deal_key)
 with deals as (
     -- a record migrated to another CRM (the new record names it in imported_from) is superseded by the new one
     select d.* from staging.deals d

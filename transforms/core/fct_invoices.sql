@@ -1,5 +1,6 @@
 -- One row per invoice (not deleted), linked to the resolved company through the crosswalk (null when the billing
 -- customer is not linked), with paid and due amounts converted to the home currency (cfg_fx_rates).
+-- indexes: (company_key, paid_at)
 select
     i.source_system || ':' || i.invoice_id as invoice_key,
     x.entity_key as company_key,

@@ -1,6 +1,7 @@
 -- Team membership periods per CRM user record, made non-overlapping (a period ends where the next one starts) so a
 -- point-in-time join finds at most one team; a user without history gets its current team as one open period.
 -- Marts credit a deal or an activity to the team of that day.
+-- indexes: (source_system, owner_id)
 with hist as (
     select
         h.source_system, h.owner_id, coalesce(h.team_name, 'unknown') as team_name, h.valid_from,
