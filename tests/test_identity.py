@@ -99,7 +99,14 @@ def test_incremental_equals_full_rebuild():
     changed = base.iloc[[10]].copy()
     changed["email"] = "new.address@exemple.fr"
     changed["updated_at"] = pd.Timestamp("2027-01-01")
-    changes = pd.concat([changes, changed])
+    # and a newcomer with a clashing first name behind an existing personal address: the mailbox
+    # becomes shared, so the existing records' same_email link must go (group-level rule)
+    personal = base[base.email.notna() & ~base.email.str.lower().str.contains(r"^\s*(?:famille|contact|info|commercial|accueil|compta)")]
+    pair = personal.groupby(personal.email.str.lower().str.strip()).filter(
+        lambda g: len(g) == 2 and g.first_name.str.lower().nunique() == 1)
+    intruder = pair.iloc[[0]].copy()
+    intruder["source_id"], intruder["first_name"] = "intruder-1", "Zébulon"
+    changes = pd.concat([changes, changed, intruder])
     con = duckdb.connect()
     first = resolve_contacts(base, con=con)
     inc = update_contacts(first, changes)

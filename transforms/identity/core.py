@@ -154,6 +154,51 @@ def _normalise(con, kind: str, view: str, out: str, region: str) -> None:
         nz.normalize_companies_sql(con, view, out, region)
 
 
+def _contact_deterministic(con, res: Resolution, cfg: MatchConfig, new_uids: str | None) -> str:
+    """Deterministic contact edges, kept per rule with the group that decided them
+    (`{prefix}_det`) next to the set of rare names (`{prefix}_rare`), so that an incremental run
+    recomputes only the mailbox and name groups new or changed records belong to (plus the names
+    whose rarity the new counts flipped) and the phone pairs touching them."""
+    norm, det, rare = res.normalized, f"{res.prefix}_det", f"{res.prefix}_rare"
+    old_keys = f"{res.prefix}_old_keys"
+    if new_uids is None or not all(_exists(con, t) for t in (det, rare, old_keys)):
+        deterministic.contact_rare_names(con, norm, rare)
+        deterministic.contact_edges_keyed(con, norm, cfg.max_shared_email_group, rare, det)
+    else:
+        fn = deterministic.FULL_NAME
+        deterministic.contact_rare_names(con, norm, f"{rare}_next")
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_aff_email AS
+                SELECT n_email_canon AS k FROM {norm} WHERE uid IN (SELECT uid FROM {new_uids}) AND n_email_canon IS NOT NULL
+                UNION SELECT e FROM {old_keys} WHERE e IS NOT NULL"""
+        )
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_aff_name AS
+                SELECT {fn} AS k FROM {norm} WHERE uid IN (SELECT uid FROM {new_uids}) AND {fn} IS NOT NULL
+                UNION SELECT f FROM {old_keys} WHERE f IS NOT NULL
+                UNION (SELECT full_name FROM {rare}_next EXCEPT SELECT full_name FROM {rare})
+                UNION (SELECT full_name FROM {rare} EXCEPT SELECT full_name FROM {rare}_next)"""
+        )
+        con.execute(
+            f"""DELETE FROM {det} WHERE (rule = 'same_email' AND k IN (SELECT k FROM {res.prefix}_aff_email))
+                   OR (rule = 'rare_name' AND k IN (SELECT k FROM {res.prefix}_aff_name))
+                   OR uid_l IN (SELECT uid FROM {new_uids}) OR uid_r IN (SELECT uid FROM {new_uids})"""
+        )
+        deterministic.contact_edges_keyed(
+            con, norm, cfg.max_shared_email_group, f"{rare}_next", f"{det}_delta",
+            email_scope=f"n_email_canon IN (SELECT k FROM {res.prefix}_aff_email)",
+            name_scope=f"full_name IN (SELECT k FROM {res.prefix}_aff_name)", new_uids=new_uids)
+        con.execute(f"INSERT INTO {det} SELECT * FROM {det}_delta")
+        con.execute(f"DROP TABLE {det}_delta")
+        con.execute(f"DROP TABLE {rare}")
+        con.execute(f"ALTER TABLE {rare}_next RENAME TO {rare.split('.')[-1]}")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE __det_contacts AS
+            SELECT uid_l, uid_r, min(rule) AS rule, 1.0::DOUBLE AS match_probability FROM {det} GROUP BY uid_l, uid_r"""
+    )
+    return "__det_contacts"
+
+
 def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: dict, timer: _Timer,
                       new_uids: str | None, passthrough: list[str]) -> None:
     norm = res.normalized
@@ -162,7 +207,7 @@ def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: 
     if incremental:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {res.prefix}_prev_edges AS SELECT * FROM {res.edges}")
     if kind == "contacts":
-        det = timer("deterministic", deterministic.contact_edges, con, norm, cfg.max_shared_email_group)
+        det = timer("deterministic", _contact_deterministic, con, res, cfg, new_uids if incremental else None)
     else:
         det = timer("deterministic", deterministic.company_edges, con, norm)
     spl = timer("splink", splink_models.predict_edges, con, norm, kind, model, cfg.match_threshold,
@@ -339,6 +384,12 @@ def update(
 
     def merge():
         con.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}_new_uids AS SELECT uid FROM {prefix}_changes_normalized")
+        if kind == "contacts":  # the groups the replaced versions of changed records belonged to
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {prefix}_old_keys AS
+                    SELECT n_email_canon AS e, {deterministic.FULL_NAME} AS f FROM {res.normalized}
+                    WHERE uid IN (SELECT uid FROM {prefix}_new_uids)"""
+            )
         con.execute(f"DELETE FROM {res.normalized} WHERE uid IN (SELECT uid FROM {prefix}_new_uids)")
         con.execute(f"INSERT INTO {res.normalized} BY NAME SELECT * FROM {prefix}_changes_normalized")
 

@@ -37,19 +37,55 @@ def _touch(new_uids: str | None) -> str:
     return f"(l.uid IN (SELECT uid FROM {new_uids}) OR r.uid IN (SELECT uid FROM {new_uids}))"
 
 
-def contact_edges(con: duckdb.DuckDBPyConnection, norm: str, max_group: int, new_uids: str | None = None) -> str:
-    """same_email: same personal mailbox (sub-address stripped, not a role/family address), in a
-    group of at most `max_group` records whose names are all pairwise compatible: an address that
-    two incompatible names use is a shared mailbox, and proves nothing about anyone in it.
+FULL_NAME = "least(n_first_name, n_last_name) || ' ' || greatest(n_first_name, n_last_name)"
 
-    same_phone_and_name: same phone, same name (exact or swapped) when both records carry a full
-    name and neither e-mail contradicts (two different addresses at one company are two people)."""
+
+def contact_rare_names(con: duckdb.DuckDBPyConnection, norm: str, out: str) -> str:
+    """Full names (order-insensitive) borne by 2-3 records whose expected number of chance
+    occurrences (2 x N x f(first) x f(last), from the name parts' frequencies in the data) is
+    below RARE_NAME_EXPECTED: a second record with such a name is the same person (the idea behind
+    term-frequency adjustment)."""
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE __det_contacts AS
+        CREATE OR REPLACE TEMP TABLE {out} AS
+        WITH nm AS (
+            SELECT {FULL_NAME} AS full_name, n_first_name, n_last_name
+            FROM {norm} WHERE n_first_name IS NOT NULL AND n_last_name IS NOT NULL
+        ), tot AS (SELECT count(*)::DOUBLE AS n FROM nm),
+        part_freq AS (
+            SELECT part, count(*) / (SELECT n FROM tot) AS f
+            FROM (SELECT n_first_name AS part FROM nm UNION ALL SELECT n_last_name FROM nm) GROUP BY part
+        )
+        SELECT full_name FROM (
+            SELECT full_name, any_value(n_first_name) AS a, any_value(n_last_name) AS b
+            FROM nm GROUP BY full_name HAVING count(*) BETWEEN 2 AND 3
+        ) g JOIN part_freq fa ON fa.part = g.a JOIN part_freq fb ON fb.part = g.b
+        WHERE 2 * (SELECT n FROM tot) * fa.f * fb.f < {RARE_NAME_EXPECTED}
+        """
+    )
+    return out
+
+
+def contact_edges_keyed(
+    con: duckdb.DuckDBPyConnection, norm: str, max_group: int, rare: str, out: str,
+    email_scope: str = "TRUE", name_scope: str = "TRUE", new_uids: str | None = None,
+) -> str:
+    """Deterministic contact edges with the key of the group that decided them:
+    out(uid_l, uid_r, rule, k), k = mailbox (same_email), full name (rare_name), NULL (phone).
+
+    An incremental run recomputes only what new or changed records can alter: the mailbox groups
+    (`email_scope`, a condition on n_email_canon) and the name groups (`name_scope`, on full_name)
+    they belong to, with the groups' full membership; and the phone pairs touching `new_uids`."""
+    phone_scope = "TRUE" if new_uids is None else (
+        f"ph IN (SELECT unnest([n_phone, n_mobile]) FROM {norm} WHERE uid IN (SELECT uid FROM {new_uids}))")
+    phone_pairs = "TRUE" if new_uids is None else (
+        f"(l.uid IN (SELECT uid FROM {new_uids}) OR r.uid IN (SELECT uid FROM {new_uids}))")
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {out} AS
         WITH g AS (
             SELECT n_email_canon FROM {norm}
-            WHERE n_email_canon IS NOT NULL AND NOT n_email_is_role
+            WHERE n_email_canon IS NOT NULL AND NOT n_email_is_role AND ({email_scope})
             GROUP BY n_email_canon HAVING count(*) BETWEEN 2 AND {int(max_group)}
         ), c AS (SELECT * FROM {norm} WHERE n_email_canon IN (SELECT n_email_canon FROM g)),
         p AS (
@@ -58,17 +94,18 @@ def contact_edges(con: duckdb.DuckDBPyConnection, norm: str, max_group: int, new
             FROM c l JOIN c r ON l.n_email_canon = r.n_email_canon AND l.uid < r.uid
         ), shared AS (SELECT DISTINCT n_email_canon FROM p WHERE NOT ok),
         by_email AS (
-            SELECT uid_l, uid_r, 'same_email' AS rule FROM p
+            SELECT uid_l, uid_r, 'same_email' AS rule, n_email_canon AS k FROM p
             WHERE n_email_canon NOT IN (SELECT n_email_canon FROM shared)
-        ), ph AS (
+        ), ph0 AS (
             SELECT uid, n_first_name, n_last_name, n_email_canon, n_email_domain, n_email_is_free, n_email_is_role,
                    n_company, n_company_ref,
                    unnest(list_distinct(list_filter([n_phone, n_mobile], x -> x IS NOT NULL))) AS ph
             FROM {norm}
             -- a household or a team shares its phone with its mailbox: no proof there
             WHERE n_first_name IS NOT NULL AND n_last_name IS NOT NULL AND NOT n_email_is_role
-        ), by_phone AS (
-            SELECT DISTINCT l.uid AS uid_l, r.uid AS uid_r, 'same_phone_and_name' AS rule
+        ), ph AS (SELECT * FROM ph0 WHERE {phone_scope}),
+        by_phone AS (
+            SELECT DISTINCT l.uid AS uid_l, r.uid AS uid_r, 'same_phone_and_name' AS rule, CAST(NULL AS VARCHAR) AS k
             FROM ph l JOIN ph r ON l.ph = r.ph AND l.uid < r.uid
             WHERE ((l.n_first_name = r.n_first_name AND l.n_last_name = r.n_last_name)
                    OR (l.n_first_name = r.n_last_name AND l.n_last_name = r.n_first_name))
@@ -76,36 +113,39 @@ def contact_edges(con: duckdb.DuckDBPyConnection, norm: str, max_group: int, new
                    OR l.n_company_ref = r.n_company_ref OR jaro_winkler_similarity(l.n_company, r.n_company) >= 0.9)
               AND NOT coalesce(l.n_email_canon <> r.n_email_canon AND l.n_email_domain = r.n_email_domain
                                AND NOT l.n_email_is_free AND NOT l.n_email_is_role AND NOT r.n_email_is_role, false)
-        ), nm AS (  -- full name, order-insensitive (swapped first/last)
-            SELECT uid, least(n_first_name, n_last_name) || ' ' || greatest(n_first_name, n_last_name) AS full_name,
-                   n_first_name, n_last_name, n_company, n_company_ref
+              AND {phone_pairs}
+        ), nm AS (  -- full name, order-insensitive (swapped first/last), rare ones in scope only
+            SELECT uid, {FULL_NAME} AS full_name, n_company, n_company_ref
             FROM {norm} WHERE n_first_name IS NOT NULL AND n_last_name IS NOT NULL
-        ), tot AS (SELECT count(*)::DOUBLE AS n FROM nm),
-        part_freq AS (
-            SELECT part, count(*) / (SELECT n FROM tot) AS f
-            FROM (SELECT n_first_name AS part FROM nm UNION ALL SELECT n_last_name FROM nm) GROUP BY part
-        ), rare AS (
-            -- expected number of records carrying this name by chance (2 x N x f(first) x f(last)),
-            -- from the name parts' frequencies in the data: well below one means a second record
-            -- with the same rare name is the same person (the idea behind term-frequency adjustment)
-            SELECT full_name FROM (
-                SELECT full_name, any_value(n_first_name) AS a, any_value(n_last_name) AS b, count(*) AS k
-                FROM nm GROUP BY full_name HAVING count(*) BETWEEN 2 AND 3
-            ) g JOIN part_freq fa ON fa.part = g.a JOIN part_freq fb ON fb.part = g.b
-            WHERE 2 * (SELECT n FROM tot) * fa.f * fb.f < {RARE_NAME_EXPECTED}
+              AND {FULL_NAME} IN (SELECT full_name FROM {rare} WHERE {name_scope})
         ), by_rare AS (
-            SELECT l.uid AS uid_l, r.uid AS uid_r, 'rare_name' AS rule
+            SELECT l.uid AS uid_l, r.uid AS uid_r, 'rare_name' AS rule, l.full_name AS k
             FROM nm l JOIN nm r ON l.full_name = r.full_name AND l.uid < r.uid
-            WHERE l.full_name IN (SELECT full_name FROM rare)
-              AND (l.n_company IS NULL OR r.n_company IS NULL OR l.n_company = r.n_company
+            WHERE (l.n_company IS NULL OR r.n_company IS NULL OR l.n_company = r.n_company
                    OR l.n_company_ref = r.n_company_ref OR jaro_winkler_similarity(l.n_company, r.n_company) >= 0.9)
-        ), e AS (
-            SELECT * FROM by_email UNION SELECT * FROM by_phone UNION SELECT * FROM by_rare
         )
-        SELECT uid_l, uid_r, min(rule) AS rule, 1.0::DOUBLE AS match_probability
-        FROM e l WHERE {_touch(new_uids).replace('l.uid', 'l.uid_l').replace('r.uid', 'l.uid_r')}
-        GROUP BY uid_l, uid_r
+        SELECT * FROM by_email UNION ALL SELECT * FROM by_phone UNION ALL SELECT * FROM by_rare
         """
+    )
+    return out
+
+
+def contact_edges(con: duckdb.DuckDBPyConnection, norm: str, max_group: int, new_uids: str | None = None) -> str:
+    """same_email: same personal mailbox (sub-address stripped, not a role/family address), in a
+    group of at most `max_group` records whose names are all pairwise compatible: an address that
+    two incompatible names use is a shared mailbox, and proves nothing about anyone in it.
+
+    same_phone_and_name: same phone, same name (exact or swapped) when both records carry a full
+    name and neither e-mail contradicts (two different addresses at one company are two people).
+
+    rare_name: same rare full name (see contact_rare_names), companies compatible."""
+    contact_rare_names(con, norm, "__det_rare")
+    contact_edges_keyed(con, norm, max_group, "__det_rare", "__det_keyed")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE __det_contacts AS
+            SELECT uid_l, uid_r, min(rule) AS rule, 1.0::DOUBLE AS match_probability
+            FROM __det_keyed l WHERE {_touch(new_uids).replace('l.uid', 'l.uid_l').replace('r.uid', 'l.uid_r')}
+            GROUP BY uid_l, uid_r"""
     )
     return "__det_contacts"
 
