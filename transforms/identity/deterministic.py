@@ -78,6 +78,8 @@ def contact_edges_keyed(
     they belong to, with the groups' full membership; and the phone pairs touching `new_uids`."""
     phone_scope = "TRUE" if new_uids is None else (
         f"ph IN (SELECT unnest([n_phone, n_mobile]) FROM {norm} WHERE uid IN (SELECT uid FROM {new_uids}))")
+    new_phones = f"(SELECT unnest([n_phone, n_mobile]) FROM {norm} WHERE uid IN (SELECT uid FROM {new_uids}))"
+    phone_rows = "TRUE" if new_uids is None else f"(n_phone IN {new_phones} OR n_mobile IN {new_phones})"
     phone_pairs = "TRUE" if new_uids is None else (
         f"(l.uid IN (SELECT uid FROM {new_uids}) OR r.uid IN (SELECT uid FROM {new_uids}))")
     con.execute(
@@ -103,6 +105,7 @@ def contact_edges_keyed(
             FROM {norm}
             -- a household or a team shares its phone with its mailbox: no proof there
             WHERE n_first_name IS NOT NULL AND n_last_name IS NOT NULL AND NOT n_email_is_role
+              AND {phone_rows}
         ), ph AS (SELECT * FROM ph0 WHERE {phone_scope}),
         by_phone AS (
             SELECT DISTINCT l.uid AS uid_l, r.uid AS uid_r, 'same_phone_and_name' AS rule, CAST(NULL AS VARCHAR) AS k

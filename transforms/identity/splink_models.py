@@ -342,6 +342,10 @@ def predict_edges(
             for rule in rules
         )
         con.execute(f"CREATE OR REPLACE TEMP TABLE __splink_old_cand AS SELECT uid FROM ({cand}) EXCEPT SELECT uid FROM {new_uids}")
+        # every row a pair can touch, once: the frames and the name veto below read this, not the table
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __splink_rows AS SELECT * FROM __splink_new_rows
+                        UNION ALL SELECT * FROM {table} WHERE uid IN (SELECT uid FROM __splink_old_cand)""")
+        table = "__splink_rows"
         old = _frame(con, db_api, table, cols, "uid IN (SELECT uid FROM __splink_old_cand)")
         linker = Linker(new, model, log_level=logging.WARNING)
         parts = [
