@@ -37,9 +37,10 @@ def test_write_frame_round_trips_nulls_and_quotes(duckdb_warehouse):
 def test_postgres_build_and_frame(postgres_warehouse):
     wh = postgres_warehouse
     assert wh.build_table("marts", "t", "select 1 as a") == 1
-    df = pd.DataFrame({"k": ["a", "b"], "v": ['x,"y', None]})
+    df = pd.DataFrame({"k": ["a", "b"], "v": ['x,"y', None], "sources": [["hubspot", "koban"], None]})
     wh.write_frame("staging", "f", df)
-    assert wh.query("select * from staging.f order by k") == [{"k": "a", "v": 'x,"y'}, {"k": "b", "v": None}]
+    assert wh.query("select * from staging.f order by k") == [
+        {"k": "a", "v": 'x,"y', "sources": "hubspot, koban"}, {"k": "b", "v": None, "sources": None}]
 
 
 @pytest.mark.postgres

@@ -242,9 +242,16 @@ class Warehouse:
 
         arrow = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
         # A column with no value at all has Arrow type null, which DuckDB would make INTEGER: make it text.
+        # A list column (e.g. the source systems of a golden record) becomes comma-separated text, the same on
+        # both warehouses (PostgreSQL's COPY has no list type, and BI tools read text better).
+        import pyarrow.compute as pc
+
         for i, f in enumerate(arrow.schema):
             if pa.types.is_null(f.type):
                 arrow = arrow.set_column(i, f.name, pa.nulls(arrow.num_rows, pa.string()))
+            elif pa.types.is_list(f.type) or pa.types.is_large_list(f.type):
+                as_text = pc.binary_join(pc.cast(arrow.column(i), pa.list_(pa.string())), ", ")
+                arrow = arrow.set_column(i, f.name, as_text)
         target, building = qualify(schema, table), qualify(schema, f"{table}__building")
         with self.connect() as conn:
             conn.exec_driver_sql(f"create schema if not exists {quote_ident(schema)}")
