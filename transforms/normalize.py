@@ -563,6 +563,8 @@ def normalize_contacts_sql(
         )
         SELECT base.* EXCLUDE (n_first_name, n_last_name, n_company, n_city, n_postcode),
                n_first_name, n_last_name,
+               -- full name, insensitive to a first/last swap (name-frequency rules group on it)
+               least(n_first_name, n_last_name) || ' ' || greatest(n_first_name, n_last_name) AS n_full_name,
                {sql_email_local('n_email')} AS n_email_local,
                -- sub-addressing (jean+crm@x.fr) reaches the same mailbox as jean@x.fr
                regexp_replace(n_email, '[+][^@]*@', '@') AS n_email_canon,

@@ -161,12 +161,42 @@ def _contact_deterministic(con, res: Resolution, cfg: MatchConfig, new_uids: str
     whose rarity the new counts flipped) and the phone pairs touching them."""
     norm, det, rare = res.normalized, f"{res.prefix}_det", f"{res.prefix}_rare"
     old_keys = f"{res.prefix}_old_keys"
-    if new_uids is None or not all(_exists(con, t) for t in (det, rare, old_keys)):
-        deterministic.contact_rare_names(con, norm, rare)
+    counts = (f"{res.prefix}_name_counts", f"{res.prefix}_part_counts")
+    if new_uids is None or not all(_exists(con, t) for t in (det, rare, old_keys, *counts)):
+        deterministic.contact_name_counts(con, norm, res.prefix)
+        deterministic.contact_rare_from_counts(con, res.prefix, rare)
         deterministic.contact_edges_keyed(con, norm, cfg.max_shared_email_group, rare, det)
     else:
         fn = deterministic.FULL_NAME
-        deterministic.contact_rare_names(con, norm, f"{rare}_next")
+        # name counts moved by the delta: +1 per new record, -1 per replaced version
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_name_delta AS
+                SELECT full_name, a, b, sum(d)::BIGINT AS d FROM (
+                    SELECT n_full_name AS full_name, least(n_first_name, n_last_name) AS a,
+                           greatest(n_first_name, n_last_name) AS b, 1 AS d
+                    FROM {norm} WHERE uid IN (SELECT uid FROM {new_uids}) AND n_full_name IS NOT NULL
+                    UNION ALL SELECT f, a, b, -1 FROM {old_keys} WHERE f IS NOT NULL
+                ) GROUP BY ALL"""
+        )
+        con.execute(
+            f"""UPDATE {counts[0]} SET n = {counts[0]}.n + d.d FROM {res.prefix}_name_delta d
+                WHERE {counts[0]}.full_name = d.full_name"""
+        )
+        con.execute(
+            f"""INSERT INTO {counts[0]} SELECT full_name, a, b, d FROM {res.prefix}_name_delta
+                WHERE full_name NOT IN (SELECT full_name FROM {counts[0]})"""
+        )
+        con.execute(f"DELETE FROM {counts[0]} WHERE n <= 0")
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {counts[1]}_next AS
+                SELECT part, sum(n)::BIGINT AS n FROM (
+                    SELECT part, n FROM {counts[1]}
+                    UNION ALL SELECT a, d FROM {res.prefix}_name_delta UNION ALL SELECT b, d FROM {res.prefix}_name_delta
+                ) GROUP BY part HAVING sum(n) > 0"""
+        )
+        con.execute(f"DROP TABLE {counts[1]}")
+        con.execute(f"ALTER TABLE {counts[1]}_next RENAME TO {counts[1].split('.')[-1]}")
+        deterministic.contact_rare_from_counts(con, res.prefix, f"{rare}_next")
         con.execute(
             f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_aff_email AS
                 SELECT n_email_canon AS k FROM {norm} WHERE uid IN (SELECT uid FROM {new_uids}) AND n_email_canon IS NOT NULL
@@ -387,7 +417,8 @@ def update(
         if kind == "contacts":  # the groups the replaced versions of changed records belonged to
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE {prefix}_old_keys AS
-                    SELECT n_email_canon AS e, {deterministic.FULL_NAME} AS f FROM {res.normalized}
+                    SELECT n_email_canon AS e, n_full_name AS f, least(n_first_name, n_last_name) AS a,
+                           greatest(n_first_name, n_last_name) AS b FROM {res.normalized}
                     WHERE uid IN (SELECT uid FROM {prefix}_new_uids)"""
             )
         con.execute(f"DELETE FROM {res.normalized} WHERE uid IN (SELECT uid FROM {prefix}_new_uids)")

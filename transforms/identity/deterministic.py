@@ -37,33 +37,46 @@ def _touch(new_uids: str | None) -> str:
     return f"(l.uid IN (SELECT uid FROM {new_uids}) OR r.uid IN (SELECT uid FROM {new_uids}))"
 
 
-FULL_NAME = "least(n_first_name, n_last_name) || ' ' || greatest(n_first_name, n_last_name)"
+FULL_NAME = "n_full_name"  # least(first, last) || ' ' || greatest(first, last), see normalize
+
+
+def contact_name_counts(con: duckdb.DuckDBPyConnection, norm: str, prefix: str) -> None:
+    """{prefix}_part_counts(part, n): records bearing each name part; {prefix}_name_counts(full_name,
+    a, b, n): records bearing each full name (a <= b its parts). Kept between runs so an
+    incremental run adjusts counts by its delta instead of recounting every record."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {prefix}_name_counts AS
+            SELECT n_full_name AS full_name, least(n_first_name, n_last_name) AS a,
+                   greatest(n_first_name, n_last_name) AS b, count(*)::BIGINT AS n
+            FROM {norm} WHERE n_full_name IS NOT NULL GROUP BY ALL"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {prefix}_part_counts AS
+            SELECT part, sum(n)::BIGINT AS n FROM (
+                SELECT a AS part, n FROM {prefix}_name_counts UNION ALL SELECT b, n FROM {prefix}_name_counts
+            ) GROUP BY part"""
+    )
+
+
+def contact_rare_from_counts(con: duckdb.DuckDBPyConnection, prefix: str, out: str) -> str:
+    """Full names borne by 2-3 records whose expected number of chance occurrences,
+    2 x N x f(first) x f(last) = 2 x n(first) x n(last) / N (N records with a full name), is below
+    RARE_NAME_EXPECTED: a second record with such a name is the same person (the idea behind
+    term-frequency adjustment)."""
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {out} AS
+            WITH tot AS (SELECT sum(n)::DOUBLE AS n FROM {prefix}_name_counts)
+            SELECT g.full_name FROM {prefix}_name_counts g
+            JOIN {prefix}_part_counts fa ON fa.part = g.a JOIN {prefix}_part_counts fb ON fb.part = g.b
+            WHERE g.n BETWEEN 2 AND 3 AND 2.0 * fa.n * fb.n / (SELECT n FROM tot) < {RARE_NAME_EXPECTED}"""
+    )
+    return out
 
 
 def contact_rare_names(con: duckdb.DuckDBPyConnection, norm: str, out: str) -> str:
-    """Full names (order-insensitive) borne by 2-3 records whose expected number of chance
-    occurrences (2 x N x f(first) x f(last), from the name parts' frequencies in the data) is
-    below RARE_NAME_EXPECTED: a second record with such a name is the same person (the idea behind
-    term-frequency adjustment)."""
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE {out} AS
-        WITH nm AS (
-            SELECT {FULL_NAME} AS full_name, n_first_name, n_last_name
-            FROM {norm} WHERE n_first_name IS NOT NULL AND n_last_name IS NOT NULL
-        ), tot AS (SELECT count(*)::DOUBLE AS n FROM nm),
-        part_freq AS (
-            SELECT part, count(*) / (SELECT n FROM tot) AS f
-            FROM (SELECT n_first_name AS part FROM nm UNION ALL SELECT n_last_name FROM nm) GROUP BY part
-        )
-        SELECT full_name FROM (
-            SELECT full_name, any_value(n_first_name) AS a, any_value(n_last_name) AS b
-            FROM nm GROUP BY full_name HAVING count(*) BETWEEN 2 AND 3
-        ) g JOIN part_freq fa ON fa.part = g.a JOIN part_freq fb ON fb.part = g.b
-        WHERE 2 * (SELECT n FROM tot) * fa.f * fb.f < {RARE_NAME_EXPECTED}
-        """
-    )
-    return out
+    """The rare full names of `norm` (see contact_rare_from_counts), counted from scratch."""
+    contact_name_counts(con, norm, "__det_rare")
+    return contact_rare_from_counts(con, "__det_rare", out)
 
 
 def contact_edges_keyed(
@@ -119,8 +132,7 @@ def contact_edges_keyed(
               AND {phone_pairs}
         ), nm AS (  -- full name, order-insensitive (swapped first/last), rare ones in scope only
             SELECT uid, {FULL_NAME} AS full_name, n_company, n_company_ref
-            FROM {norm} WHERE n_first_name IS NOT NULL AND n_last_name IS NOT NULL
-              AND {FULL_NAME} IN (SELECT full_name FROM {rare} WHERE {name_scope})
+            FROM {norm} WHERE {FULL_NAME} IN (SELECT full_name FROM {rare} WHERE {name_scope})
         ), by_rare AS (
             SELECT l.uid AS uid_l, r.uid AS uid_r, 'rare_name' AS rule, l.full_name AS k
             FROM nm l JOIN nm r ON l.full_name = r.full_name AND l.uid < r.uid
@@ -142,8 +154,8 @@ def contact_edges(con: duckdb.DuckDBPyConnection, norm: str, max_group: int, new
     name and neither e-mail contradicts (two different addresses at one company are two people).
 
     rare_name: same rare full name (see contact_rare_names), companies compatible."""
-    contact_rare_names(con, norm, "__det_rare")
-    contact_edges_keyed(con, norm, max_group, "__det_rare", "__det_keyed")
+    contact_rare_names(con, norm, "__det_rare_set")
+    contact_edges_keyed(con, norm, max_group, "__det_rare_set", "__det_keyed")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE __det_contacts AS
             SELECT uid_l, uid_r, min(rule) AS rule, 1.0::DOUBLE AS match_probability
