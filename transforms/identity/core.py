@@ -332,10 +332,10 @@ def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: 
 
         def golden_incremental():
             # Only entities that gained, lost or changed a record are recomputed; the others keep their row.
+            # Their records are exactly the re-clustered ones: an entity lies inside one component.
             con.execute(
                 f"""CREATE OR REPLACE TEMP VIEW {res.prefix}_golden_in AS
-                    SELECT n.*, c.entity_key, c.rule AS __cluster_rule FROM {clusters} c JOIN {norm} n USING (uid)
-                    WHERE c.entity_key IN (SELECT entity_key FROM {touched})"""
+                    SELECT n.*, c.entity_key, c.rule AS __cluster_rule FROM {sub_out} c JOIN {norm} n USING (uid)"""
             )
             golden_table(con, f"{res.prefix}_golden_in", fields, cfg.survivorship, f"{res.golden}_delta",
                          alone="__cluster_rule = 'singleton'")
