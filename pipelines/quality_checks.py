@@ -46,7 +46,7 @@ def _result_fields(outcome: RuleOutcome) -> dict:
     return dict(passed=outcome.status == "passed", severity=severity, metadata=metadata, description=outcome.summary())
 
 
-QUALITY_TABLES = ("violations", "rule_results", "rule_results_by_owner")
+QUALITY_TABLES = ("violations", "rule_results", "rule_results_by_owner", "quarantine")
 SCORECARD = ("marts", "data_quality_by_owner")
 
 
@@ -88,7 +88,14 @@ def build_quality_checks(sales_model: SalesModel, as_of: dt.datetime | None = No
     def quality_rules(context):  # no annotation: dagster rejects string annotations
         from transforms.build import build_models
 
+        from transforms.quality.quarantine import collect_connector_quarantine
+
         wh = context.resources.warehouse.get()
+        # what the connectors set aside (raw_<source>._quarantine) joins quality.quarantine: one place to count
+        # what came in, what was kept, and why the rest was set aside
+        quarantined = collect_connector_quarantine(wh)
+        if quarantined:
+            context.log.warning(f"{quarantined} record(s) in quarantine: select * from quality.quarantine")
         selected = {k.name for k in context.selected_asset_check_keys}
         # rebuilt at run time so the "sane date" window follows the clock, not the code location's load time
         current = [r for r in build_rules(sales_model, as_of=as_of) if f"quality_{r.name}" in selected]

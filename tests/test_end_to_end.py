@@ -27,7 +27,8 @@ def _run_pipeline(warehouse_url: str, tmp_path):
     os.environ["CRM_ETL_WAREHOUSE_URL"] = warehouse_url
     os.environ["DLT_DATA_DIR"] = str(tmp_path / "dlt")
     try:
-        with sandbox_environment(world, tmp_path / "files"):
+        # one contact is served with a broken id: it must land in quarantine, and everything else must load
+        with sandbox_environment(world, tmp_path / "files", faults={"malformed_record": "bad_id"}):
             result = run_full_pipeline(echo=lambda _: None)
     finally:
         os.environ.clear()
@@ -161,3 +162,29 @@ def test_postgres_gives_the_same_marts_as_duckdb(duckdb_run, postgres_run):
         assert pg.table_exists("marts", table), table
         assert _table(pg, "marts", table) == _table(duck, "marts", table), f"marts.{table} differs"
     assert _table(pg, "staging", "deals") == _table(duck, "staging", "deals")
+
+
+def test_scorecard_matches_the_fields_the_generator_left_empty(duckdb_run):
+    """Sales ops' per-rep scorecard counts exactly the deals whose amount the generator blanked, per rep."""
+    world, _, wh = duckdb_run
+    truth = Counter()
+    archived = {d.hubspot_id for d in world.deals if d.archived}
+    for (vendor, obj, record_id), fields in world.truth.missing_fields.items():
+        if vendor == "hubspot" and obj == "deals" and "amount" in fields and record_id not in archived:
+            truth[world.rep(fields["amount"]).owner_id] += 1
+    rows = wh.query(
+        "select owner_id, sum(records_failing) as failing from marts.data_quality_by_owner "
+        "where rule = 'deal_amount' and source_system = 'hubspot' group by owner_id"
+    )
+    got = Counter({r["owner_id"]: int(r["failing"]) for r in rows if r["failing"]})
+    assert truth, "the tiny world should leave some deal amounts empty"
+    assert got == truth
+
+
+def test_malformed_record_is_quarantined_with_its_reason(duckdb_run):
+    """Nothing that came in is lost: the record the sandbox broke is in quality.quarantine, with why."""
+    _, _, wh = duckdb_run
+    rows = wh.query("select source, object, reason, payload from quality.quarantine")
+    hubspot = [r for r in rows if r["source"] == "hubspot"]
+    assert len(hubspot) == 1 and hubspot[0]["object"] == "contacts" and "id is not numeric" in hubspot[0]["reason"]
+    assert all(r["reason"] and r["payload"] for r in rows)  # the fault breaks one record per vendor that has one
