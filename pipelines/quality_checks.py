@@ -78,6 +78,8 @@ def build_quality_checks(sales_model: SalesModel, as_of: dt.datetime | None = No
     specs = [
         dg.AssetCheckSpec(
             name=f"quality_{r.name}", asset=dg.AssetKey(list(r.table)), blocking=r.blocking,
+            # the other tables a rule reads must be built before it runs (else it is skipped as "missing table")
+            additional_deps=[dg.AssetKey(list(t)) for t in sorted(r.reads) if t != r.table and t[0] != "quality"],
             description=f"[{r.severity}] {r.description}",
             metadata={"rule": r.name, "object": r.object, "severity": r.severity, "kind": r.kind},
         )

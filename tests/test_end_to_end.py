@@ -64,7 +64,9 @@ def test_every_asset_materialises_on_duckdb(duckdb_run):
 
 
 def test_key_checks_and_quality_rules_evaluated(duckdb_run):
-    _, result, _ = duckdb_run
+    _, result, wh = duckdb_run
+    skipped = wh.query("select rule from quality.rule_results where status = 'skipped'")
+    assert skipped == [], "every rule's tables are built before the rule runs"
     evaluations = _check_evaluations(result)
     names = {e.check_name for e in evaluations}
     assert "primary_key_unique_not_null" in names
