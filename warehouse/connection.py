@@ -96,11 +96,24 @@ class Warehouse:
         each `connect()` is still its own transaction (so `build_table` stays atomic per table), only the
         connection is shared. Nested sessions reuse the outer one. The file is released when the block ends,
         so dlt can open it again afterwards.
+
+        On DuckDB the database's memory is capped for the session (CRM_ETL_DUCKDB_MEMORY_LIMIT, default 1GB;
+        DuckDB's own default is 80% of RAM, and a long-lived connection keeps its buffer pool): bigger sorts and
+        joins spill to a temporary directory beside the file instead of growing the process.
         """
         if getattr(self, "_pinned", None) is not None:
             yield self
             return
         self._pinned = self._engine.connect()
+        if self.dialect == "duckdb":
+            limit = os.environ.get("CRM_ETL_DUCKDB_MEMORY_LIMIT", "1GB")
+            if not re.fullmatch(r"\d+(\.\d+)?\s*[KMGT]i?B", limit, re.I):
+                raise ValueError(f"CRM_ETL_DUCKDB_MEMORY_LIMIT={limit!r}: expected a size such as 1GB or 1536MB")
+            self._pinned.exec_driver_sql(f"set memory_limit = '{limit}'")
+            # a built table's row order means nothing: DuckDB may then write results as they come, without
+            # holding them back to keep the input order (less memory, no spilling)
+            self._pinned.exec_driver_sql("set preserve_insertion_order = false")
+            self._pinned.commit()
         try:
             yield self
         finally:
