@@ -8,14 +8,34 @@
 with horizons as (
     select 0 as horizon_days union all select 30 union all select 60 union all select 90
 ),
+snapshot_range as (
+    select min(snapshot_date) as lo, max(snapshot_date) as hi from marts.mart_pipeline_daily
+),
+forecast_days as (
+    -- the few snapshot days a forecast is read from (month start - horizon - 1), so the snapshot is joined on its
+    -- day (an index on PostgreSQL, a tiny hash table on DuckDB) instead of testing every row against every horizon
+    select c.month, h.horizon_days, c.snapshot_date
+    from (
+        select cast(g.m as date) as month, h.horizon_days, cast(g.m as date) - (h.horizon_days + 1) as snapshot_date
+        from snapshot_range r
+        join lateral generate_series(cast(date_trunc('month', r.lo) as timestamp),
+                                     cast(date_trunc('month', r.hi) as timestamp) + interval '4 month',
+                                     interval '1 month') as g(m) on true
+        cross join horizons h
+    ) c
+    cross join snapshot_range r
+    where c.snapshot_date between r.lo and r.hi
+),
 fc as (
     select
-        cast(date_trunc('month', p.expected_close_date) as date) as month,
-        h.horizon_days,
+        f.month,
+        f.horizon_days,
         p.snapshot_date,
         p.rep_key, p.deal_key, p.amount_home, p.probability, p.weighted_amount_home, p.weighted_amount_calibrated_home
-    from marts.mart_pipeline_daily p
-    join horizons h on p.snapshot_date = cast(date_trunc('month', p.expected_close_date) as date) - (h.horizon_days + 1)
+    from forecast_days f
+    join marts.mart_pipeline_daily p
+      on p.snapshot_date = f.snapshot_date
+     and cast(date_trunc('month', p.expected_close_date) as date) = f.month
 ),
 scored as (
     select fc.*,
