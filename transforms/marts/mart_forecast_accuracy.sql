@@ -14,7 +14,7 @@ snapshot_range as (
 forecast_days as (
     -- the few snapshot days a forecast is read from (month start - horizon - 1), so the snapshot is joined on its
     -- day (an index on PostgreSQL, a tiny hash table on DuckDB) instead of testing every row against every horizon
-    select c.month, h.horizon_days, c.snapshot_date
+    select c.month, c.horizon_days, c.snapshot_date
     from (
         select cast(g.m as date) as month, h.horizon_days, cast(g.m as date) - (h.horizon_days + 1) as snapshot_date
         from snapshot_range r
