@@ -233,7 +233,9 @@ def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: 
                       new_uids: str | None, passthrough: list[str]) -> None:
     norm = res.normalized
     clusters = f"{res.prefix}_clusters"
-    incremental = new_uids is not None and all(_exists(con, t) for t in (res.golden, res.crosswalk, clusters))
+    # (a clusters table written before components were kept means one full re-clustering)
+    incremental = new_uids is not None and all(_exists(con, t) for t in (res.golden, res.crosswalk, clusters)) \
+        and "component" in [r[0] for r in con.execute(f"DESCRIBE {clusters}").fetchall()]
     if incremental:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {res.prefix}_prev_edges AS SELECT * FROM {res.edges}")
     if kind == "contacts":
