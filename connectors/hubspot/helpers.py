@@ -5,9 +5,7 @@ pacing come from `connectors.common` (see the reasons there). Nothing here knows
 """
 from __future__ import annotations
 
-import collections
 import logging
-import threading
 from dataclasses import dataclass
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlencode
@@ -15,6 +13,7 @@ from urllib.parse import urlencode
 import requests
 from dlt.sources.helpers.requests import Session
 
+from connectors.common.stats import RequestStats  # noqa: F401  (re-exported)
 from connectors.common.retry import NonRetryableError, QuotaExhaustedError, RetryPolicy, send_with_retry
 from connectors.common.throttle import RateLimiter
 from connectors.hubspot import settings
@@ -25,23 +24,6 @@ logger = logging.getLogger("connectors.hubspot")
 
 class HubSpotError(RuntimeError):
     """A HubSpot call failed in a way the connector cannot work around."""
-
-
-@dataclass
-class RequestStats:
-    """Requests sent (attempts included), by kind: list / search / batch / associations / meta."""
-
-    total: int = 0
-    retries: int = 0
-
-    def __post_init__(self) -> None:
-        self.by_kind: Dict[str, int] = collections.Counter()
-        self._lock = threading.Lock()
-
-    def count(self, kind: str) -> None:
-        with self._lock:
-            self.total += 1
-            self.by_kind[kind] += 1
 
 
 def _int_header(headers: Any, name: str) -> Optional[int]:

@@ -3,11 +3,9 @@ paging (re-passes when records move during paging), pacing and retries from `con
 Nothing here knows about dlt tables."""
 from __future__ import annotations
 
-import collections
 import json
 import logging
 import re
-import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any, Dict, Iterator, List, Optional
@@ -15,6 +13,7 @@ from typing import Any, Dict, Iterator, List, Optional
 import requests
 from dlt.sources.helpers.requests import Session
 
+from connectors.common.stats import RequestStats  # noqa: F401  (re-exported)
 from connectors.common.retry import NonRetryableError, RetryPolicy, send_with_retry
 from connectors.common.throttle import RateLimiter
 from connectors.koban import settings
@@ -62,22 +61,6 @@ def parse_koban_date(value: Any) -> Optional[datetime]:
         except ValueError:
             raise BadValue(f"not a date: {value!r}") from None
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
-
-
-@dataclass
-class RequestStats:
-    total: int = 0
-    retries: int = 0
-    passes: int = 0  # extra GetUpdated passes made because records moved during paging
-
-    def __post_init__(self) -> None:
-        self.by_kind: Dict[str, int] = collections.Counter()
-        self._lock = threading.Lock()
-
-    def count(self, kind: str) -> None:
-        with self._lock:
-            self.total += 1
-            self.by_kind[kind] += 1
 
 
 def _json_or_none(response: requests.Response) -> Any:

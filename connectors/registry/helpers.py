@@ -6,10 +6,8 @@ whoever typed it, not spent against the 7 requests/s budget.
 """
 from __future__ import annotations
 
-import collections
 import logging
 import re
-import threading
 import unicodedata
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
@@ -21,6 +19,7 @@ from stdnum.fr import siren as stdnum_siren
 from stdnum.fr import siret as stdnum_siret
 from stdnum.fr import tva as stdnum_tva
 
+from connectors.common.stats import RequestStats  # noqa: F401  (re-exported)
 from connectors.common.retry import RetryPolicy, send_with_retry
 from connectors.common.throttle import RateLimiter
 from connectors.registry import settings
@@ -98,21 +97,6 @@ def search_key(name: Any, postcode: Any = None) -> str:
 
 
 # ------------------------------------------------------------------------------------------- client
-
-@dataclass
-class RequestStats:
-    total: int = 0
-    retries: int = 0
-    by_kind: Dict[str, int] = field(default_factory=collections.Counter)
-
-    def __post_init__(self) -> None:
-        self._lock = threading.Lock()
-
-    def count(self, kind: str) -> None:
-        with self._lock:
-            self.total += 1
-            self.by_kind[kind] += 1
-
 
 class RegistryClient:
     """GET /search with pacing (7/s), Retry-After on 429, backoff on 5xx/timeouts, `{"erreur": ...}` errors."""

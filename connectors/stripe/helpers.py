@@ -6,14 +6,13 @@ to dicts). The session is dlt's; retries and pacing come from connectors.common 
 """
 from __future__ import annotations
 
-import collections
 import logging
-import threading
 from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple, Union
 
 import requests
 from dlt.sources.helpers.requests import Session
 
+from connectors.common.stats import RequestStats  # noqa: F401  (re-exported)
 from connectors.common.retry import NonRetryableError, RetryPolicy, send_with_retry
 from connectors.common.throttle import RateLimiter
 from connectors.stripe import settings
@@ -25,21 +24,6 @@ Params = List[Tuple[str, Union[str, int]]]
 
 class StripeApiError(RuntimeError):
     """A Stripe call failed in a way the connector cannot work around (the Stripe error is in the message)."""
-
-
-class RequestStats:
-    """Requests sent (retries included), by kind (list / events / retrieve / lines)."""
-
-    def __init__(self) -> None:
-        self.total = 0
-        self.retries = 0
-        self.by_kind: Dict[str, int] = collections.Counter()
-        self._lock = threading.Lock()
-
-    def count(self, kind: str) -> None:
-        with self._lock:
-            self.total += 1
-            self.by_kind[kind] += 1
 
 
 def _error_text(response: requests.Response) -> str:
