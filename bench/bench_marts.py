@@ -86,6 +86,7 @@ def main() -> None:
     ap.add_argument("--postgres", action="store_true", help="also run on PostgreSQL at 127.0.0.1:5432")
     ap.add_argument("--snapshot-days", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=1)
+    ap.add_argument("--postgres-only", action="store_true", help="only PostgreSQL")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results_marts.md"))
     ap.add_argument("--child", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -93,7 +94,7 @@ def main() -> None:
         engine, scale = args.child.split(":")
         print(json.dumps(run_one(engine, float(scale), args.snapshot_days)))
         return
-    engines = ["duckdb"] + (["postgres"] if args.postgres else [])
+    engines = ["postgres"] if args.postgres_only else ["duckdb"] + (["postgres"] if args.postgres else [])
     results = []
     for engine in engines:
         for scale in [float(s) for s in args.scales.split(",")]:

@@ -26,7 +26,8 @@ def statements(scale: float) -> list[str]:
     nc, nd, na, ni, nk = n["companies"], n["deals"], n["activities"], n["invoices"], n["contacts"]
     nh = nc * 9 // 10  # hubspot companies; the rest are koban, half of them duplicates of hubspot ones
     ncus = nc // 4  # stripe customers
-    gs = "generate_series(1, {}) as g(i)".format
+    # bigint: at 100% i * 7919 passes 2^31 (PostgreSQL's generate_series(int, int) is int4)
+    gs = "generate_series(cast(1 as bigint), {}) as g(i)".format
     day = "interval '1 day'"
     minute = "interval '1 minute'"
     deal_t0 = (f"case when i % 10 >= 7 then cast('{AS_OF}' as timestamptz) - (i % 120) * {day} "

@@ -5,7 +5,8 @@ Everything else asks this module for a `Warehouse` and runs SQL through it; nobo
 
 DuckDB allows a single writing process and refuses a second in-process connection opened with a different
 configuration, so DuckDB connections are never pooled: each `connect()` opens and closes the file. That lets dlt,
-which opens the same file for its loads, run in between.
+which opens the same file for its loads, run in between. A batch of builds (transforms.build.build_models) holds one
+connection for its duration through `Warehouse.session()` instead: opening the file costs 0.1-0.25 s per statement.
 """
 from __future__ import annotations
 
