@@ -7,16 +7,23 @@ from __future__ import annotations
 
 import duckdb
 
-# Two names are compatible when they could name the same person: typo (Jaro-Winkler >= 0.9),
+# Two names are compatible when they could name the same person: typo (Jaro-Winkler >= 0.9 or one edit),
 # initial or compound first name (prefix), first/last swapped (possibly with a typo too), or a
 # part missing. A shared mailbox links nobody whose names clash.
+def _one_typo(a: str, b: str) -> str:
+    # one edit (insertion, deletion, substitution, transposition) past the first letter, names of 4+
+    # letters: Jaro-Winkler alone misses it on short names ("jean"/"jemn" 0.87, "petit"/"pktit" 0.88)
+    return (f"(left({a}, 1) = left({b}, 1) AND length({a}) >= 4 AND length({b}) >= 4 "
+            f"AND damerau_levenshtein({a}, {b}) <= 1)")
+
+
 def _first_ok(a: str, b: str) -> str:
     return (f"({a} IS NULL OR {b} IS NULL OR {a} = {b} OR jaro_winkler_similarity({a}, {b}) >= 0.9 "
-            f"OR starts_with({a}, {b}) OR starts_with({b}, {a}))")
+            f"OR starts_with({a}, {b}) OR starts_with({b}, {a}) OR {_one_typo(a, b)})")
 
 
 def _last_ok(a: str, b: str) -> str:
-    return f"({a} IS NULL OR {b} IS NULL OR {a} = {b} OR jaro_winkler_similarity({a}, {b}) >= 0.9)"
+    return f"({a} IS NULL OR {b} IS NULL OR {a} = {b} OR jaro_winkler_similarity({a}, {b}) >= 0.9 OR {_one_typo(a, b)})"
 
 
 NAMES_COMPATIBLE = (
@@ -193,8 +200,21 @@ def company_edges(con: duckdb.DuckDBPyConnection, norm: str, new_uids: str | Non
             FROM dn l JOIN dn_root d USING (n_domain, n_name)
             JOIN {norm} rr ON rr.uid = d.root
             WHERE l.uid <> d.root AND (l.n_siren IS NULL OR rr.n_siren IS NULL OR l.n_siren = rr.n_siren)
+        ), own AS (  -- the seller's own systems (the registry lists every legal unit, homonyms included)
+            SELECT * FROM {norm}
+            WHERE source_system <> 'registry' AND n_name IS NOT NULL AND (length(n_name) >= 8 OR contains(n_name, ' '))
+        ), nm AS (
+            SELECT n_name, min(uid) AS root FROM own GROUP BY n_name
+            HAVING count(*) > 1 AND count(*) = count(DISTINCT source_system)
+               AND count(DISTINCT n_siren) <= 1 AND count(DISTINCT n_domain) <= 1
+               AND count(DISTINCT n_phone) <= 1 AND count(DISTINCT n_postcode) <= 1
+        ), by_name AS (
+            SELECT nm.root AS uid_l, o.uid AS uid_r, 'unique_name' AS rule
+            FROM own o JOIN nm USING (n_name)
+            WHERE o.uid <> nm.root
         ), e AS (
             SELECT * FROM by_siren UNION ALL SELECT * FROM by_meta UNION ALL SELECT * FROM by_dn
+            UNION ALL SELECT * FROM by_name
         )
         SELECT e.uid_l, e.uid_r, e.rule, 1.0::DOUBLE AS match_probability
         FROM e JOIN {norm} l ON l.uid = e.uid_l JOIN {norm} r ON r.uid = e.uid_r
