@@ -12,6 +12,7 @@ from .config_assets import sales_model_config
 from .identity_assets import identity_resolution
 from .ingest import raw_assets, sync_job_and_schedule
 from .key_checks import primary_key_checks
+from .pipeline_snapshot import SNAPSHOT_KEY, pipeline_snapshot_assets, pipeline_snapshot_job_and_schedule
 from .quality_checks import SCORECARD, build_quality_checks, freshness_policies, quality_table_specs
 from transforms.sales_model import load_sales_model
 
@@ -26,10 +27,12 @@ def build_definitions() -> dg.Definitions:
     freshness = freshness_policies(sales_model)
     sources = enabled_sources()
     raw = {spec.name: raw_assets(spec, freshness.get(spec.name)) for spec in sources}
+    snapshot = pipeline_snapshot_assets()  # mart_pipeline_daily, partitioned by day
     transforms = (
         [sales_model_config, identity_resolution]
         + staging_assets(sources)
-        + sql_model_assets(exclude={SCORECARD})
+        + sql_model_assets(exclude={SCORECARD, tuple(SNAPSHOT_KEY.path)})
+        + snapshot
     )
     assets = list(raw.values()) + transforms + quality_table_specs(sales_model)
 
@@ -43,6 +46,9 @@ def build_definitions() -> dg.Definitions:
         schedules.append(schedule)
         if spec.name == "inputs":
             sensors.append(inputs_folder_sensor(job))
+    snapshot_job, snapshot_schedule = pipeline_snapshot_job_and_schedule(snapshot[0])
+    jobs.append(snapshot_job)
+    schedules.append(snapshot_schedule)
     jobs.append(dg.define_asset_job("rebuild_marts", selection=dg.AssetSelection.groups("config", "staging", "core", "quality", "marts").materializable()))
 
     # DuckDB allows one writing process: run steps in the run's own process. PostgreSQL takes parallel steps.

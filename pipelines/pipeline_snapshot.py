@@ -3,8 +3,10 @@ every open deal at the end of that day (UTC), replaced idempotently, so history 
 be backfilled (one run, one query per range). Thin: the SQL is transforms/marts/mart_pipeline_daily.sql, the
 delete + insert is transforms.build.replace_pipeline_snapshot_days.
 
-Wiring (pipelines/definitions.py): add `pipeline_snapshot_assets()` to the assets and exclude the unpartitioned SQL
-model of the same table from `sql_model_assets` (exclude={..., ("marts", "mart_pipeline_daily")}).
+A run that names no partition (a sync job, rebuild_marts, the demo's "everything" run) refreshes the last days up to
+the data's as-of (transforms.build.refresh_pipeline_snapshot; the whole history the first time), so the marts that
+read the snapshot are current after every sync. The `snapshot_pipeline_daily` schedule finalises each day just after
+it ends.
 """
 
 import datetime as dt
@@ -12,13 +14,14 @@ import os
 
 import dagster as dg
 
-from transforms.build import SNAPSHOT_MODEL, replace_pipeline_snapshot_days, snapshot_model
+from transforms.build import SNAPSHOT_MODEL, refresh_pipeline_snapshot, replace_pipeline_snapshot_days, snapshot_model
 
 from .resources import WarehouseResource, warehouse_dialect
 from .transform_assets import _description, column_schema
 
 #: First snapshot day; CRM_ETL_PIPELINE_SNAPSHOT_START overrides it (days before the CRM history are empty anyway).
 DEFAULT_START = "2024-01-01"
+SNAPSHOT_KEY = dg.AssetKey(list(SNAPSHOT_MODEL))
 
 
 def pipeline_snapshot_partitions(start_date: "str | None" = None) -> dg.DailyPartitionsDefinition:
@@ -33,7 +36,7 @@ def pipeline_snapshot_assets(start_date: "str | None" = None) -> list:
     schema, table = SNAPSHOT_MODEL
 
     @dg.asset(
-        key=dg.AssetKey([schema, table]),
+        key=SNAPSHOT_KEY,
         deps=[dg.AssetKey(list(d)) for d in sorted(model.deps)],
         partitions_def=pipeline_snapshot_partitions(start_date),
         # a backfill of many days is one run and one delete + insert over the range
@@ -44,11 +47,31 @@ def pipeline_snapshot_assets(start_date: "str | None" = None) -> list:
         metadata={**column_schema(schema, table), "partition_expr": "snapshot_date"},
     )
     def mart_pipeline_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-        window = context.partition_time_window
-        first = window.start.date()
-        last = window.end.date() - dt.timedelta(days=1)  # the window's end is exclusive
-        rows = replace_pipeline_snapshot_days(warehouse.get(), first, last)
-        context.log.info(f"{schema}.{table}: {rows} rows for {first}..{last}")
-        return dg.MaterializeResult(metadata={"dagster/row_count": rows, "first_day": str(first), "last_day": str(last)})
+        wh = warehouse.get()
+        if context.has_partition_key or context.has_partition_key_range:
+            window = context.partition_time_window
+            first = window.start.date()
+            last = window.end.date() - dt.timedelta(days=1)  # the window's end is exclusive
+            rows = replace_pipeline_snapshot_days(wh, first, last)
+        else:
+            first, last, rows = refresh_pipeline_snapshot(wh)
+        days = f"{first}..{last}" if first else "every day of the history (first build)"
+        context.log.info(f"{schema}.{table}: {rows} rows for {days}")
+        return dg.MaterializeResult(metadata={"dagster/row_count": rows, "days": days})
 
     return [mart_pipeline_daily]
+
+
+def pipeline_snapshot_job_and_schedule(snapshot_asset: dg.AssetsDefinition):
+    """A job that snapshots one day (or a backfilled range) and rebuilds the marts reading the snapshot; its
+    schedule runs at 00:30 UTC for the day that just ended."""
+    job = dg.define_asset_job(
+        "snapshot_pipeline_daily",
+        selection=dg.AssetSelection.assets(snapshot_asset).downstream().materializable(),
+        partitions_def=snapshot_asset.partitions_def,
+        description="Snapshot the open pipeline at the end of a day (a partition) and rebuild the marts reading it.",
+    )
+    schedule = dg.build_schedule_from_partitioned_job(
+        job, minute_of_hour=30, default_status=dg.DefaultScheduleStatus.STOPPED
+    )
+    return job, schedule

@@ -33,6 +33,23 @@ def test_every_source_is_its_own_group_with_a_job_and_a_schedule(defs):
     assert defs.resolve_sensor_def("inputs_folder_changed")
 
 
+def test_pipeline_snapshot_is_partitioned_by_day_with_its_daily_job(defs):
+    graph = defs.resolve_asset_graph()
+    key = dg.AssetKey(["marts", "mart_pipeline_daily"])
+    partitions = graph.get(key).partitions_def
+    assert isinstance(partitions, dg.DailyPartitionsDefinition) and partitions.timezone == "UTC"
+    # the marts reading the snapshot are rebuilt by the same job, which a backfill of a range runs once
+    job = defs.resolve_job_def("snapshot_pipeline_daily")
+    assert job.partitions_def == partitions
+    assert {dg.AssetKey(["marts", "mart_weighted_pipeline"]), dg.AssetKey(["marts", "mart_forecast_accuracy"])} <= set(
+        job.asset_layer.executable_asset_keys
+    )
+    schedule = defs.resolve_schedule_def("snapshot_pipeline_daily_schedule")
+    assert schedule.job_name == "snapshot_pipeline_daily"
+    # a sync still refreshes the snapshot (its recent days), so the weighted pipeline is current after every sync
+    assert key in defs.resolve_job_def("sync_hubspot").asset_layer.executable_asset_keys
+
+
 def test_lineage_runs_from_raw_to_marts(defs):
     graph = defs.resolve_asset_graph()
     win_rate = dg.AssetKey(["marts", "mart_win_rate"])

@@ -474,6 +474,53 @@ def test_pipeline_snapshot_partition_creates_the_table_and_backfills_a_range(tmp
     w.dispose()
 
 
+def test_pipeline_snapshot_run_without_partition_builds_history_then_refreshes_recent_days(tmp_path):
+    """A sync or rebuild_marts run names no day: the first one rebuilds every day the history allows, later ones
+    only the last `pipeline_snapshot_refresh_days` up to the as-of (2026-04-30 here); older days keep their
+    snapshot as it was taken, so history accumulates."""
+    import warnings
+
+    import dagster as dg
+
+    from pipelines.pipeline_snapshot import pipeline_snapshot_assets
+    from pipelines.resources import WarehouseResource
+
+    full = Warehouse(f"duckdb:///{tmp_path / 'full.duckdb'}")
+    load_world(full, world())
+    build_models(full, only=["mart_pipeline_daily"])
+    expected = _snapshot_rows(full)
+    full.dispose()
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    w = Warehouse(url)
+    load_world(w, world())
+    build_models(w, only=["deal_state_periods", "rep_team_history", "as_of"])
+    w.dispose()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assets = pipeline_snapshot_assets(start_date="2026-01-01")
+    resources = {"warehouse": WarehouseResource(url=url)}
+    assert dg.materialize(assets, resources=resources).success
+    w = Warehouse(url)
+    assert _snapshot_rows(w) == expected  # first run: the whole history
+    days = sorted({r[0] for r in expected})
+    assert str(days[-1]) == "2026-04-30"
+    # an old day whose snapshot differs from what the history says now (as if taken before a correction), and a
+    # recent day damaged: the next run puts back the last two days only
+    w.execute("update marts.mart_pipeline_daily set amount_home = amount_home + 1 where snapshot_date in "
+              "(date '2026-02-11', date '2026-04-29', date '2026-04-30')")
+    w.dispose()
+    result = dg.materialize(assets, resources=resources)
+    assert result.success
+    assert result.get_asset_materialization_events()[0].materialization.metadata["days"].value == "2026-04-29..2026-04-30"
+    w = Warehouse(url)
+    assert _snapshot_rows(w, "2026-04-29") == [r for r in expected if str(r[0]) == "2026-04-29"]
+    assert _snapshot_rows(w, "2026-04-30") == [r for r in expected if str(r[0]) == "2026-04-30"]
+    kept = _snapshot_rows(w, "2026-02-11")
+    assert kept and kept != [r for r in expected if str(r[0]) == "2026-02-11"]
+    assert len(_snapshot_rows(w)) == len(expected)  # nothing duplicated
+    w.dispose()
+
+
 def test_catalog_table_functions_are_not_tables(tmp_path):
     from transforms.catalog import SqlModel
 

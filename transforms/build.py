@@ -113,3 +113,22 @@ def replace_pipeline_snapshot_days(wh: Warehouse, first_day: dt.date, last_day: 
         conn.exec_driver_sql(wh._raw(f"insert into {target} select * from ({select_sql}) q"))
         return int(conn.execute(sa.text(f"select count(*) from {target} where snapshot_date between :lo and :hi"),
                                 {"lo": first_day, "hi": last_day}).scalar())
+
+
+def refresh_pipeline_snapshot(wh: Warehouse) -> tuple[dt.date | None, dt.date | None, int]:
+    """What a run that names no day does (a sync, rebuild_marts, the demo): the first time, every day the history
+    can rebuild (the full model); afterwards only the last `pipeline_snapshot_refresh_days` days up to the data's
+    as-of, so the snapshots of older days accumulate as they were taken. Returns (first day, last day, rows of
+    those days); the days are None for the full build."""
+    schema, table = SNAPSHOT_MODEL
+    with wh.session():
+        if not wh.table_exists(schema, table):
+            return None, None, build_model(wh, snapshot_model())
+        as_of = wh.scalar("select as_of_date from core.as_of")
+        if as_of is None:  # no deal, no invoice: nothing to snapshot
+            return None, None, 0
+        if isinstance(as_of, str):
+            as_of = dt.date.fromisoformat(as_of)
+        days = wh.scalar("select max(value) from staging.cfg_settings where key = 'pipeline_snapshot_refresh_days'")
+        first = as_of - dt.timedelta(days=max(int(days or 2), 1) - 1)
+        return first, as_of, replace_pipeline_snapshot_days(wh, first, as_of)

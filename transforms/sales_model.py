@@ -53,6 +53,9 @@ class Settings(_Strict):
     stale_factor: float = Field(2.0, gt=0)
     first_year_window_months: int = Field(12, ge=1)
     default_hourly_cost: float = Field(50.0, ge=0)
+    # days of marts.mart_pipeline_daily an unpartitioned run (a sync, rebuild_marts) recomputes, ending at the
+    # as-of; older days keep what was snapshotted then (a backfill of a partition range recomputes them)
+    pipeline_snapshot_refresh_days: int = Field(2, ge=1)
 
 
 class Segment(_Strict):
@@ -261,6 +264,7 @@ class SalesModel(_Strict):
             "stale_factor": s.stale_factor,
             "default_hourly_cost": s.default_hourly_cost,
             "first_year_window_months": s.first_year_window_months,
+            "pipeline_snapshot_refresh_days": s.pipeline_snapshot_refresh_days,
             "lead_score_handoff_threshold": self.lead_scoring.handoff_threshold,
             **{f"lead_points_{k}": v for k, v in self.lead_scoring.points.items()},
             "enrichment_name_match_min_score": self.enrichment.name_match_min_score,
