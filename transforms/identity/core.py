@@ -158,7 +158,7 @@ def _contact_deterministic(con, res: Resolution, cfg: MatchConfig, new_uids: str
     """Deterministic contact edges, kept per rule with the group that decided them
     (`{prefix}_det`) next to the set of rare names (`{prefix}_rare`), so that an incremental run
     recomputes only the mailbox and name groups new or changed records belong to (plus the names
-    whose rarity the new counts flipped) and the phone pairs touching them."""
+    whose rarity or rarity tier the new counts flipped) and the phone pairs touching them."""
     norm, det, rare = res.normalized, f"{res.prefix}_det", f"{res.prefix}_rare"
     old_keys = f"{res.prefix}_old_keys"
     counts = (f"{res.prefix}_name_counts", f"{res.prefix}_part_counts")
@@ -206,12 +206,12 @@ def _contact_deterministic(con, res: Resolution, cfg: MatchConfig, new_uids: str
             f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_aff_name AS
                 SELECT {fn} AS k FROM {norm} WHERE uid IN (SELECT uid FROM {new_uids}) AND {fn} IS NOT NULL
                 UNION SELECT f FROM {old_keys} WHERE f IS NOT NULL
-                UNION (SELECT full_name FROM {rare}_next EXCEPT SELECT full_name FROM {rare})
-                UNION (SELECT full_name FROM {rare} EXCEPT SELECT full_name FROM {rare}_next)"""
+                UNION (SELECT full_name FROM (SELECT * FROM {rare}_next EXCEPT SELECT * FROM {rare}))
+                UNION (SELECT full_name FROM (SELECT * FROM {rare} EXCEPT SELECT * FROM {rare}_next))"""
         )
         con.execute(
             f"""DELETE FROM {det} WHERE (rule = 'same_email' AND k IN (SELECT k FROM {res.prefix}_aff_email))
-                   OR (rule = 'rare_name' AND k IN (SELECT k FROM {res.prefix}_aff_name))
+                   OR (rule IN ('rare_name', 'rare_name_place') AND k IN (SELECT k FROM {res.prefix}_aff_name))
                    OR uid_l IN (SELECT uid FROM {new_uids}) OR uid_r IN (SELECT uid FROM {new_uids})"""
         )
         deterministic.contact_edges_keyed(

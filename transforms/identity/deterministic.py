@@ -36,6 +36,11 @@ FIRST_COMPATIBLE, LAST_COMPATIBLE = NAMES_COMPATIBLE, "TRUE"
 
 # Expected chance occurrences of a full name below which two records bearing it are one person.
 RARE_NAME_EXPECTED = 0.02
+# Chance that two unrelated contacts share a postcode (the `place` level's u in models/contacts.json,
+# 0.023): a name whose expected chance occurrences times this is below RARE_NAME_EXPECTED still proves
+# identity between two records of the same place. A constant, not a count of this run's postcodes,
+# so an incremental run only has to follow the name counts.
+PLACE_CHANCE = 0.025
 
 
 def _touch(new_uids: str | None) -> str:
@@ -69,13 +74,19 @@ def contact_rare_from_counts(con: duckdb.DuckDBPyConnection, prefix: str, out: s
     """Full names borne by 2-3 records whose expected number of chance occurrences,
     2 x N x f(first) x f(last) = 2 x n(first) x n(last) / N (N records with a full name), is below
     RARE_NAME_EXPECTED: a second record with such a name is the same person (the idea behind
-    term-frequency adjustment)."""
+    term-frequency adjustment). `in_place`: rare only within one place (expected x PLACE_CHANCE
+    below the bar), which proves identity between records of the same postcode (or town when a
+    postcode is missing) only."""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {out} AS
-            WITH tot AS (SELECT sum(n)::DOUBLE AS n FROM {prefix}_name_counts)
-            SELECT g.full_name FROM {prefix}_name_counts g
-            JOIN {prefix}_part_counts fa ON fa.part = g.a JOIN {prefix}_part_counts fb ON fb.part = g.b
-            WHERE g.n BETWEEN 2 AND 3 AND 2.0 * fa.n * fb.n / (SELECT n FROM tot) < {RARE_NAME_EXPECTED}"""
+            WITH tot AS (SELECT sum(n)::DOUBLE AS n FROM {prefix}_name_counts),
+            e AS (
+                SELECT g.full_name, 2.0 * fa.n * fb.n / (SELECT n FROM tot) AS expected FROM {prefix}_name_counts g
+                JOIN {prefix}_part_counts fa ON fa.part = g.a JOIN {prefix}_part_counts fb ON fb.part = g.b
+                WHERE g.n BETWEEN 2 AND 3
+            )
+            SELECT full_name, expected >= {RARE_NAME_EXPECTED} AS in_place FROM e
+            WHERE expected * {PLACE_CHANCE} < {RARE_NAME_EXPECTED}"""
     )
     return out
 
@@ -138,13 +149,16 @@ def contact_edges_keyed(
                                AND NOT l.n_email_is_free AND NOT l.n_email_is_role AND NOT r.n_email_is_role, false)
               AND {phone_pairs}
         ), nm AS (  -- full name, order-insensitive (swapped first/last), rare ones in scope only
-            SELECT uid, {FULL_NAME} AS full_name, n_company, n_company_ref
-            FROM {norm} WHERE {FULL_NAME} IN (SELECT full_name FROM {rare} WHERE {name_scope})
+            SELECT uid, n.{FULL_NAME} AS full_name, n_company, n_company_ref, n_postcode, n_city, rr.in_place
+            FROM {norm} n JOIN (SELECT * FROM {rare} WHERE {name_scope}) rr ON rr.full_name = n.{FULL_NAME}
         ), by_rare AS (
-            SELECT l.uid AS uid_l, r.uid AS uid_r, 'rare_name' AS rule, l.full_name AS k
+            SELECT l.uid AS uid_l, r.uid AS uid_r, CASE WHEN l.in_place THEN 'rare_name_place' ELSE 'rare_name' END AS rule,
+                   l.full_name AS k
             FROM nm l JOIN nm r ON l.full_name = r.full_name AND l.uid < r.uid
             WHERE (l.n_company IS NULL OR r.n_company IS NULL OR l.n_company = r.n_company
                    OR l.n_company_ref = r.n_company_ref OR jaro_winkler_similarity(l.n_company, r.n_company) >= 0.9)
+              AND (NOT l.in_place OR l.n_postcode = r.n_postcode
+                   OR ((l.n_postcode IS NULL OR r.n_postcode IS NULL) AND l.n_city = r.n_city))
         )
         SELECT * FROM by_email UNION ALL SELECT * FROM by_phone UNION ALL SELECT * FROM by_rare
         """
@@ -160,7 +174,8 @@ def contact_edges(con: duckdb.DuckDBPyConnection, norm: str, max_group: int, new
     same_phone_and_name: same phone, same name (exact or swapped) when both records carry a full
     name and neither e-mail contradicts (two different addresses at one company are two people).
 
-    rare_name: same rare full name (see contact_rare_names), companies compatible."""
+    rare_name: same rare full name (see contact_rare_names), companies compatible;
+    rare_name_place: same full name rare within one place, same postcode (or town), companies compatible."""
     contact_rare_names(con, norm, "__det_rare_set")
     contact_edges_keyed(con, norm, max_group, "__det_rare_set", "__det_keyed")
     con.execute(
@@ -173,7 +188,10 @@ def contact_edges(con: duckdb.DuckDBPyConnection, norm: str, max_group: int, new
 
 
 def company_edges(con: duckdb.DuckDBPyConnection, norm: str, new_uids: str | None = None) -> str:
-    """same_siren / stripe_tax_id, stripe_metadata, domain_and_name."""
+    """same_siren / stripe_tax_id, stripe_metadata, domain_and_name (same company domain and name,
+    postcodes not contradicting), unique_name (the same name borne by at most one record of each
+    of the seller's own systems, not the registry, with no contradicting SIREN, domain, phone or
+    postcode: a name their own CRM and billing use once names one company)."""
     touch = _touch(new_uids)
     con.execute(
         f"""
@@ -194,7 +212,9 @@ def company_edges(con: duckdb.DuckDBPyConnection, norm: str, new_uids: str | Non
         ), dn AS (
             SELECT * FROM {norm} WHERE n_domain IS NOT NULL AND NOT n_domain_is_free AND n_name IS NOT NULL
         ), dn_root AS (
-            SELECT n_domain, n_name, min(uid) AS root FROM dn GROUP BY ALL HAVING count(*) > 1
+            -- two postcodes under one name and domain: two sites or two companies, Splink weighs it
+            SELECT n_domain, n_name, min(uid) AS root FROM dn GROUP BY ALL
+            HAVING count(*) > 1 AND count(DISTINCT n_postcode) <= 1
         ), by_dn AS (
             SELECT d.root AS uid_l, l.uid AS uid_r, 'domain_and_name' AS rule
             FROM dn l JOIN dn_root d USING (n_domain, n_name)

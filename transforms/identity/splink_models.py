@@ -16,6 +16,7 @@ from typing import Any
 import duckdb
 
 from .config import MODELS_DIR
+from .deterministic import _one_typo
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +63,11 @@ def contact_settings() -> dict[str, Any]:
                     _level("n_first_name_l IS NULL OR n_first_name_r IS NULL OR n_last_name_l IS NULL OR n_last_name_r IS NULL", "null", True),
                     _level("n_first_name_l = n_first_name_r AND n_last_name_l = n_last_name_r", "exact"),
                     _level("n_first_name_l = n_last_name_r AND n_last_name_l = n_first_name_r", "swapped"),
+                    # one typo in one part, the other part exact (straight or swapped)
+                    _level(f"(n_first_name_l = n_first_name_r AND {_one_typo('n_last_name_l', 'n_last_name_r')}) OR "
+                           f"(n_last_name_l = n_last_name_r AND {_one_typo('n_first_name_l', 'n_first_name_r')}) OR "
+                           f"(n_first_name_l = n_last_name_r AND {_one_typo('n_last_name_l', 'n_first_name_r')}) OR "
+                           f"(n_last_name_l = n_first_name_r AND {_one_typo('n_first_name_l', 'n_last_name_r')})", "one typo"),
                     _level(f"{_jw('n_first_name', 0.92)} AND {_jw('n_last_name', 0.92)}", "jw>=0.92 both"),
                     _level(_jw_swapped(0.92), "swapped jw>=0.92 both"),
                     _level("n_last_name_l = n_last_name_r AND (starts_with(n_first_name_l, n_first_name_r) OR starts_with(n_first_name_r, n_first_name_l))", "last exact, first prefix"),
