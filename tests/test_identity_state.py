@@ -1,0 +1,227 @@
+"""Identity state between runs (transforms.identity.state), on real DuckDB files: the first run is full, an
+unchanged input costs no resolution, a few new or changed records take the incremental path and give the full
+rebuild's result, and deletions, large changes, a changed config, a corrupted or interrupted state fall back to full."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "bench"))
+from scale_people import generate_companies, generate_contacts  # noqa: E402
+
+from transforms.identity import ContactsConfig  # noqa: E402
+from transforms.identity.state import resolve_with_state, state_dir  # noqa: E402
+
+CW = ["source_system", "source_id", "entity_key", "rule", "match_probability", "model_version"]
+
+
+@pytest.fixture(scope="module")
+def people() -> pd.DataFrame:
+    return generate_contacts(2500, seed=11).drop(columns="person_key").reset_index(drop=True)
+
+
+def _run(kind, data, path, **kw):
+    """mode, reason, counts, crosswalk and golden of one run against the state file `path`."""
+    with resolve_with_state(kind, data, path=path, **kw) as run:
+        res = run.resolution
+        golden = res.con.execute(f"SELECT * EXCLUDE (sources) FROM {res.golden} ORDER BY entity_key").df()
+        return run, res.crosswalk_df()[CW], golden
+
+
+def _full(kind, data, tmp_path):
+    """The reference: a full resolution of `data` in a state of its own."""
+    return _run(kind, data, tmp_path / "reference" / f"{kind}.duckdb", full_rebuild=True)
+
+
+def _assert_same(a, b):
+    pd.testing.assert_frame_equal(a[1], b[1])  # crosswalk: keys, rules, probabilities
+    pd.testing.assert_frame_equal(a[2], b[2])  # golden records
+
+
+def _edit(people: pd.DataFrame) -> pd.DataFrame:
+    """Two changed records: a corrected e-mail, a new job title (a later updated_at for both)."""
+    out = people.copy()
+    out.loc[10, "email"] = "new.address@exemple.fr"
+    out.loc[20, "job_title"] = "Directrice commerciale"
+    out.loc[[10, 20], "updated_at"] = pd.Timestamp("2027-01-01")
+    return out
+
+
+def test_full_then_unchanged_then_incremental_equals_full_rebuild(people, tmp_path):
+    path = tmp_path / "identity" / "contacts.duckdb"
+    base = people.iloc[:2450]
+    first = _run("contacts", base, path)
+    assert (first[0].mode, first[0].reason) == ("full", "no state yet")
+    assert first[0].records == 2450
+
+    # no change: nothing resolved (no Splink, no rule), the stored result is read back
+    again = _run("contacts", base.sample(frac=1, random_state=3), path)  # row order means nothing
+    assert again[0].mode == "unchanged", again[0].reason
+    assert again[0].timings == {} and (again[0].new, again[0].changed, again[0].deleted) == (0, 0, 0)
+    _assert_same(again, first)
+
+    # 50 new records (2%) and 2 changed ones: only they are resolved, and the result is a full rebuild's
+    grown = _edit(people)
+    inc = _run("contacts", grown, path)
+    assert inc[0].mode == "incremental", inc[0].reason
+    assert (inc[0].new, inc[0].changed, inc[0].deleted, inc[0].records) == (50, 2, 0, 2500)
+    assert "splink" in inc[0].timings
+    ref = _full("contacts", grown, tmp_path)
+    assert ref[0].mode == "full"
+    _assert_same(inc, ref)
+    # the new records were really placed: some of them joined an existing entity
+    assert inc[1].entity_key.nunique() < len(inc[1])
+
+    # the saved hashes and rule tables are those of the updated state: the same input again is unchanged,
+    # and a further change is still resolved like a full rebuild
+    assert _run("contacts", grown, path)[0].mode == "unchanged"
+    more = grown.copy()
+    more.loc[30, "last_name"] = "Dupont-Moretti"
+    more.loc[30, "updated_at"] = pd.Timestamp("2027-02-01")
+    inc2 = _run("contacts", more, path)
+    assert (inc2[0].mode, inc2[0].changed) == ("incremental", 1)
+    _assert_same(inc2, _full("contacts", more, tmp_path))
+    # only the state is kept in the file: no scratch table of the update, no Splink cache
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = {r[0] for r in con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables()").fetchall()}
+    assert tables == {"identity_state.meta", "identity_state.record_hash"} | {
+        f"main.identity_contacts_{t}" for t in ("normalized", "edges", "clusters", "crosswalk", "golden")} | {
+        f"keep.identity_contacts_{t}" for t in ("det", "rare", "name_counts", "part_counts")}
+
+
+def test_companies_incremental_equals_full_rebuild(tmp_path):
+    df = generate_companies(1500, seed=5).drop(columns="company_key").reset_index(drop=True)
+    path = tmp_path / "companies.duckdb"
+    assert _run("companies", df.iloc[:1480], path)[0].mode == "full"
+    changed = df.copy()
+    changed.loc[5, "domain"] = "nouveau-domaine.fr"
+    inc = _run("companies", changed, path)
+    assert (inc[0].mode, inc[0].new, inc[0].changed) == ("incremental", 20, 1)
+    _assert_same(inc, _full("companies", changed, tmp_path))
+
+
+def test_deletion_and_large_change_fall_back_to_full(people, tmp_path):
+    path = tmp_path / "contacts.duckdb"
+    _run("contacts", people, path)
+    gone = people.drop(index=[7, 8])
+    run = _run("contacts", gone, path)
+    assert (run[0].mode, run[0].deleted) == ("full", 2)
+    assert "deleted" in run[0].reason
+    assert len(run[1]) == len(gone)
+    _assert_same(run, _full("contacts", gone, tmp_path))
+    # a quarter of the records changed: rebuilt in full
+    moved = gone.copy()
+    idx = moved.index[: len(moved) // 4]
+    moved.loc[idx, "city"] = "Saint-Glinglin"
+    run = _run("contacts", moved, path)
+    assert (run[0].mode, run[0].changed) == ("full", len(idx))
+    assert "records new or changed" in run[0].reason
+
+
+def test_config_change_and_requested_rebuild_are_full(people, tmp_path, monkeypatch):
+    path = tmp_path / "contacts.duckdb"
+    _run("contacts", people, path)
+    run = _run("contacts", people, path, config=ContactsConfig(match_threshold=0.95))
+    assert run[0].mode == "full" and "config" in run[0].reason
+    _assert_same(run, _run("contacts", people, tmp_path / "other.duckdb", config=ContactsConfig(match_threshold=0.95)))
+    assert _run("contacts", people, path, full_rebuild=True, config=ContactsConfig(match_threshold=0.95))[0].reason == \
+        "full rebuild requested"
+    monkeypatch.setenv("CRM_ETL_IDENTITY_FULL_REBUILD", "1")
+    assert _run("contacts", people, path, config=ContactsConfig(match_threshold=0.95))[0].mode == "full"
+
+
+def test_corrupted_state_is_rebuilt(people, tmp_path):
+    path = tmp_path / "contacts.duckdb"
+    _run("contacts", people.iloc[:2400], path)
+    with open(path, "r+b") as f:  # a damaged file: its header overwritten
+        f.write(b"\0garbage" * 512)
+    run = _run("contacts", people, path)
+    assert run[0].mode == "full" and "unreadable" in run[0].reason
+    _assert_same(run, _full("contacts", people, tmp_path))
+    assert _run("contacts", people, path)[0].mode == "unchanged"  # the rebuilt state is trusted again
+
+
+def test_interrupted_update_is_not_trusted(people, tmp_path):
+    """A process killed after the update rewrote the tables but before it saved the hashes and rule tables:
+    the next run must not build on that state (it would miss the changes or compare with stale groups)."""
+    path = tmp_path / "contacts.duckdb"
+    base, grown = people.iloc[:2450], _edit(people)
+    base.to_parquet(tmp_path / "base.parquet")
+    grown.to_parquet(tmp_path / "grown.parquet")
+    script = textwrap.dedent(f"""
+        import os, sys
+        import pandas as pd
+        sys.path.insert(0, {str(ROOT)!r})
+        from transforms.identity.state import resolve_with_state
+
+        def die_after_update(msg):
+            if "update computed" in msg:
+                os._exit(3)  # no clean-up, no checkpoint: as if the machine went down
+
+        with resolve_with_state("contacts", pd.read_parquet({str(tmp_path / 'base.parquet')!r}), path={str(path)!r}):
+            pass
+        with resolve_with_state("contacts", pd.read_parquet({str(tmp_path / 'grown.parquet')!r}), path={str(path)!r},
+                                log=die_after_update):
+            pass
+        """)
+    proc = subprocess.run([sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 3, proc.stderr[-2000:]
+    run = _run("contacts", grown, path)
+    assert (run[0].mode, run[0].reason) == ("full", "the previous run did not complete")
+    _assert_same(run, _full("contacts", grown, tmp_path))
+
+
+def test_state_dir_follows_the_warehouse(tmp_path, monkeypatch):
+    monkeypatch.delenv("CRM_ETL_IDENTITY_STATE_DIR", raising=False)
+    assert state_dir(f"duckdb:///{tmp_path}/warehouse.duckdb") == tmp_path / "identity"
+    assert state_dir(f"duckdb:///{tmp_path}/other.duckdb") == tmp_path / "identity" / "other"
+    pg_a = state_dir("postgresql://u:secret@h:5432/a")
+    assert pg_a != state_dir("postgresql://u@h:5432/b") and pg_a == state_dir("postgresql://u:other@h:5432/a")
+    monkeypatch.setenv("CRM_ETL_IDENTITY_STATE_DIR", str(tmp_path / "s"))
+    assert state_dir(f"duckdb:///{tmp_path}/warehouse.duckdb") == tmp_path / "s"
+
+
+def _staging(wh, contacts: pd.DataFrame, companies: pd.DataFrame) -> None:
+    c = contacts.rename(columns={"source_id": "contact_id", "company_source_id": "company_id"}).assign(is_deleted=False)
+    k = companies.rename(columns={"source_id": "company_id"}).assign(is_deleted=False)
+    wh.write_frame("staging", "contacts", c)
+    wh.write_frame("staging", "companies", k)
+
+
+def test_dagster_asset_reports_the_mode(duckdb_warehouse, tmp_path):
+    import dagster as dg
+
+    from pipelines.identity_assets import identity_resolution
+    from pipelines.resources import WarehouseResource
+
+    contacts = generate_contacts(400, seed=4).drop(columns="person_key")
+    companies = generate_companies(300, seed=4).drop(columns="company_key")
+    _staging(duckdb_warehouse, contacts, companies)
+    resources = {"warehouse": WarehouseResource(url=duckdb_warehouse.url)}
+
+    def run(config=None):
+        result = dg.materialize([identity_resolution], resources=resources,
+                                run_config={"ops": {"identity_resolution": {"config": config}}} if config else None)
+        assert result.success
+        return {e.asset_key.path[-1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
+
+    first = run()
+    assert {k: v["identity_mode"].value for k, v in first.items()} == {
+        "company_crosswalk": "full", "contact_crosswalk": "full", "contact_golden": "full"}
+    assert (tmp_path / "identity" / "contacts.duckdb").exists()  # beside the warehouse file
+    contacts.loc[contacts.index[0], "email"] = "changed@exemple.fr"
+    _staging(duckdb_warehouse, contacts, companies)
+    second = run()
+    assert second["company_crosswalk"]["identity_mode"].value == "unchanged"
+    assert second["contact_crosswalk"]["identity_mode"].value == "incremental"
+    assert second["contact_crosswalk"]["records_changed"].value == 1
+    assert duckdb_warehouse.row_count("core", "contact_crosswalk") == len(contacts)
+    forced = run({"full_rebuild": True})
+    assert forced["contact_crosswalk"]["identity_mode_reason"].value == "full rebuild requested"

@@ -1,0 +1,325 @@
+"""Identity state kept between pipeline runs, so that a sync's new or changed records are resolved
+incrementally (core.update: only they are compared with the known records) instead of all over again.
+
+One DuckDB file per kind, `<state dir>/<kind>.duckdb` (see `state_path`), holds:
+  - the last Resolution's tables: normalized, edges, clusters, crosswalk, golden (main schema), and the
+    contact rule tables core keeps as TEMP tables (`keep` schema, restored as TEMP tables before an update);
+  - identity_state.record_hash: one content hash per input record (its contract and passthrough columns,
+    after the same one-row-per-record choice core makes);
+  - identity_state.meta: the fingerprint of everything that decides the result (model version, match config,
+    the identity and normalisation code, DuckDB and Splink versions, the input columns) and a `complete` marker.
+
+Each run hashes its input and picks a mode:
+  full        no trusted state, a changed fingerprint, deleted records, too many changes, or asked for;
+              built in a fresh file `<kind>.duckdb.building`, swapped in only once complete;
+  incremental a few new or changed records: `complete` is cleared (and checkpointed) before the state is
+              touched and set again, with the new hashes, only after the update; a run that dies in between
+              leaves a state the next run does not trust (it rebuilds in full);
+  unchanged   same records, same fingerprint: nothing is computed, the stored crosswalk/golden are read.
+
+Pure Python + DuckDB; runs are serialised per state file by an advisory lock (`<kind>.duckdb.lock`).
+"""
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import duckdb
+
+from . import splink_models
+from .config import CompaniesConfig, ContactsConfig, MatchConfig
+from .core import Resolution, _prepare, resolve, update
+
+STATE_FORMAT = 1
+#: Above this share of new + changed records (of the current input) a full rebuild is cheaper.
+MAX_CHANGED_SHARE = 0.2
+#: TEMP tables core keeps between runs on one connection (contacts' rule groups); saved in schema `keep`.
+#: One missing only makes core recompute that step in full (still correct).
+KEEP_TEMP = {"contacts": ("det", "rare", "name_counts", "part_counts"), "companies": ()}
+#: The Resolution's own tables (main schema); other tables a run leaves under its prefix are scratch.
+KEEP_MAIN = ("normalized", "edges", "clusters", "crosswalk", "golden")
+_CODE_DIRS = (Path(__file__).parent,)
+_CODE_FILES = (Path(__file__).parents[1] / "normalize.py",)
+
+
+def full_rebuild_from_env() -> bool:
+    """CRM_ETL_IDENTITY_FULL_REBUILD=1 (or true/yes) asks for a full resolution, ignoring the state."""
+    return os.environ.get("CRM_ETL_IDENTITY_FULL_REBUILD", "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def state_dir(warehouse_url: str | None = None) -> Path:
+    """Where the identity state lives: CRM_ETL_IDENTITY_STATE_DIR, else beside a DuckDB warehouse file
+    (`<its folder>/identity`, or `<its folder>/identity/<file stem>` when the file is not warehouse.duckdb),
+    else (PostgreSQL) `<CRM_ETL_DATA_DIR or data>/identity/pg-<hash of the URL without password>`."""
+    from warehouse.connection import redact, warehouse_url as resolve_url
+
+    if os.environ.get("CRM_ETL_IDENTITY_STATE_DIR"):
+        return Path(os.environ["CRM_ETL_IDENTITY_STATE_DIR"])
+    url = resolve_url(warehouse_url)
+    if url.startswith("duckdb:"):
+        db = url[len("duckdb:///"):]
+        if db and db != ":memory:":
+            p = Path(db)
+            return p.parent / "identity" if p.stem == "warehouse" else p.parent / "identity" / p.stem
+    data_dir = Path(os.environ.get("CRM_ETL_DATA_DIR", "data"))
+    return data_dir / "identity" / f"pg-{hashlib.sha256(redact(url).encode()).hexdigest()[:10]}"
+
+
+def state_path(kind: str, warehouse_url: str | None = None) -> Path:
+    return state_dir(warehouse_url) / f"{kind}.duckdb"
+
+
+def _code_hash() -> str:
+    h = hashlib.sha256()
+    files = sorted(p for d in _CODE_DIRS for p in d.rglob("*") if p.suffix in {".py", ".json"}) + list(_CODE_FILES)
+    for p in files:
+        h.update(p.name.encode())
+        h.update(p.read_bytes())
+    return h.hexdigest()
+
+
+def fingerprint(kind: str, cfg: MatchConfig, model: dict) -> str:
+    import splink
+
+    parts = {
+        "format": STATE_FORMAT, "kind": kind, "model_version": cfg.model_version or splink_models.model_version(model),
+        "model": hashlib.sha256(json.dumps(model, sort_keys=True, default=str).encode()).hexdigest(),
+        "config": cfg.model_dump_json(), "code": _code_hash(), "duckdb": duckdb.__version__,
+        "splink": splink.__version__,
+    }
+    return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass
+class StateRun:
+    """What one run did. `resolution` reads the state file while the IdentityState is open."""
+
+    resolution: Resolution
+    mode: str  # full | incremental | unchanged
+    reason: str  # why this mode
+    records: int = 0
+    new: int = 0
+    changed: int = 0
+    deleted: int = 0
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def metadata(self) -> dict[str, Any]:
+        return {"identity_mode": self.mode, "identity_mode_reason": self.reason, "records_new": self.new,
+                "records_changed": self.changed, "records_deleted": self.deleted,
+                "identity_seconds": round(self.seconds, 3)}
+
+
+class IdentityState:
+    """One kind's state file, locked while open::
+
+        with IdentityState("contacts", path) as st:
+            run = st.resolve(frame)            # run.mode, run.resolution.crosswalk_df()
+    """
+
+    def __init__(self, kind: str, path: str | Path, *, config: MatchConfig | None = None,
+                 log: Callable[[str], None] | None = None, max_changed_share: float = MAX_CHANGED_SHARE):
+        if kind not in ("contacts", "companies"):
+            raise ValueError(f"kind must be contacts or companies, not {kind!r}")
+        self.kind, self.path = kind, Path(path)
+        self.cfg = config or (ContactsConfig() if kind == "contacts" else CompaniesConfig())
+        self.prefix = f"identity_{kind}"
+        self.log = log or (lambda msg: None)
+        self.max_changed_share = max_changed_share
+        self.con: duckdb.DuckDBPyConnection | None = None
+        self._lock_file = None
+
+    # -- lifecycle ------------------------------------------------------------------------------------------
+    def __enter__(self) -> "IdentityState":
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock_file = open(f"{self.path}.lock", "a+")
+        try:
+            import fcntl
+
+            fcntl.flock(self._lock_file.fileno(), fcntl.LOCK_EX)  # another run of this kind waits here
+        except ImportError:  # pragma: no cover - no advisory locks on this platform
+            pass
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._close()
+        if self._lock_file is not None:
+            self._lock_file.close()  # releases the lock
+            self._lock_file = None
+
+    def _close(self) -> None:
+        if self.con is not None:
+            with contextlib.suppress(duckdb.Error):
+                self.con.close()
+            self.con = None
+
+    # -- the run --------------------------------------------------------------------------------------------
+    def resolve(self, data: Any, *, full_rebuild: bool = False, passthrough: list[str] | None = None) -> StateRun:
+        """Resolve `data` (the whole current input, as core.resolve takes it), incrementally when the state allows."""
+        t0 = time.perf_counter()
+        model = splink_models.load_model(self.kind, self.cfg.model_path)
+        fp = fingerprint(self.kind, self.cfg, model)
+        reason = self._distrust(fp, full_rebuild)
+        if reason is None:
+            run = self._try_incremental(data, model, fp, passthrough)
+            if isinstance(run, str):
+                reason = run
+            else:
+                run.seconds = time.perf_counter() - t0
+                return run
+        self.log(f"identity {self.kind}: full resolution ({reason})")
+        run = self._full(data, model, fp, passthrough, reason)
+        run.seconds = time.perf_counter() - t0
+        self.log(f"identity {self.kind}: full resolution of {run.records} records in {run.seconds:.1f} s")
+        return run
+
+    def _distrust(self, fp: str, full_rebuild: bool) -> str | None:
+        """Why the stored state cannot be used (None: it can); opens it when it can."""
+        if full_rebuild:
+            return "full rebuild requested"
+        if not self.path.exists():
+            return "no state yet"
+        try:
+            self.con = duckdb.connect(str(self.path))
+            meta = dict(self.con.execute("SELECT key, value FROM identity_state.meta").fetchall())
+        except duckdb.Error as exc:
+            self._close()
+            return f"state unreadable ({type(exc).__name__}: {str(exc).splitlines()[0][:200]})"
+        if meta.get("complete") != "true":
+            return "the previous run did not complete"
+        if meta.get("fingerprint") != fp:
+            return "model, match config, identity code or library versions changed"
+        return None
+
+    def _hash_input(self, con: duckdb.DuckDBPyConnection, table: str, out: str) -> list[str]:
+        """TEMP table `out`(uid, source_system, source_id, h) over a prepared input; returns its column signature."""
+        desc = [(r[0], r[1]) for r in con.execute(f"DESCRIBE {table}").fetchall() if r[0] != "uid"]
+        cols = ", ".join('"' + c.replace('"', '""') + '"' for c, _ in desc)
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {out} AS SELECT uid, source_system, source_id, hash({cols}) AS h FROM {table}")
+        return [f"{c} {t}" for c, t in desc]
+
+    def _try_incremental(self, data: Any, model: dict, fp: str, passthrough: list[str] | None) -> StateRun | str:
+        con, p = self.con, self.prefix
+        assert con is not None
+        cur = f"{p}_current"
+        kept = _prepare(con, data, self.kind, cur, passthrough)
+        columns = self._hash_input(con, cur, "__state_hash")
+        stored_cols = con.execute("SELECT value FROM identity_state.meta WHERE key = 'columns'").fetchone()
+        if stored_cols is None or json.loads(stored_cols[0]) != columns:
+            return "input columns changed"
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE __state_delta AS
+               SELECT c.uid, o.uid IS NULL AS is_new FROM __state_hash c
+               LEFT JOIN identity_state.record_hash o ON o.uid = c.uid WHERE o.uid IS NULL OR o.h <> c.h"""
+        )
+        records, new, changed, deleted = con.execute(
+            """SELECT (SELECT count(*) FROM __state_hash), count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new),
+                      (SELECT count(*) FROM identity_state.record_hash WHERE uid NOT IN (SELECT uid FROM __state_hash))
+               FROM __state_delta"""
+        ).fetchone()
+        self._diff = counts = dict(records=records, new=new, changed=changed, deleted=deleted)
+        if deleted:
+            return f"{deleted} records deleted since the last run"
+        if new + changed > self.max_changed_share * max(records, 1):
+            return f"{new + changed} of {records} records new or changed (> {self.max_changed_share:.0%})"
+        mv = self.cfg.model_version or splink_models.model_version(model)
+        res = Resolution(con, self.kind, p, mv)
+        res.model = model  # type: ignore[attr-defined]
+        if new + changed == 0:
+            self.log(f"identity {self.kind}: {records} records unchanged, nothing to resolve")
+            self._drop_temp()
+            return StateRun(res, "unchanged", "no new or changed records", **counts)
+        self.log(f"identity {self.kind}: incremental resolution of {new} new and {changed} changed records (of {records})")
+        self._set_meta({"complete": "false"})
+        con.execute("CHECKPOINT")
+        for t in KEEP_TEMP[self.kind]:
+            if con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'keep' AND table_name = ?",
+                           [f"{p}_{t}"]).fetchone()[0]:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {p}_{t} AS SELECT * FROM keep.{p}_{t}")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __state_changes AS SELECT * EXCLUDE (uid) FROM {cur} WHERE uid IN (SELECT uid FROM __state_delta)")
+        out = update(res, "__state_changes", config=self.cfg, model=model, passthrough=kept)
+        self.log(f"identity {self.kind}: update computed, saving the state")
+        con.execute("DELETE FROM identity_state.record_hash WHERE uid IN (SELECT uid FROM __state_delta)")
+        con.execute("INSERT INTO identity_state.record_hash SELECT * FROM __state_hash WHERE uid IN (SELECT uid FROM __state_delta)")
+        self._save(fp, columns)
+        return StateRun(out, "incremental", f"{new + changed} of {records} records new or changed", timings=out.timings, **counts)
+
+    def _full(self, data: Any, model: dict, fp: str, passthrough: list[str] | None, reason: str) -> StateRun:
+        self._close()
+        building = Path(f"{self.path}.building")
+        for f in (building, Path(f"{building}.wal")):
+            f.unlink(missing_ok=True)
+        self.con = con = duckdb.connect(str(building))
+        res = resolve(self.kind, data, con=con, config=self.cfg, prefix=self.prefix, model=model, passthrough=passthrough)
+        con.execute("CREATE SCHEMA identity_state")
+        con.execute("CREATE TABLE identity_state.meta (key VARCHAR PRIMARY KEY, value VARCHAR)")
+        columns = self._hash_input(con, f"{self.prefix}_input", "__state_hash")
+        con.execute("CREATE TABLE identity_state.record_hash AS SELECT * FROM __state_hash")
+        records = con.execute("SELECT count(*) FROM __state_hash").fetchone()[0]
+        self._save(fp, columns)
+        self._close()
+        # the finished file replaces the old state in one rename (a stale WAL of the old file must not be replayed on it)
+        Path(f"{self.path}.wal").unlink(missing_ok=True)
+        os.replace(building, self.path)
+        self.con = duckdb.connect(str(self.path))
+        out = Resolution(self.con, self.kind, self.prefix, res.model_version, res.timings, res.counts)
+        out.model = model  # type: ignore[attr-defined]
+        diff = getattr(self, "_diff", None) or dict(records=records, new=records, changed=0, deleted=0)
+        return StateRun(out, "full", reason, **{**diff, "records": records}, timings=res.timings)
+
+    # -- storage --------------------------------------------------------------------------------------------
+    def _set_meta(self, values: dict[str, str]) -> None:
+        assert self.con is not None
+        for k, v in values.items():
+            self.con.execute("INSERT OR REPLACE INTO identity_state.meta VALUES (?, ?)", [k, v])
+
+    def _save(self, fp: str, columns: list[str]) -> None:
+        """Keep the TEMP tables core needs next time, drop the scratch, and mark the state complete."""
+        con, p = self.con, self.prefix
+        assert con is not None
+        con.execute("CREATE SCHEMA IF NOT EXISTS keep")
+        temp = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'temp'").fetchall()}
+        for t in KEEP_TEMP[self.kind]:
+            if f"{p}_{t}" in temp:
+                con.execute(f"CREATE OR REPLACE TABLE keep.{p}_{t} AS SELECT * FROM temp.{p}_{t}")
+            else:
+                con.execute(f"DROP TABLE IF EXISTS keep.{p}_{t}")
+        self._drop_temp()
+        # scratch tables core and Splink leave in the database (the changes' normalisation, re-clustered
+        # components, Splink's caches) are not state
+        keep = {f"{p}_{t}" for t in KEEP_MAIN}
+        for (name,) in con.execute(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name <> 'temp' AND schema_name = 'main'"
+        ).fetchall():
+            if name not in keep:
+                con.execute(f'DROP TABLE IF EXISTS main."{name}"')
+        self._set_meta({"fingerprint": fp, "columns": json.dumps(columns), "format": str(STATE_FORMAT),
+                        "updated_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
+        self._set_meta({"complete": "true"})
+        con.execute("CHECKPOINT")
+
+    def _drop_temp(self) -> None:
+        """Free the run's scratch TEMP tables (the crosswalk/golden reads that follow need only the state)."""
+        con = self.con
+        assert con is not None
+        for name, typ in con.execute(
+            "SELECT table_name, 'TABLE' FROM duckdb_tables() WHERE database_name = 'temp' "
+            "UNION ALL SELECT view_name, 'VIEW' FROM duckdb_views() WHERE database_name = 'temp' AND NOT internal"
+        ).fetchall():
+            con.execute(f'DROP {typ} IF EXISTS temp."{name}"')
+
+
+@contextlib.contextmanager
+def resolve_with_state(kind: str, data: Any, *, path: str | Path | None = None, warehouse_url: str | None = None,
+                       full_rebuild: bool = False, config: MatchConfig | None = None,
+                       log: Callable[[str], None] | None = None, **kw) -> Iterator[StateRun]:
+    """One run against `path` (default: state_path(kind, warehouse_url)); the state stays open (and locked)
+    inside the block so that the run's crosswalk/golden can be read."""
+    with IdentityState(kind, path or state_path(kind, warehouse_url), config=config, log=log, **kw) as st:
+        yield st.resolve(data, full_rebuild=full_rebuild or full_rebuild_from_env())
