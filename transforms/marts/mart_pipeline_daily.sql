@@ -31,14 +31,29 @@ instants as (
     from bounds b
     join lateral generate_series(cast(b.lo as timestamp), cast(b.hi as timestamp), interval '1 day') as g(d) on true
 ),
-owner_teams as (
-    -- team of every CRM user on every snapshot day (small: users x days), joined to the deals by equality
-    select i.snapshot_date, th.source_system, th.owner_id, min(th.team_name) as team_name
-    from instants i
-    join core.rep_team_history th
-      on coalesce(th.valid_from, cast('1900-01-01 00:00:00+00' as timestamptz)) < i.cutoff
-     and coalesce(th.valid_to, cast('9999-12-31 00:00:00+00' as timestamptz)) >= i.cutoff
-    group by i.snapshot_date, th.source_system, th.owner_id
+owner_days as (
+    -- team of every CRM user with a team history on every snapshot day ('unknown' on a day no period covers; small:
+    -- users x days), numbered so that the days of one unchanged team form one run
+    select ot.*,
+           row_number() over (partition by ot.source_system, ot.owner_id order by ot.snapshot_date)
+           - row_number() over (partition by ot.source_system, ot.owner_id, ot.team_name order by ot.snapshot_date) as run
+    from (
+        select i.snapshot_date, u.source_system, u.owner_id,
+               coalesce(min(th.team_name), 'unknown') as team_name
+        from instants i
+        cross join (select distinct source_system, owner_id from core.rep_team_history) u
+        left join core.rep_team_history th
+          on th.source_system = u.source_system and th.owner_id = u.owner_id
+         and coalesce(th.valid_from, cast('1900-01-01 00:00:00+00' as timestamptz)) < i.cutoff
+         and coalesce(th.valid_to, cast('9999-12-31 00:00:00+00' as timestamptz)) >= i.cutoff
+        group by i.snapshot_date, u.source_system, u.owner_id
+    ) ot
+),
+owner_spans as (
+    -- the same as day spans: every snapshot day of such a user lies in exactly one span
+    select source_system, owner_id, team_name, min(snapshot_date) as span_from, max(snapshot_date) as span_to
+    from owner_days
+    group by source_system, owner_id, team_name, run
 ),
 open_periods as (
     -- a period is in force at the end of day D when valid_from < D + 1 <= valid_to, i.e. for D from the UTC date of
@@ -52,10 +67,23 @@ open_periods as (
       and p.valid_from < cast(cast(b.hi + 1 as timestamp) at time zone 'UTC' as timestamptz)
       and (p.valid_to is null or p.valid_to >= cast(cast(b.lo + 1 as timestamp) at time zone 'UTC' as timestamptz))
 ),
+team_pieces as (
+    -- each period cut where its owner's team changes (a user without team history: one piece, team unknown), so
+    -- the team is decided per piece, before the days are generated
+    select o.*, coalesce(s.team_name, 'unknown') as team_name,
+           greatest(o.first_day, coalesce(s.span_from, o.first_day)) as piece_from,
+           least(o.last_day, coalesce(s.span_to, o.last_day)) as piece_to,
+           o.expected_days * st.stale_factor as stale_after_days
+    from open_periods o
+    cross join settings st
+    left join owner_spans s
+      on s.source_system = o.source_system and s.owner_id = o.owner_id
+     and s.span_from <= o.last_day and s.span_to >= o.first_day
+),
 open_days as (
     select cast(g.d as date) as snapshot_date, o.*
-    from open_periods o
-    join lateral generate_series(cast(o.first_day as timestamp), cast(o.last_day as timestamp), interval '1 day') as g(d) on true
+    from team_pieces o
+    join lateral generate_series(cast(o.piece_from as timestamp), cast(o.piece_to as timestamp), interval '1 day') as g(d) on true
 )
 select
     o.snapshot_date,
@@ -65,7 +93,7 @@ select
     i.quarter,
     o.deal_key,
     o.rep_key,
-    coalesce(th.team_name, 'unknown') as team_name,
+    o.team_name,
     o.company_key,
     o.tier,
     o.pipeline_id,
@@ -74,8 +102,7 @@ select
     o.stage_entered_at,
     cast(o.snapshot_date - o.stage_entered_date as integer) as days_in_stage,
     o.expected_days,
-    (o.expected_days is not null
-        and o.snapshot_date - o.stage_entered_date > o.expected_days * st.stale_factor) as is_stale,
+    (o.expected_days is not null and o.snapshot_date - o.stage_entered_date > o.stale_after_days) as is_stale,
     o.amount_home,
     o.probability,
     o.stage_probability,
@@ -87,6 +114,3 @@ select
 from open_days o
 -- the calendar columns come from the (few) days, not per row
 join instants i on i.snapshot_date = o.snapshot_date
-cross join settings st
-left join owner_teams th
-    on th.snapshot_date = o.snapshot_date and th.source_system = o.source_system and th.owner_id = o.owner_id
