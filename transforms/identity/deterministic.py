@@ -237,7 +237,7 @@ def company_edges(con: duckdb.DuckDBPyConnection, norm: str, new_uids: str | Non
             SELECT uid, source_system, n_name, n_siren, n_domain, n_phone, n_postcode,
                    split_part(n_name, ' ', 1) AS w1, split_part(n_name, ' ', 2) AS w2
             FROM own WHERE n_postcode IS NOT NULL AND length(n_name) >= 8
-        ), typo_cand AS (  -- blocked like Splink: a typo leaves the first word or the second intact
+        ), typo_cand AS (  -- blocked like Splink: a typo leaves the first word or the second intact (and the initial)
             SELECT l.uid AS uid_l, r.uid AS uid_r, l.source_system AS sl, r.source_system AS sr, l.n_name AS nl, r.n_name AS nr
             FROM tn l JOIN tn r ON l.n_postcode = r.n_postcode AND l.w1 = r.w1 AND left(l.w2, 2) = left(r.w2, 2)
                  AND l.source_system <> r.source_system AND l.uid < r.uid
@@ -246,7 +246,7 @@ def company_edges(con: duckdb.DuckDBPyConnection, norm: str, new_uids: str | Non
               AND coalesce(l.n_phone = r.n_phone, true)
             UNION
             SELECT l.uid, r.uid, l.source_system, r.source_system, l.n_name, r.n_name
-            FROM tn l JOIN tn r ON l.n_postcode = r.n_postcode AND l.w2 = r.w2 AND l.w2 <> ''
+            FROM tn l JOIN tn r ON l.n_postcode = r.n_postcode AND l.w2 = r.w2 AND l.w2 <> '' AND left(l.w1, 1) = left(r.w1, 1)
                  AND l.source_system <> r.source_system AND l.uid < r.uid
             WHERE l.n_name <> r.n_name AND damerau_levenshtein(l.n_name, r.n_name) <= 1
               AND coalesce(l.n_siren = r.n_siren, true) AND coalesce(l.n_domain = r.n_domain, true)
@@ -255,10 +255,11 @@ def company_edges(con: duckdb.DuckDBPyConnection, norm: str, new_uids: str | Non
             SELECT * FROM typo_cand c
             WHERE NOT EXISTS (SELECT 1 FROM own_names o WHERE o.source_system = c.sr AND o.n_name = c.nl)
               AND NOT EXISTS (SELECT 1 FROM own_names o WHERE o.source_system = c.sl AND o.n_name = c.nr)
+        ), typo_multi AS (
+            SELECT u FROM (SELECT uid_l AS u FROM typo_ok UNION ALL SELECT uid_r FROM typo_ok) GROUP BY u HAVING count(*) > 1
         ), by_typo AS (
             SELECT uid_l, uid_r, 'name_typo' AS rule FROM typo_ok
-            WHERE uid_l NOT IN (SELECT u FROM (SELECT uid_l AS u FROM typo_ok UNION ALL SELECT uid_r FROM typo_ok) GROUP BY u HAVING count(*) > 1)
-              AND uid_r NOT IN (SELECT u FROM (SELECT uid_l AS u FROM typo_ok UNION ALL SELECT uid_r FROM typo_ok) GROUP BY u HAVING count(*) > 1)
+            WHERE uid_l NOT IN (SELECT u FROM typo_multi) AND uid_r NOT IN (SELECT u FROM typo_multi)
         ), e AS (
             SELECT * FROM by_siren UNION ALL SELECT * FROM by_meta UNION ALL SELECT * FROM by_dn
             UNION ALL SELECT * FROM by_name UNION ALL SELECT * FROM by_typo
