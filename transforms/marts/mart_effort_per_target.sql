@@ -2,53 +2,138 @@
 -- worked, deals and revenue won (credited to the team of the rep at close), effort per won deal, and the segment's
 -- share of the rep's hours against the planned share (sales_model.yaml). Team rows (rep_key = 'all') and company rows
 -- (team_name = 'all', rep_key = 'all') let a rep be read against the team.
+-- Shape: the activities are aggregated once per rep row (additive counts) and once per distinct (rep row, company)
+-- and (rep row, deal) pair; team and company rows add up the rep rows, and count their distinct companies and deals
+-- from those pairs, never from the activities again (distinct counts over grouping sets cost 20x more).
 with settings as (
     select coalesce(cast(max(case when key = 'effort_flag_threshold' then value end) as double precision), 0.10) as threshold
     from staging.cfg_settings
 ),
-facts as (
+as_of as (
+    select as_of_at from core.as_of
+),
+rep_activity as (
     select
         cast(date_trunc('month', a.occurred_date) as date) as month,
         a.team_name, coalesce(a.rep_key, 'unassigned') as rep_key, a.tier,
-        a.activity_type, coalesce(t.is_meeting, false) as is_meeting, a.hours,
-        a.company_key, a.deal_key,
-        0 as won, cast(0 as numeric(18,2)) as revenue, 1 as is_activity
+        count(*) filter (where a.activity_type = 'call') as calls,
+        count(*) filter (where a.activity_type = 'meeting_in_person') as meetings_in_person,
+        count(*) filter (where a.activity_type = 'meeting_phone') as meetings_phone,
+        count(*) filter (where a.activity_type = 'meeting_video') as meetings_video,
+        count(*) filter (where a.activity_type = 'email') as emails,
+        count(*) filter (where a.activity_type = 'demo') as demos,
+        count(*) filter (where a.activity_type = 'task') as tasks,
+        count(*) filter (where a.activity_type = 'note') as notes,
+        count(*) filter (where coalesce(t.is_meeting, false)) as meetings,
+        count(*) as activities,
+        sum(a.hours) as hours
     from core.fct_activities a
-    cross join core.as_of ao
     left join staging.cfg_activity_types t on t.activity_type = a.activity_type
-    where a.occurred_at <= ao.as_of_at
-    union all
+    where a.occurred_at <= (select as_of_at from as_of)
+    group by 1, 2, 3, 4
+),
+rep_companies as (
+    select distinct cast(date_trunc('month', a.occurred_date) as date) as month,
+           a.team_name, coalesce(a.rep_key, 'unassigned') as rep_key, a.tier, a.company_key
+    from core.fct_activities a
+    where a.occurred_at <= (select as_of_at from as_of) and a.company_key is not null
+),
+rep_deals as (
+    select distinct cast(date_trunc('month', a.occurred_date) as date) as month,
+           a.team_name, coalesce(a.rep_key, 'unassigned') as rep_key, a.tier, a.deal_key
+    from core.fct_activities a
+    where a.occurred_at <= (select as_of_at from as_of) and a.deal_key is not null
+),
+team_companies as (
+    select distinct month, team_name, tier, company_key from rep_companies
+),
+team_deals as (
+    select distinct month, team_name, tier, deal_key from rep_deals
+),
+rep_won as (
     select
-        cast(date_trunc('month', d.closed_at at time zone 'UTC') as date),
-        d.team_name, coalesce(d.rep_key, 'unassigned'), d.tier,
-        null, false, 0, null, null,
-        1, coalesce(d.amount_home, 0), 0
+        cast(date_trunc('month', d.closed_at at time zone 'UTC') as date) as month,
+        d.team_name, coalesce(d.rep_key, 'unassigned') as rep_key, d.tier,
+        count(*) as deals_won, sum(coalesce(d.amount_home, 0)) as revenue_won_home
     from core.fct_deals d
     where d.is_won and d.closed_at is not null
+    group by 1, 2, 3, 4
+),
+rep_parts as (
+    -- every measure of a rep row, one source per branch (0 where the branch has none)
+    select month, team_name, rep_key, tier, calls, meetings_in_person, meetings_phone, meetings_video, emails, demos,
+           tasks, notes, meetings, activities, hours, 0 as companies_worked, 0 as deals_worked, 0 as deals_won,
+           cast(0 as numeric(18,2)) as revenue_won_home
+    from rep_activity
+    union all
+    select month, team_name, rep_key, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0, 0
+    from rep_companies group by month, team_name, rep_key, tier
+    union all
+    select month, team_name, rep_key, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0
+    from rep_deals group by month, team_name, rep_key, tier
+    union all
+    select month, team_name, rep_key, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, deals_won, revenue_won_home
+    from rep_won
+),
+rep_rows as (
+    select month, team_name, rep_key, tier,
+           cast(sum(calls) as bigint) as calls, cast(sum(meetings_in_person) as bigint) as meetings_in_person, cast(sum(meetings_phone) as bigint) as meetings_phone,
+           cast(sum(meetings_video) as bigint) as meetings_video, cast(sum(emails) as bigint) as emails, cast(sum(demos) as bigint) as demos, cast(sum(tasks) as bigint) as tasks,
+           cast(sum(notes) as bigint) as notes, cast(sum(meetings) as bigint) as meetings, cast(sum(activities) as bigint) as activities, sum(hours) as hours,
+           cast(sum(companies_worked) as bigint) as companies_worked, cast(sum(deals_worked) as bigint) as deals_worked,
+           cast(sum(deals_won) as bigint) as deals_won, sum(revenue_won_home) as revenue_won_home
+    from rep_parts
+    group by month, team_name, rep_key, tier
+),
+team_parts as (
+    select month, team_name, tier, calls, meetings_in_person, meetings_phone, meetings_video, emails, demos, tasks,
+           notes, meetings, activities, hours, 0 as companies_worked, 0 as deals_worked, deals_won, revenue_won_home
+    from rep_rows
+    union all
+    select month, team_name, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0, 0
+    from team_companies group by month, team_name, tier
+    union all
+    select month, team_name, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0
+    from team_deals group by month, team_name, tier
+),
+team_rows as (
+    select month, team_name, tier,
+           cast(sum(calls) as bigint) as calls, cast(sum(meetings_in_person) as bigint) as meetings_in_person, cast(sum(meetings_phone) as bigint) as meetings_phone,
+           cast(sum(meetings_video) as bigint) as meetings_video, cast(sum(emails) as bigint) as emails, cast(sum(demos) as bigint) as demos, cast(sum(tasks) as bigint) as tasks,
+           cast(sum(notes) as bigint) as notes, cast(sum(meetings) as bigint) as meetings, cast(sum(activities) as bigint) as activities, sum(hours) as hours,
+           cast(sum(companies_worked) as bigint) as companies_worked, cast(sum(deals_worked) as bigint) as deals_worked,
+           cast(sum(deals_won) as bigint) as deals_won, sum(revenue_won_home) as revenue_won_home
+    from team_parts
+    group by month, team_name, tier
+),
+all_parts as (
+    select month, tier, calls, meetings_in_person, meetings_phone, meetings_video, emails, demos, tasks,
+           notes, meetings, activities, hours, 0 as companies_worked, 0 as deals_worked, deals_won, revenue_won_home
+    from team_rows
+    union all
+    select month, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(distinct company_key), 0, 0, 0
+    from team_companies group by month, tier
+    union all
+    select month, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(distinct deal_key), 0, 0
+    from team_deals group by month, tier
 ),
 agg as (
-    select
-        month,
-        case when grouping(team_name) = 1 then 'all' else team_name end as team_name,
-        case when grouping(rep_key) = 1 then 'all' else rep_key end as rep_key,
-        tier,
-        count(*) filter (where activity_type = 'call') as calls,
-        count(*) filter (where activity_type = 'meeting_in_person') as meetings_in_person,
-        count(*) filter (where activity_type = 'meeting_phone') as meetings_phone,
-        count(*) filter (where activity_type = 'meeting_video') as meetings_video,
-        count(*) filter (where activity_type = 'email') as emails,
-        count(*) filter (where activity_type = 'demo') as demos,
-        count(*) filter (where activity_type = 'task') as tasks,
-        count(*) filter (where activity_type = 'note') as notes,
-        count(*) filter (where is_meeting) as meetings,
-        cast(sum(is_activity) as bigint) as activities,
-        sum(hours) as hours,
-        count(distinct company_key) as companies_worked,
-        count(distinct deal_key) as deals_worked,
-        cast(sum(won) as bigint) as deals_won,
-        sum(revenue) as revenue_won_home
-    from facts
-    group by grouping sets ((month, team_name, rep_key, tier), (month, team_name, tier), (month, tier))
+    select month, team_name, rep_key, tier, calls, meetings_in_person, meetings_phone, meetings_video, emails, demos,
+           tasks, notes, meetings, activities, hours, companies_worked, deals_worked, deals_won, revenue_won_home
+    from rep_rows
+    union all
+    select month, team_name, 'all', tier, calls, meetings_in_person, meetings_phone, meetings_video, emails, demos,
+           tasks, notes, meetings, activities, hours, companies_worked, deals_worked, deals_won, revenue_won_home
+    from team_rows
+    union all
+    select month, 'all', 'all', tier,
+           cast(sum(calls) as bigint), cast(sum(meetings_in_person) as bigint), cast(sum(meetings_phone) as bigint),
+           cast(sum(meetings_video) as bigint), cast(sum(emails) as bigint), cast(sum(demos) as bigint),
+           cast(sum(tasks) as bigint), cast(sum(notes) as bigint), cast(sum(meetings) as bigint),
+           cast(sum(activities) as bigint), sum(hours), cast(sum(companies_worked) as bigint),
+           cast(sum(deals_worked) as bigint), cast(sum(deals_won) as bigint), sum(revenue_won_home)
+    from all_parts
+    group by month, tier
 ),
 shares as (
     select
