@@ -571,6 +571,10 @@ def normalize_contacts_sql(
                {sql_email_domain('n_email')} AS n_email_domain,
                {sql_is_role('n_email')} AS n_email_is_role,
                {sql_is_free_domain(sql_email_domain('n_email'))} AS n_email_is_free,
+               -- the organisation an e-mail domain names ('acme-conseil.fr' -> 'acmeconseil'), free mail excluded:
+               -- matched against a company name without its spaces when the other record has no e-mail domain
+               CASE WHEN NOT {sql_is_free_domain(sql_email_domain('n_email'))} THEN nullif(regexp_replace(
+                   regexp_extract({sql_email_domain('n_email')}, '([^.]+)[.][^.]+$', 1), '[^a-z0-9]', '', 'g'), '') END AS n_email_org,
                n_company,
                -- the CRM company record the contact hangs on: only comparable within one source system
                CASE WHEN {sql_clip('company_source_id')} IS NOT NULL

@@ -36,11 +36,11 @@ FIRST_COMPATIBLE, LAST_COMPATIBLE = NAMES_COMPATIBLE, "TRUE"
 
 # Expected chance occurrences of a full name below which two records bearing it are one person.
 RARE_NAME_EXPECTED = 0.02
-# Chance that two unrelated contacts share a postcode (the `place` level's u in models/contacts.json,
-# 0.023): a name whose expected chance occurrences times this is below RARE_NAME_EXPECTED still proves
+# Chance that two unrelated contacts share a postcode (the u of the `place` level "postcode exact" in
+# models/contacts.json): a name whose expected chance occurrences times this is below RARE_NAME_EXPECTED still proves
 # identity between two records of the same place. A constant, not a count of this run's postcodes,
 # so an incremental run only has to follow the name counts.
-PLACE_CHANCE = 0.025
+PLACE_CHANCE = 0.0233
 
 
 def _touch(new_uids: str | None) -> str:

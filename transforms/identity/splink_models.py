@@ -21,7 +21,7 @@ from .deterministic import _one_typo
 log = logging.getLogger(__name__)
 
 CONTACT_COLUMNS = [
-    "n_first_name", "n_last_name", "n_email", "n_email_canon", "n_email_is_role", "n_email_domain", "n_email_is_free", "n_phone",
+    "n_first_name", "n_last_name", "n_email", "n_email_canon", "n_email_is_role", "n_email_domain", "n_email_is_free", "n_email_org", "n_phone",
     "n_mobile", "n_company", "n_company_ref", "n_city", "n_postcode",
 ]
 COMPANY_COLUMNS = ["source_system", "n_name", "n_siren", "n_domain", "n_phone", "n_address", "n_city", "n_postcode"]
@@ -43,6 +43,10 @@ def _jw_swapped(t: float) -> str:
             f"jaro_winkler_similarity(n_last_name_l, n_first_name_r) >= {t}")
 
 
+# One record names no company but writes from a company domain that spells the other's company name
+# ('esvergarage.eu' and "Esver Garage"): the same employer.
+_COMPANY_IS_DOMAIN = ("coalesce((n_company_l IS NULL AND n_email_org_l = replace(n_company_r, ' ', '')) "
+                      "OR (n_company_r IS NULL AND n_email_org_r = replace(n_company_l, ' ', '')), false)")
 _ONE_COMPANY_MISSING = " AND (l.n_company IS NULL OR r.n_company IS NULL)"
 _PHONES_L = ["n_phone_l", "n_mobile_l"]
 _PHONES_R = ["n_phone_r", "n_mobile_r"]
@@ -100,9 +104,10 @@ def contact_settings() -> dict[str, Any]:
                 "output_column_name": "company",
                 "comparison_levels": [
                     # company record ids of two different CRMs are not comparable: only the names count then
-                    _level("(n_company_l IS NULL OR n_company_r IS NULL) AND NOT coalesce(n_company_ref_l = n_company_ref_r, false)", "null", True),
+                    _level(f"(n_company_l IS NULL OR n_company_r IS NULL) AND NOT coalesce(n_company_ref_l = n_company_ref_r, false) AND NOT {_COMPANY_IS_DOMAIN}", "null", True),
                     _level("n_company_ref_l = n_company_ref_r", "same CRM company record"),
                     _level("n_company_l = n_company_r", "exact"),
+                    _level(_COMPANY_IS_DOMAIN, "company missing, named by the e-mail domain"),
                     _level(_jw("n_company", 0.9), "jw>=0.9"),
                     _level("ELSE", "else"),
                 ],
@@ -129,6 +134,11 @@ def contact_settings() -> dict[str, Any]:
             {"blocking_rule": "l.n_last_name = r.n_first_name AND l.n_company = r.n_company"},
             {"blocking_rule": "l.n_last_name = r.n_last_name AND l.n_company_ref = r.n_company_ref"},
             {"blocking_rule": "l.n_first_name = r.n_first_name AND l.n_company_ref = r.n_company_ref"},
+            # a company named on one side only by the other's e-mail domain (see _COMPANY_IS_DOMAIN)
+            {"blocking_rule": "l.n_last_name = r.n_last_name AND l.n_email_org = replace(r.n_company, ' ', '')"},
+            {"blocking_rule": "l.n_last_name = r.n_last_name AND r.n_email_org = replace(l.n_company, ' ', '')"},
+            {"blocking_rule": "l.n_first_name = r.n_first_name AND l.n_email_org = replace(r.n_company, ' ', '')"},
+            {"blocking_rule": "l.n_first_name = r.n_first_name AND r.n_email_org = replace(l.n_company, ' ', '')"},
             # one name exact, the other's initial (typos rarely hit the first letter), same place, and a
             # company missing on one side: two different companies score "else" and never reach the
             # threshold without an e-mail or phone (blocked above), and namesakes of one town were
