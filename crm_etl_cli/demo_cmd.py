@@ -17,9 +17,14 @@ from .runtime import prepare_environment
 @click.option("--size", default="demo", show_default=True, help="Sandbox size: tiny, demo, small, large.")
 @click.option("--keep/--fresh", default=False, show_default=True,
               help="--fresh (default) starts from an empty warehouse; --keep syncs incrementally into the existing one.")
-def demo(seed: int, size: str, keep: bool) -> None:
+@click.option("--verbose", is_flag=True, help="Print every Dagster event and dlt warning, not just the progress lines.")
+def demo(seed: int, size: str, keep: bool, verbose: bool) -> None:
     """Generate the sandbox company, serve its vendor APIs on 127.0.0.1, run every asset, print a summary."""
     prepare_environment()
+    if not verbose:
+        # the run log in the Dagster instance keeps every event; the terminal shows the assets' progress lines,
+        # and dlt's per-load notes (columns not seen yet, flattened names) only on --verbose
+        os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     started = time.monotonic()
     from warehouse import Warehouse, warehouse_url
 
@@ -42,7 +47,8 @@ def demo(seed: int, size: str, keep: bool) -> None:
         for vendor in srv.apps:
             click.echo(f"  sandbox {vendor:<9} {srv.vendor_url(vendor)}")
         click.echo(f"  files             {files_dir} (cost inputs, Sirene stock)")
-        result = run_full_pipeline(instance=dg.DagsterInstance.get(), echo=click.echo)
+        result = run_full_pipeline(instance=dg.DagsterInstance.get(), echo=click.echo,
+                                   log_level="DEBUG" if verbose else "INFO")
         requests_made = srv.stats().get("total")
 
     from .report import print_summary

@@ -11,6 +11,7 @@ it ends.
 
 import datetime as dt
 import os
+import warnings
 
 import dagster as dg
 
@@ -33,6 +34,12 @@ def pipeline_snapshot_partitions(start_date: "str | None" = None) -> dg.DailyPar
 def pipeline_snapshot_assets(start_date: "str | None" = None) -> list:
     """[marts/mart_pipeline_daily partitioned by day]."""
     model = snapshot_model()
+    with warnings.catch_warnings():  # backfill_policy is marked beta; a single-run backfill is what we want
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return [_snapshot_asset(model, start_date)]
+
+
+def _snapshot_asset(model, start_date: "str | None") -> dg.AssetsDefinition:
     schema, table = SNAPSHOT_MODEL
 
     @dg.asset(
@@ -59,7 +66,7 @@ def pipeline_snapshot_assets(start_date: "str | None" = None) -> list:
         context.log.info(f"{schema}.{table}: {rows} rows for {days}")
         return dg.MaterializeResult(metadata={"dagster/row_count": rows, "days": days})
 
-    return [mart_pipeline_daily]
+    return mart_pipeline_daily
 
 
 def pipeline_snapshot_job_and_schedule(snapshot_asset: dg.AssetsDefinition):

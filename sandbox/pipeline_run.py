@@ -32,8 +32,10 @@ def sandbox_environment(world: Any, files_dir: str | Path, **server_options: Any
         os.environ.update(before)
 
 
-def materialize(selection: str | None = None, instance=None, echo: Callable[[str], None] = print):
-    """Execute every asset and check (or a selection) in this process, recorded in `instance`."""
+def materialize(selection: str | None = None, instance=None, echo: Callable[[str], None] = print,
+                log_level: str = "DEBUG"):
+    """Execute every asset and check (or a selection) in this process, recorded in `instance`; the console shows
+    the run's events from `log_level` up (the instance keeps them all)."""
     import dagster as dg
 
     from pipelines.definitions import build_definitions
@@ -44,14 +46,15 @@ def materialize(selection: str | None = None, instance=None, echo: Callable[[str
     if selection:
         kwargs["asset_selection"] = list(dg.AssetSelection.from_string(selection).resolve(defs.resolve_asset_graph()))
     return job.execute_in_process(instance=instance or dg.DagsterInstance.ephemeral(), raise_on_error=False,
+                                  run_config={"loggers": {"console": {"config": {"log_level": log_level}}}},
                                   **kwargs)
 
 
-def run_full_pipeline(instance=None, echo: Callable[[str], None] = print):
+def run_full_pipeline(instance=None, echo: Callable[[str], None] = print, log_level: str = "DEBUG"):
     """The Sirene stock first, then everything; returns the second run's result."""
     echo("Loading the Sirene stock file (bulk registry path)...")
-    first = materialize(STOCK_SELECTION, instance, echo)
+    first = materialize(STOCK_SELECTION, instance, echo, log_level)
     if not first.success:
         return first
     echo("Syncing every source and building every table (progress in the Dagster run log)...")
-    return materialize(None, instance, echo)
+    return materialize(None, instance, echo, log_level)
