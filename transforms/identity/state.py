@@ -208,6 +208,7 @@ class IdentityState:
         con, p = self.con, self.prefix
         assert con is not None
         cur = f"{p}_current"
+        t0 = time.perf_counter()
         kept = _prepare(con, data, self.kind, cur, passthrough)
         columns = self._hash_input(con, cur, "__state_hash")
         stored_cols = con.execute("SELECT value FROM identity_state.meta WHERE key = 'columns'").fetchone()
@@ -224,6 +225,7 @@ class IdentityState:
                FROM __state_delta"""
         ).fetchone()
         self._diff = counts = dict(records=records, new=new, changed=changed, deleted=deleted)
+        timings = {"state_diff": time.perf_counter() - t0}
         if deleted:
             return f"{deleted} records deleted since the last run"
         if new + changed > self.max_changed_share * max(records, 1):
@@ -234,8 +236,9 @@ class IdentityState:
         if new + changed == 0:
             self.log(f"identity {self.kind}: {records} records unchanged, nothing to resolve")
             self._drop_temp()
-            return StateRun(res, "unchanged", "no new or changed records", **counts)
+            return StateRun(res, "unchanged", "no new or changed records", timings=timings, **counts)
         self.log(f"identity {self.kind}: incremental resolution of {new} new and {changed} changed records (of {records})")
+        t0 = time.perf_counter()
         self._set_meta({"complete": "false"})
         con.execute("CHECKPOINT")
         for t in KEEP_TEMP[self.kind]:
@@ -243,12 +246,15 @@ class IdentityState:
                            [f"{p}_{t}"]).fetchone()[0]:
                 con.execute(f"CREATE OR REPLACE TEMP TABLE {p}_{t} AS SELECT * FROM keep.{p}_{t}")
         con.execute(f"CREATE OR REPLACE TEMP TABLE __state_changes AS SELECT * EXCLUDE (uid) FROM {cur} WHERE uid IN (SELECT uid FROM __state_delta)")
+        timings["state_open"] = time.perf_counter() - t0
         out = update(res, "__state_changes", config=self.cfg, model=model, passthrough=kept)
         self.log(f"identity {self.kind}: update computed, saving the state")
+        t0 = time.perf_counter()
         con.execute("DELETE FROM identity_state.record_hash WHERE uid IN (SELECT uid FROM __state_delta)")
         con.execute("INSERT INTO identity_state.record_hash SELECT * FROM __state_hash WHERE uid IN (SELECT uid FROM __state_delta)")
         self._save(fp, columns)
-        return StateRun(out, "incremental", f"{new + changed} of {records} records new or changed", timings=out.timings, **counts)
+        timings = {**timings, **out.timings, "state_save": time.perf_counter() - t0}
+        return StateRun(out, "incremental", f"{new + changed} of {records} records new or changed", timings=timings, **counts)
 
     def _full(self, data: Any, model: dict, fp: str, passthrough: list[str] | None, reason: str) -> StateRun:
         self._close()
