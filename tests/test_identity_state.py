@@ -222,6 +222,7 @@ def test_dagster_asset_reports_the_mode(duckdb_warehouse, tmp_path):
     assert second["company_crosswalk"]["identity_mode"].value == "unchanged"
     assert second["contact_crosswalk"]["identity_mode"].value == "incremental"
     assert second["contact_crosswalk"]["records_changed"].value == 1
+    assert "splink" in second["contact_crosswalk"]["identity_step_seconds"].value
     assert duckdb_warehouse.row_count("core", "contact_crosswalk") == len(contacts)
     forced = run({"full_rebuild": True})
     assert forced["contact_crosswalk"]["identity_mode_reason"].value == "full rebuild requested"

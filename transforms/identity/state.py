@@ -113,7 +113,8 @@ class StateRun:
     def metadata(self) -> dict[str, Any]:
         return {"identity_mode": self.mode, "identity_mode_reason": self.reason, "records_new": self.new,
                 "records_changed": self.changed, "records_deleted": self.deleted,
-                "identity_seconds": round(self.seconds, 3)}
+                "identity_seconds": round(self.seconds, 3),
+                "identity_step_seconds": {k: round(v, 3) for k, v in self.timings.items()}}
 
 
 class IdentityState:
