@@ -17,6 +17,13 @@ contacts as (
     left join core.contact_crosswalk x on x.source_system = c.source_system and x.source_id = c.contact_id
     where not coalesce(c.is_deleted, false)
 ),
+first_contacts as (
+    -- each person's earliest record gives the source and the company
+    select person_key, source_system, contact_id, created_at,
+           upper(coalesce(nullif(trim(source_channel), ''), 'UNKNOWN')) as source_channel, lead_source, company_id
+    from contacts
+    where rn = 1
+),
 stage_dates as (
     select
         c.person_key,
@@ -30,23 +37,6 @@ stage_dates as (
     join staging.lifecycle_events e on e.source_system = c.source_system and e.contact_id = c.contact_id
     group by c.person_key
 ),
-people as (
-    select
-        c.person_key,
-        coalesce(sd.lead_at, sd.first_funnel_at, c.created_at) as lead_created_at,
-        sd.lead_at, sd.mql_at, sd.sql_at, sd.opportunity_at, sd.customer_at,
-        upper(coalesce(nullif(trim(c.source_channel), ''), 'UNKNOWN')) as source_channel,
-        c.lead_source,
-        coalesce(ct.tier, 'unknown') as tier,
-        case when sd.customer_at is not null then 5 when sd.opportunity_at is not null then 4
-             when sd.sql_at is not null then 3 when sd.mql_at is not null then 2 else 1 end as furthest
-    from contacts c
-    left join stage_dates sd on sd.person_key = c.person_key
-    left join core.company_crosswalk cx on cx.source_system = c.source_system and cx.source_id = c.company_id
-    left join core.company_tier ct
-        on ct.company_key = coalesce(cx.entity_key, case when c.company_id is not null then c.source_system || ':' || c.company_id end)
-    where c.rn = 1
-),
 exact_channels as (
     select upper(source_channel) as source_channel, lead_source, min(channel_group) as channel_group
     from staging.cfg_channels where lead_source <> '*' group by upper(source_channel), lead_source
@@ -55,28 +45,41 @@ wildcard_channels as (
     select upper(source_channel) as source_channel, min(channel_group) as channel_group
     from staging.cfg_channels where lead_source = '*' group by upper(source_channel)
 ),
-channel_map as (
-    -- exact (channel, lead_source) first, then the channel's '*' row
-    select p.person_key, coalesce(e.channel_group, w.channel_group, 'unknown') as channel_group
-    from people p
-    left join exact_channels e on e.source_channel = p.source_channel and e.lead_source = p.lead_source
-    left join wildcard_channels w on w.source_channel = p.source_channel
+people as (
+    select
+        c.person_key,
+        coalesce(sd.lead_at, sd.first_funnel_at, c.created_at) as lead_created_at,
+        sd.lead_at, sd.mql_at, sd.sql_at, sd.opportunity_at, sd.customer_at,
+        c.source_channel,
+        -- exact (channel, lead_source) first, then the channel's '*' row
+        coalesce(e.channel_group, w.channel_group, 'unknown') as channel_group,
+        coalesce(ct.tier, 'unknown') as tier,
+        case when sd.customer_at is not null then 5 when sd.opportunity_at is not null then 4
+             when sd.sql_at is not null then 3 when sd.mql_at is not null then 2 else 1 end as furthest
+    from first_contacts c
+    left join stage_dates sd on sd.person_key = c.person_key
+    left join core.company_crosswalk cx on cx.source_system = c.source_system and cx.source_id = c.company_id
+    left join core.company_tier ct
+        on ct.company_key = coalesce(cx.entity_key, case when c.company_id is not null then c.source_system || ':' || c.company_id end)
+    left join exact_channels e on e.source_channel = c.source_channel and e.lead_source = c.lead_source
+    left join wildcard_channels w on w.source_channel = c.source_channel
 ),
 cohorts as (
     select
         cast(date_trunc('month', p.lead_created_at at time zone 'UTC') as date) as cohort_month,
-        p.source_channel, cm.channel_group, p.tier,
+        p.source_channel, p.channel_group, p.tier,
         count(*) as leads,
         count(*) filter (where p.furthest >= 2) as reached_mql,
         count(*) filter (where p.furthest >= 3) as reached_sql,
         count(*) filter (where p.furthest >= 4) as reached_opportunity,
         count(*) filter (where p.furthest >= 5) as reached_customer,
-        percentile_cont(0.5) within group (order by extract(epoch from (p.mql_at - p.lead_created_at)) / 86400.0) as d_lead_mql,
-        percentile_cont(0.5) within group (order by extract(epoch from (p.sql_at - p.mql_at)) / 86400.0) as d_mql_sql,
-        percentile_cont(0.5) within group (order by extract(epoch from (p.opportunity_at - p.sql_at)) / 86400.0) as d_sql_opp,
-        percentile_cont(0.5) within group (order by extract(epoch from (p.customer_at - p.opportunity_at)) / 86400.0) as d_opp_cust
+        -- days between steps from the UTC wall-clock times (the same interval; DuckDB subtracts plain timestamps
+        -- directly where timestamptz goes through its calendar library, 4x slower)
+        percentile_cont(0.5) within group (order by extract(epoch from ((p.mql_at at time zone 'UTC') - (p.lead_created_at at time zone 'UTC'))) / 86400.0) as d_lead_mql,
+        percentile_cont(0.5) within group (order by extract(epoch from ((p.sql_at at time zone 'UTC') - (p.mql_at at time zone 'UTC'))) / 86400.0) as d_mql_sql,
+        percentile_cont(0.5) within group (order by extract(epoch from ((p.opportunity_at at time zone 'UTC') - (p.sql_at at time zone 'UTC'))) / 86400.0) as d_sql_opp,
+        percentile_cont(0.5) within group (order by extract(epoch from ((p.customer_at at time zone 'UTC') - (p.opportunity_at at time zone 'UTC'))) / 86400.0) as d_opp_cust
     from people p
-    join channel_map cm on cm.person_key = p.person_key
     group by 1, 2, 3, 4
 ),
 deal_channels as (
