@@ -12,7 +12,7 @@ UID_SEP = "\x1f"
 # Which deterministic rule a record is said to be linked by when several equally certain ones apply:
 # the most specific proof first.
 RULE_PRECEDENCE = ("['stripe_metadata', 'stripe_tax_id', 'same_siren', 'same_email', 'same_phone_and_name', "
-                   "'domain_and_name', 'rare_name']")
+                   "'domain_and_name', 'rare_name', 'unique_name', 'rare_name_place', 'name_typo']")
 
 
 def sql_uid(prefix: str = "") -> str:
