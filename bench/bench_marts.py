@@ -1,6 +1,8 @@
 """Benchmark: rebuild the core facts and every mart from generated inputs (bench/scale_marts.py) at 10%, 30%, 100%
 of 1,000,000 contacts / 200,000 companies / 300,000 deals / 5,000,000 activities / 500,000 invoices, on DuckDB and,
-with --postgres, on PostgreSQL. Prints a markdown table of per-model seconds, total, rows and peak RSS.
+with --postgres, on PostgreSQL. Prints a markdown table of per-model seconds (and, on DuckDB, the process's CPU
+seconds: the machine is shared), the marts-only subtotal (marts rebuilt from core), the core subtotal, the total,
+rows and peak RSS.
 
     .venv/bin/python bench/bench_marts.py [--scales 0.1,0.3,1] [--postgres] [--snapshot-days N] [--repeat 2]
         [--out bench/results_marts.md]
@@ -16,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import resource
 import subprocess
@@ -62,8 +65,10 @@ def run_one(engine: str, scale: float, snapshot_days: int) -> dict:
             wh.execute("analyze")
         gen_s = time.perf_counter() - t
         timings: dict[str, float] = {}
+        cpu = _CpuPerModel()
         t = time.perf_counter()
-        counts = build_models(wh, only=MARTS + ["dim_rep"], timings=timings)
+        with cpu:
+            counts = build_models(wh, only=MARTS + ["dim_rep"], timings=timings)
         total = time.perf_counter() - t
     finally:
         wh.dispose()
@@ -77,7 +82,35 @@ def run_one(engine: str, scale: float, snapshot_days: int) -> dict:
             admin.dispose()
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"engine": engine, "scale": scale, "generate_s": gen_s, "total_s": total, "timings": timings,
-            "counts": counts, "peak_rss_mib": peak_mib, "load": os.getloadavg()[0]}
+            "cpu": cpu.seconds, "counts": counts, "peak_rss_mib": peak_mib, "load": os.getloadavg()[0]}
+
+
+class _CpuPerModel(logging.Handler):
+    """This process's CPU seconds per model (all DuckDB threads; PostgreSQL works in its server, so there it is
+    only the client's share), read at each "built <model>" log record of transforms.build."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.INFO)
+        self.seconds: dict[str, float] = {}
+        self._last = 0.0
+
+    def __enter__(self):
+        self._logger = logging.getLogger("transforms.build")
+        self._level = self._logger.level
+        self._logger.setLevel(logging.INFO)
+        self._logger.addHandler(self)
+        self._last = time.process_time()
+        return self
+
+    def __exit__(self, *exc):
+        self._logger.removeHandler(self)
+        self._logger.setLevel(self._level)
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.msg.startswith("built ") and record.args:
+            now = time.process_time()
+            self.seconds[str(record.args[0])] = now - self._last
+            self._last = now
 
 
 def main() -> None:
@@ -115,10 +148,28 @@ def main() -> None:
             results.append(best)
     cols = [f"{r['engine']} {r['scale']:.0%}" for r in results]
     lines = ["| model | " + " | ".join(cols) + " |", "|---|" + "---:|" * len(cols)]
-    for key in results[0]["timings"]:
-        cells = [f"{r['timings'][key]:.2f} s ({r['counts'][key]:,} rows)" for r in results]
+
+    def cell(r, keys):
+        wall = sum(r["timings"][k] for k in keys)
+        cpu = sum(r["cpu"].get(k, 0.0) for k in keys)
+        return f"{wall:.2f} s" + (f" (CPU {cpu:.1f} s)" if r["engine"] == "duckdb" else "")
+
+    keys = list(results[0]["timings"])
+    for key in keys:
+        cells = [cell(r, [key]) + f", {r['counts'][key]:,} rows" for r in results]
         lines.append(f"| {key} | " + " | ".join(cells) + " |")
-    lines.append("| **total rebuild (fastest run)** | " + " | ".join(f"**{r['total_s']:.1f} s**" for r in results) + " |")
+    marts = [k for k in keys if k.startswith("marts.")]
+    core = [k for k in keys if not k.startswith("marts.")]
+    lines.append("| **marts only (rebuilt from core)** | " + " | ".join(f"**{cell(r, marts)}**" for r in results) + " |")
+    lines.append("| core only | " + " | ".join(cell(r, core) for r in results) + " |")
+    if len({r["engine"] for r in results}) == 1 and len(results) > 1:
+        lo, hi = results[0], results[-1]
+        growth = lambda ks: sum(hi["timings"][k] for k in ks) / max(sum(lo["timings"][k] for k in ks), 1e-9)
+        lines.append(f"| growth {lo['scale']:.0%} -> {hi['scale']:.0%} (marts / core / total) | "
+                     + " | ".join([""] * (len(results) - 1)
+                                  + [f"x{growth(marts):.1f} / x{growth(core):.1f} / x{hi['total_s'] / lo['total_s']:.1f}"])
+                     + " |")
+    lines.append("| **total rebuild core + marts (fastest run)** | " + " | ".join(f"**{r['total_s']:.1f} s**" for r in results) + " |")
     lines.append("| every run's total | " + " | ".join(" / ".join(f"{t:.1f} s" for t in r["all_totals"]) for r in results) + " |")
     lines.append("| machine load (1 min) at each run's end | " + " | ".join(" / ".join(f"{x:.1f}" for x in r["loads"]) for r in results) + " |")
     lines.append("| input generation (not in total) | " + " | ".join(f"{r['generate_s']:.1f} s" for r in results) + " |")
