@@ -329,3 +329,33 @@ def test_postgres_gives_the_same_tables(wh, postgres_warehouse):
             got[side] = sorted(rows, key=lambda r: tuple((x is None, str(x)) for x in r))
         assert got["duckdb"], f"core.{name} is empty: the comparison would prove nothing"
         assert got["duckdb"] == got["postgres"], name
+
+
+# -- segment rule ---------------------------------------------------------------------------------------------------
+
+def test_segment_by_tag_else_headcount_typed_else_registry_band(tmp_path):
+    """sales_model.yaml: a company is in a tier when tagged with it, else when its headcount is in the tier's range
+    (first tier in file order); the headcount typed in the CRM wins over the registry band's lower bound."""
+    w = world()
+    w["staging.cfg_segments"] = [
+        {"tier": "Or", "planned_share": 0.45, "sort_order": 0, "min_headcount": 250},
+        {"tier": "Argent", "planned_share": 0.35, "sort_order": 1, "min_headcount": 50, "max_headcount": 249},
+        {"tier": "Bronze", "planned_share": 0.2, "sort_order": 2, "min_headcount": 0, "max_headcount": 49},
+        {"tier": "unknown", "planned_share": None, "sort_order": 3},
+    ]
+    for row in w["staging.registry_companies"]:
+        if row["siren"] == S5:
+            row["headcount_band"] = "32"  # 250-499 employees
+    for row in w["staging.companies"]:
+        if row["company_id"] == "b2":
+            row["headcount"] = 1000  # tagged Bronze: the tag wins
+    wh = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    load_world(wh, w)
+    build_models(wh, schemas=("core",), only=["company_tier"])
+    got = {k: (r["tier"], r["tier_rule"], r["headcount"]) for k, r in _by(wh, "company_tier", "company_key").items()}
+    wh.dispose()
+    assert got["E1"] == ("Bronze", "headcount_crm", 45)  # typed 45; the registry's band 21 (50-99) is not used
+    assert got["E5"] == ("Or", "headcount_registry", 250)  # nothing typed: band 32 reads as 250
+    assert got["B2"] == ("Bronze", "tag", 1000)
+    assert got["A1"] == ("Argent", "tag", None)
+    assert got["E2"] == ("unknown", "none", None)  # no tag, no headcount, no registry match: shown, not dropped
