@@ -380,6 +380,20 @@ def test_forecast_accuracy(wh):
     assert (apr["forecast_weighted_home"], apr["accuracy"], apr["scored_deals"], apr["brier_score"]) == (Decimal("2000.00"), None, 0, None)
 
 
+def test_forecast_accuracy_unowned_deal_meets_its_actual(tmp_path):
+    """A deal with no owner is forecast and won under 'unassigned', so the row scores it (not two half rows)."""
+    w = world()
+    for d in w["staging.deals"]:
+        if d["deal_id"] == "d2":
+            d["owner_id"] = None
+    wh = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    load_world(wh, w)
+    build_models(wh, only=["mart_forecast_accuracy"])
+    mar = one(wh, FC, m="2026-03-01", h=0, rep="unassigned", b="all")
+    assert (mar["forecast_weighted_home"], mar["actual_won_home"], mar["accuracy"]) == (Decimal("2500.00"), Decimal("5000.00"), 0.5)
+    wh.dispose()
+
+
 # -- mart_rep_scorecard ---------------------------------------------------------------------------------------------
 
 def test_rep_scorecard_against_team_median(wh):

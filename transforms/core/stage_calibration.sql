@@ -1,5 +1,6 @@
 -- Calibrated stage-to-win rate: of the closed deals that ever entered a stage, the share that was won. Uses every
--- deal closed by the as-of (so past snapshots are judged with today's calibration).
+-- deal closed by the as-of (a snapshot day recomputed now is judged with today's calibration; accumulated days keep
+-- the calibration of the run that took them).
 select
     s.source_system, s.pipeline_id, s.stage_id,
     count(distinct s.deal_key) as closed_deals_entered,

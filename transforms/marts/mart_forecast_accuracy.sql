@@ -31,7 +31,9 @@ fc as (
         f.month,
         f.horizon_days,
         p.snapshot_date,
-        p.rep_key, p.deal_key, p.amount_home, p.probability, p.weighted_amount_home, p.weighted_amount_calibrated_home
+        -- an unowned deal is 'unassigned' on both sides, so its forecast meets its actual
+        coalesce(p.rep_key, 'unassigned') as rep_key,
+        p.deal_key, p.amount_home, p.probability, p.weighted_amount_home, p.weighted_amount_calibrated_home
     from forecast_days f
     join marts.mart_pipeline_daily p
       on p.snapshot_date = f.snapshot_date
