@@ -164,6 +164,7 @@ class IdentityState:
     def resolve(self, data: Any, *, full_rebuild: bool = False, passthrough: list[str] | None = None) -> StateRun:
         """Resolve `data` (the whole current input, as core.resolve takes it), incrementally when the state allows."""
         t0 = time.perf_counter()
+        self._diff: dict[str, int] | None = None  # this run's comparison with the state, once made
         model = splink_models.load_model(self.kind, self.cfg.model_path)
         fp = fingerprint(self.kind, self.cfg, model)
         reason = self._distrust(fp, full_rebuild)
@@ -277,7 +278,7 @@ class IdentityState:
         self.con = duckdb.connect(str(self.path))
         out = Resolution(self.con, self.kind, self.prefix, res.model_version, res.timings, res.counts)
         out.model = model  # type: ignore[attr-defined]
-        diff = getattr(self, "_diff", None) or dict(records=records, new=records, changed=0, deleted=0)
+        diff = self._diff or dict(records=records, new=records, changed=0, deleted=0)
         return StateRun(out, "full", reason, **{**diff, "records": records}, timings=res.timings)
 
     # -- storage --------------------------------------------------------------------------------------------
