@@ -8,7 +8,8 @@
 -- indexes: (deal_key, valid_from); (valid_to)
 with deals as (
     select d.deal_key, d.source_system, d.stage_id, d.probability, d.pipeline_id, d.company_key, d.tier, d.rep_key,
-           d.owner_id, d.amount_home, coalesce(fx.rate_to_home, 1) as rate_to_home,
+           -- no currency = the home currency; a currency missing from cfg_fx_rates gives null, as in staging
+           d.owner_id, d.amount_home, case when sd.currency is null then 1 else fx.rate_to_home end as rate_to_home,
            cast(d.close_date at time zone 'UTC' as date) as close_date
     from core.fct_deals d
     left join staging.deals sd on sd.source_system = d.source_system and sd.deal_id = d.deal_id
