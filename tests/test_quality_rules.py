@@ -148,6 +148,7 @@ def test_amount_probability_and_dates(wh):
            {"deal_id": "before", "created_at": dt.datetime(2026, 3, 2, tzinfo=utc),
             "close_date": dt.datetime(2026, 3, 1, tzinfo=utc)})
     assert set(failing(wh, "deal_amount_not_negative")) == {"neg"}
+    assert failing(wh, "deal_currency_known") == {}  # no currency given: read as the home currency
     probs = failing(wh, "deal_probability_in_range")
     assert set(probs) == {"pct", "below"} and "percentage" in probs["pct"]
     assert set(failing(wh, "deal_dates_in_range")) == {"far", "old"}
@@ -400,3 +401,10 @@ def test_same_rules_same_results_on_postgres(tmp_path):
         with admin.connect() as c:
             c.exec_driver_sql(f'drop database if exists "{name}" with (force)')
         admin.dispose()
+
+
+def test_currency_without_a_rate(wh):
+    insert(wh, "deals", {"deal_id": "eur", "amount": 10, "currency": "eur"}, {"deal_id": "chf", "amount": 10, "currency": "CHF"},
+           {"deal_id": "xof", "amount": 10, "currency": "XOF"}, {"deal_id": "no_amount", "currency": "XOF"})
+    got = failing(wh, "deal_currency_known")
+    assert set(got) == {"xof"} and "fx_rates" in got["xof"]

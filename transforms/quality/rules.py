@@ -191,6 +191,14 @@ def _amount(ctx):
     return _simple(ctx, "deal", "t.amount < 0", "t.amount", "t.amount is not null")
 
 
+def _currency(ctx):
+    # the marts convert with sales_model.yaml fx_rates; an amount in a currency missing there converts to null
+    known = ", ".join(_sql_literal(c) for c in sorted(ctx.model.fx_rates))
+    return _simple(ctx, "deal", f"upper(trim(t.currency)) not in ({known})",
+                   "t.currency || ' (not in sales_model.yaml fx_rates: its home amount is null)'",
+                   "t.amount is not null and not " + missing_sql("t.currency"))
+
+
 def _probability(ctx):
     return _simple(
         ctx, "deal", "t.probability < 0 or t.probability > 1",
@@ -376,6 +384,8 @@ BUILTIN_RULES: dict[str, Builtin] = {
     "company_siret_valid": Builtin("company", "warn", "SIRET has 14 digits and a valid Luhn key (La Poste rule)", _siret),
     "company_vat_valid": Builtin("company", "warn", "VAT number has a valid key (FR or other VATIN)", _vat),
     "deal_amount_not_negative": Builtin("deal", "error", "deal amount is >= 0", _amount),
+    "deal_currency_known": Builtin("deal", "warn", "a deal's currency has a rate in sales_model.yaml fx_rates",
+                                   _currency),
     "deal_probability_in_range": Builtin("deal", "error", "deal probability is between 0 and 1", _probability),
     "deal_dates_in_range": Builtin("deal", "warn", "created / close dates fall in a sane range", _deal_dates),
     "deal_close_not_before_create": Builtin("deal", "warn", "close date is not before the create date",
