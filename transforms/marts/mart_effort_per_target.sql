@@ -50,6 +50,13 @@ team_companies as (
 team_deals as (
     select distinct month, team_name, tier, deal_key from rep_deals
 ),
+-- (distinct rows, then count: PostgreSQL counts distinct values by sorting each group's)
+all_companies as (
+    select distinct month, tier, company_key from team_companies
+),
+all_deals as (
+    select distinct month, tier, deal_key from team_deals
+),
 rep_won as (
     select
         cast(date_trunc('month', d.closed_at at time zone 'UTC') as date) as month,
@@ -111,11 +118,11 @@ all_parts as (
            notes, meetings, activities, hours, 0 as companies_worked, 0 as deals_worked, deals_won, revenue_won_home
     from team_rows
     union all
-    select month, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(distinct company_key), 0, 0, 0
-    from team_companies group by month, tier
+    select month, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0, 0
+    from all_companies group by month, tier
     union all
-    select month, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(distinct deal_key), 0, 0
-    from team_deals group by month, tier
+    select month, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0
+    from all_deals group by month, tier
 ),
 agg as (
     select month, team_name, rep_key, tier, calls, meetings_in_person, meetings_phone, meetings_video, emails, demos,
