@@ -221,13 +221,13 @@ def company_edges(con: duckdb.DuckDBPyConnection, norm: str, new_uids: str | Non
             JOIN {norm} rr ON rr.uid = d.root
             WHERE l.uid <> d.root AND (l.n_siren IS NULL OR rr.n_siren IS NULL OR l.n_siren = rr.n_siren)
         ), own AS (  -- the seller's own systems (the registry lists every legal unit, homonyms included)
-            SELECT * FROM {norm}
+            SELECT uid, source_system, n_name, n_siren, n_domain, n_phone, n_postcode FROM {norm}
             WHERE source_system <> 'registry' AND n_name IS NOT NULL AND (length(n_name) >= 8 OR contains(n_name, ' '))
-        ), nm AS (
+        ), nm AS (  -- at most one value of each identifier (min = max over the non-null ones)
             SELECT n_name, min(uid) AS root FROM own GROUP BY n_name
             HAVING count(*) > 1 AND count(*) = count(DISTINCT source_system)
-               AND count(DISTINCT n_siren) <= 1 AND count(DISTINCT n_domain) <= 1
-               AND count(DISTINCT n_phone) <= 1 AND count(DISTINCT n_postcode) <= 1
+               AND min(n_siren) IS NOT DISTINCT FROM max(n_siren) AND min(n_domain) IS NOT DISTINCT FROM max(n_domain)
+               AND min(n_phone) IS NOT DISTINCT FROM max(n_phone) AND min(n_postcode) IS NOT DISTINCT FROM max(n_postcode)
         ), by_name AS (
             SELECT nm.root AS uid_l, o.uid AS uid_r, 'unique_name' AS rule
             FROM own o JOIN nm USING (n_name)
@@ -237,7 +237,7 @@ def company_edges(con: duckdb.DuckDBPyConnection, norm: str, new_uids: str | Non
             SELECT uid, source_system, n_name, n_siren, n_domain, n_phone, n_postcode,
                    split_part(n_name, ' ', 1) AS w1, split_part(n_name, ' ', 2) AS w2
             FROM own WHERE n_postcode IS NOT NULL AND length(n_name) >= 8
-        ), typo_cand AS (  -- blocked like Splink: a typo leaves the first word or the second intact (and the initial)
+        ), typo_cand AS MATERIALIZED (  -- blocked like Splink: a typo leaves the first word or the second intact (and the initial)
             SELECT l.uid AS uid_l, r.uid AS uid_r, l.source_system AS sl, r.source_system AS sr, l.n_name AS nl, r.n_name AS nr
             FROM tn l JOIN tn r ON l.n_postcode = r.n_postcode AND l.w1 = r.w1 AND left(l.w2, 2) = left(r.w2, 2)
                  AND l.source_system <> r.source_system AND l.uid < r.uid
@@ -251,7 +251,7 @@ def company_edges(con: duckdb.DuckDBPyConnection, norm: str, new_uids: str | Non
             WHERE l.n_name <> r.n_name AND damerau_levenshtein(l.n_name, r.n_name) <= 1
               AND coalesce(l.n_siren = r.n_siren, true) AND coalesce(l.n_domain = r.n_domain, true)
               AND coalesce(l.n_phone = r.n_phone, true)
-        ), typo_ok AS (  -- neither spelling exists in the other's system, and each record has one such neighbour
+        ), typo_ok AS MATERIALIZED (  -- neither spelling exists in the other's system, and each record has one such neighbour
             SELECT * FROM typo_cand c
             WHERE NOT EXISTS (SELECT 1 FROM own_names o WHERE o.source_system = c.sr AND o.n_name = c.nl)
               AND NOT EXISTS (SELECT 1 FROM own_names o WHERE o.source_system = c.sl AND o.n_name = c.nr)
@@ -265,7 +265,7 @@ def company_edges(con: duckdb.DuckDBPyConnection, norm: str, new_uids: str | Non
             UNION ALL SELECT * FROM by_name UNION ALL SELECT * FROM by_typo
         )
         SELECT e.uid_l, e.uid_r, e.rule, 1.0::DOUBLE AS match_probability
-        FROM e JOIN {norm} l ON l.uid = e.uid_l JOIN {norm} r ON r.uid = e.uid_r
+        FROM e{"" if new_uids is None else f" JOIN {norm} l ON l.uid = e.uid_l JOIN {norm} r ON r.uid = e.uid_r"}
         WHERE {touch}
         """
     )
