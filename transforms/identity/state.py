@@ -84,13 +84,18 @@ def _code_hash() -> str:
     return h.hexdigest()
 
 
+#: Taken once, when this module (and with it core and the rules) is imported: the code that runs, even if the
+#: files are edited while the process lives.
+CODE_HASH = _code_hash()
+
+
 def fingerprint(kind: str, cfg: MatchConfig, model: dict) -> str:
     import splink
 
     parts = {
         "format": STATE_FORMAT, "kind": kind, "model_version": cfg.model_version or splink_models.model_version(model),
         "model": hashlib.sha256(json.dumps(model, sort_keys=True, default=str).encode()).hexdigest(),
-        "config": cfg.model_dump_json(), "code": _code_hash(), "duckdb": duckdb.__version__,
+        "config": cfg.model_dump_json(), "code": CODE_HASH, "duckdb": duckdb.__version__,
         "splink": splink.__version__,
     }
     return hashlib.sha256(json.dumps(parts, sort_keys=True).encode()).hexdigest()
