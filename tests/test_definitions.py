@@ -100,3 +100,46 @@ def test_dagster_cli_validates_the_workspace(tmp_path):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert "All code locations passed validation" in proc.stdout + proc.stderr
+
+
+def test_key_check_blocks_downstream_of_a_duplicated_key_and_says_which(tmp_path):
+    from pipelines.key_checks import primary_key_checks
+    from pipelines.resources import WarehouseResource
+    from warehouse import Warehouse
+
+    url = f"duckdb:///{tmp_path / 'w.duckdb'}"
+    wh = Warehouse(url)
+    wh.ensure_schemas(("staging",))
+    wh.execute("create table staging.deals as select * from (values ('hubspot', 'd1'), ('hubspot', 'd1'), "
+               "('hubspot', 'd2')) v(source_system, deal_id)")
+    wh.execute("create table staging.owners as select * from (values ('hubspot', 'o1')) v(source_system, owner_id)")
+    wh.dispose()
+
+    @dg.asset(key=["staging", "deals"])
+    def deals() -> None:
+        return None
+
+    @dg.asset(key=["staging", "owners"])
+    def owners() -> None:
+        return None
+
+    @dg.asset(deps=[deals], key=["core", "after_deals"])
+    def after_deals() -> None:
+        return None
+
+    @dg.asset(deps=[owners], key=["core", "after_owners"])
+    def after_owners() -> None:
+        return None
+
+    checks = primary_key_checks({deals.key, owners.key})
+    result = dg.materialize([deals, owners, after_deals, after_owners, *checks],
+                            resources={"warehouse": WarehouseResource(url=url)}, raise_on_error=False)
+    evals = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
+    assert evals["owners"].passed and not evals["deals"].passed
+    assert evals["deals"].metadata["duplicate_rows"].value == 1
+    assert "d1" in str(evals["deals"].metadata["sample_duplicates"].value)
+    materialized = {e.asset_key for e in result.get_asset_materialization_events()}
+    # stopped by the blocking check; the layer's keys are checked in one step, so a broken key in staging holds
+    # back every core table of the run (the last good ones stay)
+    assert dg.AssetKey(["core", "after_deals"]) not in materialized
+    assert dg.AssetKey(["core", "after_owners"]) not in materialized
