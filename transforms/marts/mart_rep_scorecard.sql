@@ -35,22 +35,17 @@ acts as (
 territory as (
     select month, rep_key, department from (
         select
-            month, rep_key, substr(postcode, 1, 2) as department,
-            row_number() over (partition by month, rep_key order by sum(n) desc, substr(postcode, 1, 2)) as rn
-        from (
-            -- counted per postcode first, then per department: PostgreSQL knows the postcodes are few and
-            -- aggregates by hash instead of sorting every activity
-            select
-                cast(date_trunc('month', a.occurred_date) as date) as month,
-                coalesce(a.rep_key, 'unassigned') as rep_key,
-                c.postcode,
-                count(*) as n
-            from core.fct_activities a
-            join core.dim_company c on c.company_key = a.company_key
-            where c.postcode is not null and c.postcode <> ''
-            group by 1, 2, 3
-        ) per_postcode
-        group by month, rep_key, substr(postcode, 1, 2)
+            cast(date_trunc('month', a.occurred_date) as date) as month,
+            coalesce(a.rep_key, 'unassigned') as rep_key,
+            substr(c.postcode, 1, 2) as department,
+            row_number() over (
+                partition by cast(date_trunc('month', a.occurred_date) as date), coalesce(a.rep_key, 'unassigned')
+                order by count(*) desc, substr(c.postcode, 1, 2)
+            ) as rn
+        from core.fct_activities a
+        join core.dim_company c on c.company_key = a.company_key
+        where c.postcode is not null and c.postcode <> ''
+        group by 1, 2, 3
     ) ranked
     where rn = 1
 ),
