@@ -14,7 +14,7 @@ def _one_typo(a: str, b: str) -> str:
     # one edit (insertion, deletion, substitution, transposition) past the first letter, names of 4+
     # letters: Jaro-Winkler alone misses it on short names ("jean"/"jemn" 0.87, "petit"/"pktit" 0.88)
     return (f"(left({a}, 1) = left({b}, 1) AND length({a}) >= 4 AND length({b}) >= 4 "
-            f"AND damerau_levenshtein({a}, {b}) <= 1)")
+            f"AND abs(length({a}) - length({b})) <= 1 AND damerau_levenshtein({a}, {b}) <= 1)")
 
 
 def _first_ok(a: str, b: str) -> str:
