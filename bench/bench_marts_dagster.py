@@ -1,0 +1,112 @@
+"""Benchmark: the marts rebuilt through Dagster (orchestration included), the way the code location runs them.
+
+    .venv/bin/python bench/bench_marts_dagster.py [--scale 1] [--postgres] [--snapshot-days 90]
+
+Inputs from bench/scale_marts.py (100% = 1M contacts, 200k companies, 300k deals, 5M activities, 500k invoices).
+Three runs of the real assets and blocking key checks (pipelines/), in process, on an ephemeral Dagster instance:
+  1. core + marts from the inputs; the pipeline snapshot is built for the last --snapshot-days days (the history a
+     first run builds, limited as a backfill range would be);
+  2. the marts alone rebuilt from core, as after a sync: the snapshot refreshes its last
+     `pipeline_snapshot_refresh_days` (2) and keeps older days, every other mart is rebuilt whole;
+  3. the same, once more (warm).
+Prints per-run wall seconds, the slowest steps, and the process's peak RSS (DuckDB runs in it).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import sys
+import tempfile
+import time
+import uuid
+import warnings
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "bench"))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--scale", type=float, default=1.0)
+    ap.add_argument("--postgres", action="store_true")
+    ap.add_argument("--snapshot-days", type=int, default=90)
+    args = ap.parse_args()
+
+    import dagster as dg
+    import sqlalchemy as sa
+
+    warnings.filterwarnings("ignore")
+    os.environ.setdefault("CRM_ETL_WAREHOUSE_URL", "duckdb:///unused.duckdb")  # kinds= only; the resource has the url
+    from scale_marts import generate
+
+    from pipelines.key_checks import primary_key_checks
+    from pipelines.pipeline_snapshot import SNAPSHOT_KEY, pipeline_snapshot_assets
+    from pipelines.quality_checks import SCORECARD
+    from pipelines.resources import WarehouseResource
+    from pipelines.transform_assets import sql_model_assets
+    from warehouse.connection import Warehouse
+
+    admin, tmp = None, None
+    if args.postgres:
+        name = f"bench_marts_dg_{uuid.uuid4().hex[:8]}"
+        admin = sa.create_engine("postgresql://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
+        with admin.connect() as c:
+            c.exec_driver_sql(f'create database "{name}"')
+        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+    else:
+        tmp = tempfile.mkdtemp(prefix="bench_marts_dg_")
+        url = f"duckdb:///{tmp}/w.duckdb"
+    try:
+        wh = Warehouse(url)
+        generate(wh, args.scale)
+        wh.execute("insert into staging.cfg_settings values ('pipeline_snapshot_from', "
+                   f"cast(cast('2026-12-31' as date) - {args.snapshot_days} as text))")
+        if args.postgres:
+            wh.execute("analyze")
+        wh.dispose()
+
+        assets = sql_model_assets(("core", "marts"), exclude={SCORECARD, tuple(SNAPSHOT_KEY.path)}) + pipeline_snapshot_assets()
+        keys = {k for a in assets for k in a.keys}
+        checks = primary_key_checks(keys)
+        marts = dg.AssetSelection.groups("marts")  # data_quality_by_owner is the quality step's, not here
+        # the core models the marts read (identity-only and enrichment-only core tables need inputs not generated)
+        first = marts.upstream().required_multi_asset_neighbors() & (dg.AssetSelection.groups("core") | marts)
+        instance = dg.DagsterInstance.ephemeral()
+        resources = {"warehouse": WarehouseResource(url=url)}
+        runs = []
+        for label, selection in (("1. core + marts (first run)", first), ("2. marts from core (after a sync)", marts),
+                                 ("3. marts from core, again", marts)):
+            t = time.perf_counter()
+            result = dg.materialize(assets + checks, selection=selection, resources=resources, instance=instance,
+                                    raise_on_error=False)
+            wall = time.perf_counter() - t
+            if not result.success:
+                raise SystemExit(f"{label}: the run failed")
+            stats = instance.get_run_step_stats(result.run_id)
+            steps = sorted(((s.end_time - s.start_time, s.step_key) for s in stats if s.end_time), reverse=True)
+            runs.append((label, wall, len(stats), sum(d for d, _ in steps), steps[:6]))
+            print(f"{label}: {wall:.1f} s", file=sys.stderr)
+    finally:
+        if tmp:
+            import shutil
+
+            shutil.rmtree(tmp, ignore_errors=True)
+        if admin is not None:
+            with admin.connect() as c:
+                c.exec_driver_sql(f'drop database if exists "{name}" with (force)')
+            admin.dispose()
+    engine = "PostgreSQL" if args.postgres else "DuckDB"
+    print(f"\n{engine}, scale {args.scale:.0%}, snapshot {args.snapshot_days} days on the first run, "
+          f"load {os.getloadavg()[0]:.1f}, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB\n")
+    print("| run | wall (s) | steps | sum of step times (s) | slowest steps (s) |")
+    print("|---|---:|---:|---:|---|")
+    for label, wall, n, summed, top in runs:
+        slow = ", ".join(f"{k} {d:.1f}" for d, k in top)
+        print(f"| {label} | {wall:.1f} | {n} | {summed:.1f} | {slow} |")
+
+
+if __name__ == "__main__":
+    main()
