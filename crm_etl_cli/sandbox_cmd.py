@@ -75,8 +75,8 @@ def serve(seed: int, size: str, host: str, port: int, hubspot_token: str | None,
     active = {k: v for k, v in faults.items() if v}
     if active:
         click.echo(f"faults on: {active}")
-    click.echo("Serving; Ctrl-C to stop.")
-    try:
+    try:  # from the "Serving" line on, Ctrl-C stops the server cleanly
+        click.echo("Serving; Ctrl-C to stop.")
         server.wait()
     except KeyboardInterrupt:
         click.echo("Stopping.", err=True)

@@ -75,7 +75,6 @@ def pipeline_snapshot_job_and_schedule(snapshot_asset: dg.AssetsDefinition):
     job = dg.define_asset_job(
         "snapshot_pipeline_daily",
         selection=dg.AssetSelection.assets(snapshot_asset).downstream().materializable(),
-        partitions_def=snapshot_asset.partitions_def,
         description="Snapshot the open pipeline at the end of a day (a partition) and rebuild the marts reading it.",
     )
     schedule = dg.build_schedule_from_partitioned_job(

@@ -162,13 +162,15 @@ class SandboxServer:
         handler = type("SandboxHandler", (_Handler,), {"sandbox": self})
         self._httpd = ThreadingHTTPServer((self.host, self.requested_port), handler)
         self._httpd.daemon_threads = True
+        self._bound_port = self._httpd.server_address[1]
 
     # -- addresses -----------------------------------------------------------------------------
     @property
     def port(self) -> int:
-        if self._httpd is None:
+        # kept after stop(): a request still in flight while the server stops may build a URL
+        if getattr(self, "_bound_port", None) is None:
             raise RuntimeError("server not started")
-        return self._httpd.server_address[1]
+        return self._bound_port
 
     @property
     def base_url(self) -> str:

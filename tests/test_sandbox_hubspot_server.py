@@ -560,7 +560,7 @@ def test_cli_serve_prints_urls_tokens_and_exports_then_stops_on_ctrl_c():
         assert requests.get(url + "/crm/v3/owners", headers=auth, timeout=10).status_code == 500  # --server-errors 1
         assert requests.get(url + "/crm/v3/owners", headers=auth, timeout=10).status_code == 200
         proc.send_signal(signal.SIGINT)
-        assert proc.wait(timeout=20) == 0
+        assert proc.wait(timeout=60) == 0  # generous: a loaded CI machine
     finally:
         if proc.poll() is None:
             proc.kill()
