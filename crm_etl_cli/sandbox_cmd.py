@@ -1,6 +1,8 @@
 """`crm-etl sandbox ...`: the local vendor stand-in (see sandbox/)."""
 from __future__ import annotations
 
+import signal
+
 import click
 
 from . import main
@@ -75,6 +77,10 @@ def serve(seed: int, size: str, host: str, port: int, hubspot_token: str | None,
     active = {k: v for k, v in faults.items() if v}
     if active:
         click.echo(f"faults on: {active}")
+    # Ctrl-C (and a plain `kill`) stop the server cleanly, even when started from a parent that ignores SIGINT
+    # (Python then installs no KeyboardInterrupt handler of its own: pytest-xdist workers, nohup, some supervisors)
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:  # from the "Serving" line on, Ctrl-C stops the server cleanly
         click.echo("Serving; Ctrl-C to stop.")
         server.wait()
