@@ -556,6 +556,29 @@ def test_pipeline_snapshot_run_without_partition_builds_history_then_refreshes_r
     w.dispose()
 
 
+def test_pipeline_snapshot_of_an_older_version_is_rebuilt_when_its_columns_changed(tmp_path):
+    """After an upgrade that changes the snapshot's columns, a partition run rebuilds the table from the history
+    (the kept days cannot take the new rows) instead of failing on every sync."""
+    import datetime as dt
+
+    from transforms.build import replace_pipeline_snapshot_days
+
+    full = Warehouse(f"duckdb:///{tmp_path / 'full.duckdb'}")
+    load_world(full, world())
+    build_models(full, only=["mart_pipeline_daily"])
+    expected = _snapshot_rows(full)
+    full.dispose()
+    w = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    load_world(w, world())
+    build_models(w, only=["deal_state_periods", "rep_team_history", "as_of"])
+    replace_pipeline_snapshot_days(w, dt.date(2026, 1, 10), dt.date(2026, 1, 20))
+    w.execute("alter table marts.mart_pipeline_daily drop column probability_inconsistent")  # as an older version
+    replace_pipeline_snapshot_days(w, dt.date(2026, 2, 11))
+    assert "probability_inconsistent" in w.columns("marts", "mart_pipeline_daily")
+    assert _snapshot_rows(w) == expected
+    w.dispose()
+
+
 def test_catalog_table_functions_are_not_tables(tmp_path):
     from transforms.catalog import SqlModel
 

@@ -96,6 +96,11 @@ def pipeline_snapshot_sql(dialect: str, first_day: dt.date, last_day: dt.date) -
     return new
 
 
+def _select_columns(wh: Warehouse, select_sql: str) -> list[str]:
+    with wh.connect() as conn:
+        return list(conn.exec_driver_sql(wh._raw(f"select * from ({select_sql}) q where 1 = 0")).keys())
+
+
 def replace_pipeline_snapshot_days(wh: Warehouse, first_day: dt.date, last_day: dt.date | None = None) -> int:
     """Replace the snapshot rows of first_day..last_day (one day by default) in one transaction: delete the days,
     insert them recomputed from core.deal_state_periods as of each day's end. Idempotent; other days are kept, so
@@ -105,6 +110,12 @@ def replace_pipeline_snapshot_days(wh: Warehouse, first_day: dt.date, last_day: 
     schema, table = SNAPSHOT_MODEL
     select_sql = pipeline_snapshot_sql(wh.dialect, first_day, last_day)
     target = qualify(schema, table)
+    if wh.table_exists(schema, table) and wh.columns(schema, table) != _select_columns(wh, select_sql):
+        # the model's columns changed (an upgrade): the kept days cannot take the new rows, so the table is rebuilt
+        # from the history, every day it allows (days before the CRM's history are lost; said in the log)
+        log.warning("%s: columns changed; rebuilt from the history for every day it holds, replacing the kept days",
+                    target)
+        build_model(wh, snapshot_model())
     if not wh.table_exists(schema, table):
         wh.build_table(schema, table, f"select * from ({select_sql}) q where 1 = 0", indexes=snapshot_model().indexes)
     with wh.connect() as conn:
