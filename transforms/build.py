@@ -115,7 +115,9 @@ def replace_pipeline_snapshot_days(wh: Warehouse, first_day: dt.date, last_day: 
         # from the history, every day it allows (days before the CRM's history are lost; said in the log)
         log.warning("%s: columns changed; rebuilt from the history for every day it holds, replacing the kept days",
                     target)
-        build_model(wh, snapshot_model())
+        build_model(wh, snapshot_model())  # every day the history holds, these days included
+        return int(wh.scalar(f"select count(*) from {target} where snapshot_date between :lo and :hi",
+                             {"lo": first_day, "hi": last_day}))
     if not wh.table_exists(schema, table):
         wh.build_table(schema, table, f"select * from ({select_sql}) q where 1 = 0", indexes=snapshot_model().indexes)
     with wh.connect() as conn:
@@ -128,9 +130,10 @@ def replace_pipeline_snapshot_days(wh: Warehouse, first_day: dt.date, last_day: 
 
 def refresh_pipeline_snapshot(wh: Warehouse) -> tuple[dt.date | None, dt.date | None, int]:
     """What a run that names no day does (a sync, rebuild_marts, the demo): the first time, every day the history
-    can rebuild (the full model); afterwards only the last `pipeline_snapshot_refresh_days` days up to the data's
-    as-of, so the snapshots of older days accumulate as they were taken. Returns (first day, last day, rows of
-    those days); the days are None for the full build."""
+    can rebuild (the full model); afterwards the last `pipeline_snapshot_refresh_days` days up to the data's as-of,
+    and every day since the last one snapshotted when that is earlier (a quiet weekend left no gap), so the
+    snapshots of older days accumulate as they were taken. Returns (first day, last day, rows of those days); the
+    days are None for the full build."""
     schema, table = SNAPSHOT_MODEL
     with wh.session():
         if not wh.table_exists(schema, table):
@@ -142,4 +145,10 @@ def refresh_pipeline_snapshot(wh: Warehouse) -> tuple[dt.date | None, dt.date | 
             as_of = dt.date.fromisoformat(as_of)
         days = wh.scalar("select max(value) from staging.cfg_settings where key = 'pipeline_snapshot_refresh_days'")
         first = as_of - dt.timedelta(days=max(int(days or 2), 1) - 1)
+        last_taken = wh.scalar(f"select max(snapshot_date) from {qualify(schema, table)}")
+        if last_taken is None:  # an empty table: every day the history allows
+            return None, None, build_model(wh, snapshot_model())
+        if isinstance(last_taken, str):
+            last_taken = dt.date.fromisoformat(last_taken)
+        first = min(first, last_taken + dt.timedelta(days=1))
         return first, as_of, replace_pipeline_snapshot_days(wh, first, as_of)
