@@ -93,12 +93,11 @@ def identity_resolution(context: dg.AssetExecutionContext, config: IdentityConfi
     selected = {k.path[-1] for k in context.selected_asset_keys}
     state = dict(warehouse_url=wh.url, full_rebuild=config.full_rebuild, log=context.log.info)
     if "company_crosswalk" in selected:
-        data = _gather(wh, COMPANY_INPUTS, context.log)
-        with resolve_with_state("companies", data, **state) as run:
+        # the input is read under the state's lock (a function, not a table): see resolve_with_state
+        with resolve_with_state("companies", lambda: _gather(wh, COMPANY_INPUTS, context.log), **state) as run:
             yield _write(context, wh, "companies", run, "company_crosswalk")
     if selected & {"contact_crosswalk", "contact_golden"}:
-        data = _gather(wh, CONTACT_INPUTS, context.log)
-        with resolve_with_state("contacts", data, **state) as run:
+        with resolve_with_state("contacts", lambda: _gather(wh, CONTACT_INPUTS, context.log), **state) as run:
             if "contact_crosswalk" in selected:
                 yield _write(context, wh, "contacts", run, "contact_crosswalk")
             if "contact_golden" in selected:

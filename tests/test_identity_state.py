@@ -226,3 +226,25 @@ def test_dagster_asset_reports_the_mode(duckdb_warehouse, tmp_path):
     assert duckdb_warehouse.row_count("core", "contact_crosswalk") == len(contacts)
     forced = run({"full_rebuild": True})
     assert forced["contact_crosswalk"]["identity_mode_reason"].value == "full rebuild requested"
+
+
+def test_input_given_as_a_function_is_read_under_the_lock(people, tmp_path):
+    """The pipeline passes its input reader: it runs only once this run holds the state's lock, so of two
+    concurrent runs the later one reads the later input (read earlier, it would look like deletions and overwrite
+    a newer crosswalk with an older one)."""
+    import fcntl
+
+    path = tmp_path / "contacts.duckdb"
+    held = []
+
+    def read_input():
+        with open(f"{path}.lock", "a+") as other:  # a second run trying to take the same lock
+            try:
+                fcntl.flock(other.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+                held.append(False)
+            except BlockingIOError:
+                held.append(True)
+        return people
+
+    run, crosswalk, _ = _run("contacts", read_input, path)
+    assert held == [True] and len(crosswalk) == len(people)

@@ -333,6 +333,10 @@ def resolve_with_state(kind: str, data: Any, *, path: str | Path | None = None, 
                        full_rebuild: bool = False, config: MatchConfig | None = None,
                        log: Callable[[str], None] | None = None, **kw) -> Iterator[StateRun]:
     """One run against `path` (default: state_path(kind, warehouse_url)); the state stays open (and locked)
-    inside the block so that the run's crosswalk/golden can be read."""
+    inside the block so that the run's crosswalk/golden can be read. `data` may be a function returning the input:
+    it is then read under the lock, so of two concurrent runs the later one sees the later input (read before the
+    lock, an older input would look like deletions and overwrite a newer crosswalk)."""
     with IdentityState(kind, path or state_path(kind, warehouse_url), config=config, log=log, **kw) as st:
+        if callable(data):
+            data = data()
         yield st.resolve(data, full_rebuild=full_rebuild or full_rebuild_from_env())
