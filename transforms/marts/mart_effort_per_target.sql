@@ -4,7 +4,8 @@
 -- (team_name = 'all', rep_key = 'all') let a rep be read against the team.
 -- Shape: the activities are aggregated once per rep row (additive counts) and once per distinct (rep row, company)
 -- and (rep row, deal) pair; team and company rows add up the rep rows, and count their distinct companies and deals
--- from those pairs, never from the activities again (distinct counts over grouping sets cost 20x more).
+-- from those pairs, never from the activities again (distinct counts over grouping sets cost 20x more); one final
+-- sum over every level's parts.
 with settings as (
     select coalesce(cast(max(case when key = 'effort_flag_threshold' then value end) as double precision), 0.10) as threshold
     from staging.cfg_settings
@@ -66,81 +67,59 @@ rep_won as (
     where d.is_won and d.closed_at is not null
     group by 1, 2, 3, 4
 ),
-rep_parts as (
-    -- every measure of a rep row, one source per branch (0 where the branch has none)
+additive as (
+    -- the measures that add up from rep to team to company: activities and wins (0 where a branch has none)
     select month, team_name, rep_key, tier, calls, meetings_in_person, meetings_phone, meetings_video, emails, demos,
-           tasks, notes, meetings, activities, hours, 0 as companies_worked, 0 as deals_worked, 0 as deals_won,
-           cast(0 as numeric(18,2)) as revenue_won_home
+           tasks, notes, meetings, activities, hours, 0 as deals_won, cast(0 as numeric(18,2)) as revenue_won_home
     from rep_activity
+    union all
+    select month, team_name, rep_key, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, deals_won, revenue_won_home
+    from rep_won
+),
+parts as (
+    -- every row of the mart at its level (rep; team: rep_key 'all'; company: team_name and rep_key 'all'): the
+    -- additive measures at each level, and the companies and deals worked counted from that level's distinct pairs
+    select month, team_name, rep_key, tier, calls, meetings_in_person, meetings_phone, meetings_video, emails, demos,
+           tasks, notes, meetings, activities, hours, 0 as companies_worked, 0 as deals_worked, deals_won, revenue_won_home
+    from additive
+    union all
+    select month, team_name, 'all', tier, calls, meetings_in_person, meetings_phone, meetings_video, emails, demos,
+           tasks, notes, meetings, activities, hours, 0, 0, deals_won, revenue_won_home
+    from additive
+    union all
+    select month, 'all', 'all', tier, calls, meetings_in_person, meetings_phone, meetings_video, emails, demos,
+           tasks, notes, meetings, activities, hours, 0, 0, deals_won, revenue_won_home
+    from additive
     union all
     select month, team_name, rep_key, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0, 0
     from rep_companies group by month, team_name, rep_key, tier
     union all
+    select month, team_name, 'all', tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0, 0
+    from team_companies group by month, team_name, tier
+    union all
+    select month, 'all', 'all', tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0, 0
+    from all_companies group by month, tier
+    union all
     select month, team_name, rep_key, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0
     from rep_deals group by month, team_name, rep_key, tier
     union all
-    select month, team_name, rep_key, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, deals_won, revenue_won_home
-    from rep_won
-),
-rep_rows as (
-    select month, team_name, rep_key, tier,
-           cast(sum(calls) as bigint) as calls, cast(sum(meetings_in_person) as bigint) as meetings_in_person, cast(sum(meetings_phone) as bigint) as meetings_phone,
-           cast(sum(meetings_video) as bigint) as meetings_video, cast(sum(emails) as bigint) as emails, cast(sum(demos) as bigint) as demos, cast(sum(tasks) as bigint) as tasks,
-           cast(sum(notes) as bigint) as notes, cast(sum(meetings) as bigint) as meetings, cast(sum(activities) as bigint) as activities, sum(hours) as hours,
-           cast(sum(companies_worked) as bigint) as companies_worked, cast(sum(deals_worked) as bigint) as deals_worked,
-           cast(sum(deals_won) as bigint) as deals_won, sum(revenue_won_home) as revenue_won_home
-    from rep_parts
-    group by month, team_name, rep_key, tier
-),
-team_parts as (
-    select month, team_name, tier, calls, meetings_in_person, meetings_phone, meetings_video, emails, demos, tasks,
-           notes, meetings, activities, hours, 0 as companies_worked, 0 as deals_worked, deals_won, revenue_won_home
-    from rep_rows
-    union all
-    select month, team_name, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0, 0
-    from team_companies group by month, team_name, tier
-    union all
-    select month, team_name, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0
+    select month, team_name, 'all', tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0
     from team_deals group by month, team_name, tier
-),
-team_rows as (
-    select month, team_name, tier,
-           cast(sum(calls) as bigint) as calls, cast(sum(meetings_in_person) as bigint) as meetings_in_person, cast(sum(meetings_phone) as bigint) as meetings_phone,
-           cast(sum(meetings_video) as bigint) as meetings_video, cast(sum(emails) as bigint) as emails, cast(sum(demos) as bigint) as demos, cast(sum(tasks) as bigint) as tasks,
-           cast(sum(notes) as bigint) as notes, cast(sum(meetings) as bigint) as meetings, cast(sum(activities) as bigint) as activities, sum(hours) as hours,
-           cast(sum(companies_worked) as bigint) as companies_worked, cast(sum(deals_worked) as bigint) as deals_worked,
-           cast(sum(deals_won) as bigint) as deals_won, sum(revenue_won_home) as revenue_won_home
-    from team_parts
-    group by month, team_name, tier
-),
-all_parts as (
-    select month, tier, calls, meetings_in_person, meetings_phone, meetings_video, emails, demos, tasks,
-           notes, meetings, activities, hours, 0 as companies_worked, 0 as deals_worked, deals_won, revenue_won_home
-    from team_rows
     union all
-    select month, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0, 0
-    from all_companies group by month, tier
-    union all
-    select month, tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0
+    select month, 'all', 'all', tier, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, count(*), 0, 0
     from all_deals group by month, tier
 ),
 agg as (
-    select month, team_name, rep_key, tier, calls, meetings_in_person, meetings_phone, meetings_video, emails, demos,
-           tasks, notes, meetings, activities, hours, companies_worked, deals_worked, deals_won, revenue_won_home
-    from rep_rows
-    union all
-    select month, team_name, 'all', tier, calls, meetings_in_person, meetings_phone, meetings_video, emails, demos,
-           tasks, notes, meetings, activities, hours, companies_worked, deals_worked, deals_won, revenue_won_home
-    from team_rows
-    union all
-    select month, 'all', 'all', tier,
-           cast(sum(calls) as bigint), cast(sum(meetings_in_person) as bigint), cast(sum(meetings_phone) as bigint),
-           cast(sum(meetings_video) as bigint), cast(sum(emails) as bigint), cast(sum(demos) as bigint),
-           cast(sum(tasks) as bigint), cast(sum(notes) as bigint), cast(sum(meetings) as bigint),
-           cast(sum(activities) as bigint), sum(hours), cast(sum(companies_worked) as bigint),
-           cast(sum(deals_worked) as bigint), cast(sum(deals_won) as bigint), sum(revenue_won_home)
-    from all_parts
-    group by month, tier
+    select month, team_name, rep_key, tier,
+           cast(sum(calls) as bigint) as calls, cast(sum(meetings_in_person) as bigint) as meetings_in_person,
+           cast(sum(meetings_phone) as bigint) as meetings_phone, cast(sum(meetings_video) as bigint) as meetings_video,
+           cast(sum(emails) as bigint) as emails, cast(sum(demos) as bigint) as demos, cast(sum(tasks) as bigint) as tasks,
+           cast(sum(notes) as bigint) as notes, cast(sum(meetings) as bigint) as meetings,
+           cast(sum(activities) as bigint) as activities, sum(hours) as hours,
+           cast(sum(companies_worked) as bigint) as companies_worked, cast(sum(deals_worked) as bigint) as deals_worked,
+           cast(sum(deals_won) as bigint) as deals_won, sum(revenue_won_home) as revenue_won_home
+    from parts
+    group by month, team_name, rep_key, tier
 ),
 shares as (
     select
