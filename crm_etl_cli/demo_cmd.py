@@ -26,11 +26,11 @@ def demo(seed: int, size: str, keep: bool, verbose: bool) -> None:
         # and dlt's per-load notes (columns not seen yet, flattened names) only on --verbose
         os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     started = time.monotonic()
-    from warehouse import Warehouse, warehouse_url
+    from warehouse import Warehouse, duckdb_file, warehouse_url
 
     url = warehouse_url()
     if url.startswith("duckdb:") and not keep:
-        path = Path(url[len("duckdb:///"):])
+        path = Path(duckdb_file(url))
         for p in (path, path.with_suffix(".duckdb.wal")):
             p.unlink(missing_ok=True)
         shutil.rmtree(Path(os.environ["DLT_DATA_DIR"]) / "pipelines", ignore_errors=True)

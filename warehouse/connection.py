@@ -38,6 +38,12 @@ def warehouse_url(url: str | None = None) -> str:
     return f"duckdb:///{(data_dir / 'warehouse.duckdb').resolve()}"
 
 
+def duckdb_file(url: str) -> str:
+    """The database file of a `duckdb:///path` URL (':memory:' when it names none)."""
+    assert url.startswith("duckdb:"), url
+    return url[len("duckdb:///"):] or ":memory:"
+
+
 def redact(url: str) -> str:
     """The URL with any password replaced, for logs and errors."""
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
@@ -75,8 +81,7 @@ class Warehouse:
     # -- identity -------------------------------------------------------------------------------------------
     @property
     def duckdb_path(self) -> str:
-        assert self.url.startswith("duckdb:")
-        return self.url[len("duckdb:///"):] or ":memory:"
+        return duckdb_file(self.url)
 
     def __repr__(self) -> str:  # never print a password
         return f"Warehouse({redact(self.url)!r})"

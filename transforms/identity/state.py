@@ -57,14 +57,14 @@ def state_dir(warehouse_url: str | None = None) -> Path:
     """Where the identity state lives: CRM_ETL_IDENTITY_STATE_DIR, else beside a DuckDB warehouse file
     (`<its folder>/identity`, or `<its folder>/identity/<file stem>` when the file is not warehouse.duckdb),
     else (PostgreSQL) `<CRM_ETL_DATA_DIR or data>/identity/pg-<hash of the URL without password>`."""
-    from warehouse.connection import redact, warehouse_url as resolve_url
+    from warehouse.connection import duckdb_file, redact, warehouse_url as resolve_url
 
     if os.environ.get("CRM_ETL_IDENTITY_STATE_DIR"):
         return Path(os.environ["CRM_ETL_IDENTITY_STATE_DIR"])
     url = resolve_url(warehouse_url)
     if url.startswith("duckdb:"):
-        db = url[len("duckdb:///"):]
-        if db and db != ":memory:":
+        db = duckdb_file(url)
+        if db != ":memory:":
             p = Path(db)
             return p.parent / "identity" if p.stem == "warehouse" else p.parent / "identity" / p.stem
     data_dir = Path(os.environ.get("CRM_ETL_DATA_DIR", "data"))
