@@ -1,14 +1,22 @@
-"""Identity between pipeline runs (transforms.identity.state): full run into a state file, then a run with no
-change, then runs with a share of new + changed records, against the former in-memory full resolution.
+"""Identity between pipeline runs (transforms.identity.state): a full run into a state file, then, each from a
+copy of that same state, a run with no change, runs with a share of new + changed records, and a run with a
+share of the records deleted; each run in a fresh subprocess (its own peak RSS), its input read as Arrow as
+the pipeline passes it.
 
-    .venv/bin/python bench/bench_identity_state.py --kind contacts -n 100000 --change 0.01
-Prints a markdown table (wall and CPU seconds per run, 1-min load average beside them).
+    .venv/bin/python bench/bench_identity_state.py --kind contacts -n 1000000 --change 0.001 0.01 0.1 --delete 0.01
+    .venv/bin/python bench/bench_identity_state.py -n 100000 --verify   # + a full rebuild of every input: same result?
+
+Prints a markdown table: wall and CPU seconds of the resolution (CPU of all threads), the crosswalk read the
+asset then does, peak RSS, the 1-min load average, the ratio to the full run, and the time per step.
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import resource
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -37,58 +45,118 @@ def _changed(df, share: float, seed: int, n_new: int):
     return out
 
 
+def _one_run(kind: str, state: str, parquet: str, full: bool) -> dict:
+    """One pipeline run in this process: read the input, resolve against the state, read the crosswalk."""
+    import pyarrow.parquet as pq
+
+    from transforms.identity.state import resolve_with_state
+
+    data = pq.read_table(parquet)
+    t0, c0 = time.perf_counter(), time.process_time()
+    with resolve_with_state(kind, data, path=state, full_rebuild=full) as run:
+        wall, cpu = time.perf_counter() - t0, time.process_time() - c0
+        res = run.resolution
+        t1, c1 = time.perf_counter(), time.process_time()
+        cw = res.crosswalk_df()  # what the asset then reads and writes to the warehouse
+        read_wall, read_cpu = time.perf_counter() - t1, time.process_time() - c1
+        # a digest of the result, to compare an incremental run with a full rebuild of the same input
+        digest = res.con.execute(
+            f"""SELECT (SELECT sum(hash(source_system, source_id, entity_key, rule, round(match_probability, 9)))
+                        FROM {res.crosswalk}),
+                       (SELECT sum(hash(g)) FROM (SELECT * EXCLUDE (sources) FROM {res.golden}) g)"""
+        ).fetchone()
+    return {"mode": run.mode, "reason": run.reason, "new": run.new, "changed": run.changed, "deleted": run.deleted,
+            "records": len(cw), "wall": wall, "cpu": cpu, "read_wall": read_wall, "read_cpu": read_cpu,
+            "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "load": os.getloadavg()[0],
+            "timings": {k: round(v, 2) for k, v in run.timings.items()}, "digest": [str(d) for d in digest]}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kind", default="contacts", choices=["contacts", "companies"])
     ap.add_argument("-n", type=int, default=100_000)
-    ap.add_argument("--change", type=float, nargs="*", default=[0.01])
+    ap.add_argument("--change", type=float, nargs="*", default=[0.001, 0.01, 0.1])
+    ap.add_argument("--delete", type=float, nargs="*", default=[0.01])
+    ap.add_argument("--verify", action="store_true", help="also rebuild every input in full and compare the results")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--run", nargs=3, help=argparse.SUPPRESS)  # state parquet full|incremental
+    ap.add_argument("--work", help="keep the inputs and states in this folder (default: a temporary one, removed)")
     a = ap.parse_args()
+    if a.run:
+        print(json.dumps(_one_run(a.kind, a.run[0], a.run[1], a.run[2] == "full")))
+        return
 
     from scale_people import generate_companies, generate_contacts
-    from transforms.identity.core import resolve
-    from transforms.identity.state import resolve_with_state
 
     gen = generate_contacts if a.kind == "contacts" else generate_companies
     key = "person_key" if a.kind == "contacts" else "company_key"
-    total = gen(int(a.n * (1 + max(a.change) / 2)) + 1, seed=a.seed).drop(columns=key).reset_index(drop=True)
+    work = Path(a.work or tempfile.mkdtemp(prefix="bench_identity_state_"))
+    work.mkdir(parents=True, exist_ok=True)
+    inputs: list[tuple[str, Path]] = []
+
+    def save(label: str, df) -> None:
+        p = work / f"in_{len(inputs)}.parquet"
+        if not p.exists():
+            df.reset_index(drop=True).to_parquet(p)
+        inputs.append((label, p))
+
+    total = gen(int(a.n * (1 + max(a.change or [0]) / 2)) + 1, seed=a.seed).drop(columns=key).reset_index(drop=True)
     base = total.iloc[: a.n]
-    work = Path(tempfile.mkdtemp(prefix="bench_identity_state_"))
-    path = work / f"{a.kind}.duckdb"
+    save("no change", base)
+    for share in a.change:
+        n_new = int(a.n * share / 2)
+        save(f"{share:.1%} new or changed", _changed(total.iloc[: a.n + n_new], share, a.seed, n_new))
+    for share in a.delete:
+        import numpy as np
+
+        gone = np.random.default_rng(a.seed + 1).choice(len(base), size=int(len(base) * share), replace=False)
+        save(f"{share:.1%} deleted", base.drop(index=base.index[gone]))
+    del total, base
+
+    def run(state: Path, parquet: Path, full: bool) -> dict:
+        p = subprocess.run([sys.executable, __file__, "--kind", a.kind, "--run", str(state), str(parquet),
+                            "full" if full else "incremental"], capture_output=True, text=True)
+        if p.returncode:
+            raise SystemExit(f"run failed:\n{p.stderr[-3000:]}")
+        out = json.loads(p.stdout.strip().splitlines()[-1])
+        print(f"  {out['mode']}: {out['wall']:.1f} s wall, {out['cpu']:.1f} CPU s, {out['rss_mib']:.0f} MiB, "
+              f"load {out['load']:.1f}; {out['timings']}", file=sys.stderr)
+        return out
+
     rows = []
-
-    def timed(label, fn):
-        t0, c0 = time.perf_counter(), time.process_time()
-        out = fn()
-        rows.append((label, time.perf_counter() - t0, time.process_time() - c0, os.getloadavg()[0], out))
-
-    def state_run(data, **kw):
-        with resolve_with_state(a.kind, data, path=path, **kw) as run:
-            run.resolution.crosswalk_df()  # what the asset then reads and writes to the warehouse
-            return f"{run.mode}: {run.new} new, {run.changed} changed ({run.reason})"
-
-    def in_memory():
-        res = resolve(a.kind, base)
-        res.crosswalk_df()
-        return f"{res.counts['records']} records, {res.counts['entities']} entities"
-
     try:
-        timed("before: in-memory full resolve (no state)", in_memory)
-        timed("state: first run (full, written to the file)", lambda: state_run(base))
-        timed("state: no change", lambda: state_run(base))
-        for share in a.change:
-            n_new = int(a.n * share / 2)
-            data = _changed(total.iloc[: a.n + n_new], share, a.seed, n_new)
-            timed(f"state: {share:.1%} new or changed (incremental)", lambda: state_run(data))
-            timed(f"state: same input, full_rebuild", lambda: state_run(data, full_rebuild=True))
-            timed(f"state: back to the base (deletions: full)", lambda: state_run(base))
-        size = path.stat().st_size / 2**20
+        snap = work / f"{a.kind}.base.duckdb"
+        print("full run (state written)", file=sys.stderr)
+        first = run(work / f"{a.kind}.first.duckdb", inputs[0][1], True)
+        shutil.copy(work / f"{a.kind}.first.duckdb", snap)
+        rows.append(("full (first run, state written)", first, None))
+        for label, parquet in inputs:
+            state = work / f"{a.kind}.duckdb"
+            for f in (state, Path(f"{state}.wal")):
+                f.unlink(missing_ok=True)
+            shutil.copy(snap, state)  # every run starts from the same state
+            print(label, file=sys.stderr)
+            out = run(state, parquet, False)
+            ref = None
+            if a.verify and out["mode"] != "full":
+                print(f"  {label}: full rebuild of the same input", file=sys.stderr)
+                ref = run(work / f"{a.kind}.ref.duckdb", parquet, True)
+                (work / f"{a.kind}.ref.duckdb").unlink()
+            rows.append((label, out, ref))
+        size = snap.stat().st_size / 2**20
     finally:
-        shutil.rmtree(work, ignore_errors=True)
-    print(f"\n{a.kind}, n = {a.n}, state file {size:.0f} MiB\n")
-    print("| run | wall s | CPU s | load 1 min | result |\n|---|---|---|---|---|")
-    for label, wall, cpu, load, out in rows:
-        print(f"| {label} | {wall:.1f} | {cpu:.1f} | {load:.1f} | {out} |")
+        if not a.work:
+            shutil.rmtree(work, ignore_errors=True)
+    full_wall, full_cpu = first["wall"], first["cpu"]
+    print(f"\n{a.kind}, n = {a.n:,}, state file {size:.0f} MiB\n")
+    print("| run | mode | new / changed / deleted | wall s | CPU s | wall / full | CPU / full | crosswalk read s | "
+          "peak RSS MiB | load 1 min | same as full rebuild | steps (s) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for label, r, ref in rows:
+        same = "" if ref is None else ("yes" if ref["digest"] == r["digest"] else "**NO**")
+        print(f"| {label} | {r['mode']} | {r['new']:,} / {r['changed']:,} / {r['deleted']:,} | {r['wall']:.1f} | "
+              f"{r['cpu']:.1f} | {r['wall'] / full_wall:.1%} | {r['cpu'] / full_cpu:.1%} | {r['read_wall']:.1f} | "
+              f"{r['rss_mib']:,.0f} | {r['load']:.1f} | {same} | {r['timings']} |")
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """Identity state between runs (transforms.identity.state), on real DuckDB files: the first run is full, an
 unchanged input costs no resolution, a few new or changed records take the incremental path and give the full
-rebuild's result, and deletions, large changes, a changed config, a corrupted or interrupted state fall back to full."""
+rebuild's result, so do deletions (a deleted bridge splits its entity), and large changes, a changed config, a corrupted or
+interrupted state fall back to full."""
 from __future__ import annotations
 
 import subprocess
@@ -93,7 +94,7 @@ def test_full_then_unchanged_then_incremental_equals_full_rebuild(people, tmp_pa
         tables = {r[0] for r in con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables()").fetchall()}
     assert tables == {"identity_state.meta", "identity_state.record_hash"} | {
         f"main.identity_contacts_{t}" for t in ("normalized", "edges", "clusters", "crosswalk", "golden")} | {
-        f"keep.identity_contacts_{t}" for t in ("det", "rare", "name_counts", "part_counts")}
+        f"main.identity_contacts_{t}" for t in ("det", "rare", "name_counts", "part_counts")}
 
 
 def test_companies_incremental_equals_full_rebuild(tmp_path):
@@ -107,22 +108,69 @@ def test_companies_incremental_equals_full_rebuild(tmp_path):
     _assert_same(inc, _full("companies", changed, tmp_path))
 
 
-def test_deletion_and_large_change_fall_back_to_full(people, tmp_path):
+def _bridge() -> pd.DataFrame:
+    """Three records of one person: A and C share a mailbox, C and B a phone and the name; A and B alone share
+    nothing that links them (different companies and towns). C is the bridge, and the smallest uid (the key)."""
+    row = dict(first_name="Camille", last_name="Zorglubier", email=None, phone=None, mobile_phone=None,
+               company_name=None, company_source_id=None, city=None, postcode=None, job_title=None,
+               updated_at=pd.Timestamp("2026-03-01"))
+    return pd.DataFrame([
+        {**row, "source_system": "hubspot", "source_id": "zz-a", "email": "camille.zorglubier@acme-pont.fr",
+         "company_name": "Acme Pont", "city": "Brest", "postcode": "29200"},
+        {**row, "source_system": "hubspot", "source_id": "zz-b", "mobile_phone": "06 71 23 45 67",
+         "company_name": "Transports Quimperlé", "city": "Nice", "postcode": "06000"},
+        {**row, "source_system": "hubspot", "source_id": "aa-c", "email": "camille.zorglubier@acme-pont.fr",
+         "mobile_phone": "06 71 23 45 67"},
+    ])
+
+
+def test_deletions_are_incremental_and_equal_full_rebuild(people, tmp_path):
     path = tmp_path / "contacts.duckdb"
-    _run("contacts", people, path)
-    gone = people.drop(index=[7, 8])
+    with_bridge = pd.concat([people, _bridge()], ignore_index=True)
+    first = _run("contacts", with_bridge, path)
+    key = first[1].set_index("source_id").entity_key
+    assert key["zz-a"] == key["zz-b"] == key["aa-c"]
+    # the bridge and two other records deleted: their components are re-clustered without them
+    gone = with_bridge[~with_bridge.source_id.isin(["aa-c", people.source_id[7], people.source_id[8]])]
     run = _run("contacts", gone, path)
-    assert (run[0].mode, run[0].deleted) == ("full", 2)
-    assert "deleted" in run[0].reason
+    assert (run[0].mode, run[0].deleted, run[0].new, run[0].changed) == ("incremental", 3, 0, 0), run[0].reason
     assert len(run[1]) == len(gone)
     _assert_same(run, _full("contacts", gone, tmp_path))
+    key = run[1].set_index("source_id").entity_key
+    assert key["zz-a"] != key["zz-b"]  # split: the bridge is gone
+    # deletions, new and changed records in one run; then the bridge back (a new record again)
+    mixed = _edit(gone.drop(index=gone.index[100:103]))
+    mixed = pd.concat([mixed, people.iloc[[7]]], ignore_index=True)
+    run = _run("contacts", mixed, path)
+    assert (run[0].mode, run[0].deleted, run[0].new, run[0].changed) == ("incremental", 3, 1, 2), run[0].reason
+    _assert_same(run, _full("contacts", mixed, tmp_path))
+    back = pd.concat([mixed, _bridge().iloc[[2]]], ignore_index=True)
+    run = _run("contacts", back, path)
+    assert (run[0].mode, run[0].new) == ("incremental", 1)
+    _assert_same(run, _full("contacts", back, tmp_path))
+    key = run[1].set_index("source_id").entity_key
+    assert key["zz-a"] == key["zz-b"] == key["aa-c"]
+    # only deletions, on companies too (their rules are recomputed whole)
+    df = generate_companies(1500, seed=5).drop(columns="company_key").reset_index(drop=True)
+    cpath = tmp_path / "companies.duckdb"
+    _run("companies", df, cpath)
+    fewer = df.drop(index=df.index[::150])
+    run = _run("companies", fewer, cpath)
+    assert (run[0].mode, run[0].deleted) == ("incremental", 10)
+    _assert_same(run, _full("companies", fewer, tmp_path))
+
+
+def test_large_change_falls_back_to_full(people, tmp_path):
+    path = tmp_path / "contacts.duckdb"
+    _run("contacts", people, path)
     # a quarter of the records changed: rebuilt in full
-    moved = gone.copy()
+    moved = people.copy()
     idx = moved.index[: len(moved) // 4]
     moved.loc[idx, "city"] = "Saint-Glinglin"
     run = _run("contacts", moved, path)
     assert (run[0].mode, run[0].changed) == ("full", len(idx))
-    assert "records new or changed" in run[0].reason
+    assert "records new, changed or deleted" in run[0].reason
+    _assert_same(run, _full("contacts", moved, tmp_path))
 
 
 def test_config_change_and_requested_rebuild_are_full(people, tmp_path, monkeypatch):

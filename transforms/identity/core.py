@@ -107,10 +107,10 @@ def _as_table(con: duckdb.DuckDBPyConnection, data: Any, name: str) -> None:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_src")
 
 
-def _prepare(con, data, kind: str, name: str, passthrough: list[str] | None = None) -> list[str]:
-    """Input table `name` with `uid`, one row per (source_system, source_id) (the latest), holding
-    the contract columns and the passthrough ones only; returns the names of the passthrough
-    columns. Materialised once: normalisation reads it several times."""
+def _prepare_sql(con, data, kind: str, name: str, passthrough: list[str] | None = None) -> tuple[str, str, list[str]]:
+    """(select, order, passthrough columns): a view `{name}_raw` over the input and the SELECT of its rows in
+    the prepared shape (contract + passthrough columns, `uid`), before the one-row-per-record choice, which
+    keeps the first row per (source_system, source_id) in `order`."""
     _as_table(con, data, f"{name}_raw")
     cols = [r[0] for r in con.execute(f"DESCRIBE {name}_raw").fetchall()]
     for must in ("source_system", "source_id"):
@@ -122,17 +122,29 @@ def _prepare(con, data, kind: str, name: str, passthrough: list[str] | None = No
     upd = "updated_at" if "updated_at" in cols else "NULL"
     extra = "" if "updated_at" in cols else ", CAST(NULL AS TIMESTAMP) AS updated_at"
     q = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {name} AS
-            SELECT * REPLACE (CAST(source_system AS VARCHAR) AS source_system, CAST(source_id AS VARCHAR) AS source_id){extra},
+    select = f"""SELECT * REPLACE (CAST(source_system AS VARCHAR) AS source_system, CAST(source_id AS VARCHAR) AS source_id){extra},
                    {sql_uid()} AS uid
-            FROM (SELECT {', '.join(q(c) for c in keep)} FROM {name}_raw) WHERE source_system IS NOT NULL AND source_id IS NOT NULL
-            QUALIFY row_number() OVER (PARTITION BY source_system, source_id ORDER BY {upd} DESC NULLS LAST) = 1"""
-    )
+            FROM (SELECT {', '.join(q(c) for c in keep)} FROM {name}_raw) WHERE source_system IS NOT NULL AND source_id IS NOT NULL"""
+    return select, f"{upd} DESC NULLS LAST", keep_extra
+
+
+def _drop_raw(con, name: str) -> None:
     try:
         con.unregister(f"{name}_raw_src")
     except Exception:  # noqa: BLE001 - nothing registered (table name or relation input)
         pass
+
+
+def _prepare(con, data, kind: str, name: str, passthrough: list[str] | None = None) -> list[str]:
+    """Input table `name` with `uid`, one row per (source_system, source_id) (the latest), holding
+    the contract columns and the passthrough ones only; returns the names of the passthrough
+    columns. Materialised once: normalisation reads it several times."""
+    select, order, keep_extra = _prepare_sql(con, data, kind, name, passthrough)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {name} AS {select}
+            QUALIFY row_number() OVER (PARTITION BY source_system, source_id ORDER BY {order}) = 1"""
+    )
+    _drop_raw(con, name)
     return keep_extra
 
 
@@ -154,96 +166,137 @@ def _normalise(con, kind: str, view: str, out: str, region: str) -> None:
         nz.normalize_companies_sql(con, view, out, region)
 
 
-def _contact_deterministic(con, res: Resolution, cfg: MatchConfig, new_uids: str | None) -> str:
+def _contact_deterministic(con, res: Resolution, cfg: MatchConfig, new_uids: str | None) -> tuple[str | None, str | None]:
     """Deterministic contact edges, kept per rule with the group that decided them
-    (`{prefix}_det`) next to the set of rare names (`{prefix}_rare`), so that an incremental run
-    recomputes only the mailbox and name groups new or changed records belong to (plus the names
-    whose rarity or rarity tier the new counts flipped) and the phone pairs touching them."""
+    (`{prefix}_det`) next to the set of rare names (`{prefix}_rare`) and the name counts, all
+    regular tables (the identity state keeps them as they are), so that an incremental run
+    recomputes only the mailbox and name groups new, changed or deleted records belong to (plus
+    the names whose rarity or rarity tier the new counts flipped) and the phone pairs touching them.
+
+    Returns (edges, pairs): a full run gives the edge table (uid_l, uid_r, rule, match_probability);
+    an incremental one the table of (uid_l, uid_r) pairs whose rule rows it removed or added (their
+    edges are re-read from `{prefix}_det` by the caller)."""
     norm, det, rare = res.normalized, f"{res.prefix}_det", f"{res.prefix}_rare"
     old_keys = f"{res.prefix}_old_keys"
     counts = (f"{res.prefix}_name_counts", f"{res.prefix}_part_counts")
     if new_uids is None or not all(_exists(con, t) for t in (det, rare, old_keys, *counts)):
-        deterministic.contact_name_counts(con, norm, res.prefix)
-        deterministic.contact_rare_from_counts(con, res.prefix, rare)
-        deterministic.contact_edges_keyed(con, norm, cfg.max_shared_email_group, rare, det)
-    else:
-        fn = deterministic.FULL_NAME
-        # name counts moved by the delta: +1 per new record, -1 per replaced version
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_name_delta AS
-                SELECT full_name, a, b, sum(d)::BIGINT AS d FROM (
-                    SELECT n_full_name AS full_name, least(n_first_name, n_last_name) AS a,
-                           greatest(n_first_name, n_last_name) AS b, 1 AS d
-                    FROM {norm} WHERE uid IN (SELECT uid FROM {new_uids}) AND n_full_name IS NOT NULL
-                    UNION ALL SELECT f, a, b, -1 FROM {old_keys} WHERE f IS NOT NULL
-                ) GROUP BY ALL"""
-        )
-        con.execute(
-            f"""UPDATE {counts[0]} SET n = {counts[0]}.n + d.d FROM {res.prefix}_name_delta d
-                WHERE {counts[0]}.full_name = d.full_name"""
-        )
-        con.execute(
-            f"""INSERT INTO {counts[0]} SELECT full_name, a, b, d FROM {res.prefix}_name_delta
-                WHERE full_name NOT IN (SELECT full_name FROM {counts[0]})"""
-        )
-        con.execute(f"DELETE FROM {counts[0]} WHERE n <= 0")
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {counts[1]}_next AS
-                SELECT part, sum(n)::BIGINT AS n FROM (
-                    SELECT part, n FROM {counts[1]}
-                    UNION ALL SELECT a, d FROM {res.prefix}_name_delta UNION ALL SELECT b, d FROM {res.prefix}_name_delta
-                ) GROUP BY part HAVING sum(n) > 0"""
-        )
-        con.execute(f"DROP TABLE {counts[1]}")
-        con.execute(f"ALTER TABLE {counts[1]}_next RENAME TO {counts[1].split('.')[-1]}")
-        deterministic.contact_rare_from_counts(con, res.prefix, f"{rare}_next")
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_aff_email AS
-                SELECT n_email_canon AS k FROM {norm} WHERE uid IN (SELECT uid FROM {new_uids}) AND n_email_canon IS NOT NULL
-                UNION SELECT e FROM {old_keys} WHERE e IS NOT NULL"""
-        )
-        con.execute(
-            f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_aff_name AS
-                SELECT {fn} AS k FROM {norm} WHERE uid IN (SELECT uid FROM {new_uids}) AND {fn} IS NOT NULL
-                UNION SELECT f FROM {old_keys} WHERE f IS NOT NULL
-                UNION (SELECT full_name FROM (SELECT * FROM {rare}_next EXCEPT SELECT * FROM {rare}))
-                UNION (SELECT full_name FROM (SELECT * FROM {rare} EXCEPT SELECT * FROM {rare}_next))"""
-        )
-        con.execute(
-            f"""DELETE FROM {det} WHERE (rule = 'same_email' AND k IN (SELECT k FROM {res.prefix}_aff_email))
-                   OR (rule IN ('rare_name', 'rare_name_place') AND k IN (SELECT k FROM {res.prefix}_aff_name))
-                   OR uid_l IN (SELECT uid FROM {new_uids}) OR uid_r IN (SELECT uid FROM {new_uids})"""
-        )
-        deterministic.contact_edges_keyed(
-            con, norm, cfg.max_shared_email_group, f"{rare}_next", f"{det}_delta",
-            email_scope=f"n_email_canon IN (SELECT k FROM {res.prefix}_aff_email)",
-            name_scope=f"full_name IN (SELECT k FROM {res.prefix}_aff_name)", new_uids=new_uids)
-        con.execute(f"INSERT INTO {det} SELECT * FROM {det}_delta")
-        con.execute(f"DROP TABLE {det}_delta")
-        con.execute(f"DROP TABLE {rare}")
-        con.execute(f"ALTER TABLE {rare}_next RENAME TO {rare.split('.')[-1]}")
+        deterministic.contact_name_counts(con, norm, res.prefix, temp=False)
+        deterministic.contact_rare_from_counts(con, res.prefix, rare, temp=False)
+        deterministic.contact_edges_keyed(con, norm, cfg.max_shared_email_group, rare, det, temp=False)
+        return _det_contact_edges(con, det), None
+    fn = deterministic.FULL_NAME
+    # name counts moved by the delta: +1 per new record, -1 per replaced or deleted version
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_name_delta AS
+            SELECT full_name, a, b, sum(d)::BIGINT AS d FROM (
+                SELECT n_full_name AS full_name, least(n_first_name, n_last_name) AS a,
+                       greatest(n_first_name, n_last_name) AS b, 1 AS d
+                FROM {res.prefix}_new_rows WHERE n_full_name IS NOT NULL
+                UNION ALL SELECT f, a, b, -1 FROM {old_keys} WHERE f IS NOT NULL
+            ) GROUP BY ALL HAVING sum(d) <> 0"""
+    )
+    for tab, key, delta in (
+        (counts[0], "full_name", f"SELECT full_name, a, b, d FROM {res.prefix}_name_delta"),
+        (counts[1], "part", f"""SELECT part, sum(d)::BIGINT AS d FROM (SELECT a AS part, d FROM {res.prefix}_name_delta
+                                UNION ALL SELECT b, d FROM {res.prefix}_name_delta) GROUP BY part HAVING sum(d) <> 0"""),
+    ):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE __count_delta AS {delta}")
+        con.execute(f"UPDATE {tab} SET n = {tab}.n + d.d FROM __count_delta d WHERE {tab}.{key} = d.{key}")
+        con.execute(f"INSERT INTO {tab} SELECT * FROM __count_delta WHERE {key} NOT IN (SELECT {key} FROM {tab})")
+        con.execute(f"DELETE FROM {tab} WHERE n <= 0")
+    deterministic.contact_rare_from_counts(con, res.prefix, f"{rare}_next", temp=False)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_aff_email AS
+            SELECT n_email_canon AS k FROM {res.prefix}_new_rows WHERE n_email_canon IS NOT NULL
+            UNION SELECT e FROM {old_keys} WHERE e IS NOT NULL"""
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_aff_name AS
+            SELECT {fn} AS k FROM {res.prefix}_new_rows WHERE {fn} IS NOT NULL
+            UNION SELECT f FROM {old_keys} WHERE f IS NOT NULL
+            UNION (SELECT full_name FROM (SELECT * FROM {rare}_next EXCEPT SELECT * FROM {rare}))
+            UNION (SELECT full_name FROM (SELECT * FROM {rare} EXCEPT SELECT * FROM {rare}_next))"""
+    )
+    gone = f"""(rule = 'same_email' AND k IN (SELECT k FROM {res.prefix}_aff_email))
+               OR (rule IN ('rare_name', 'rare_name_place') AND k IN (SELECT k FROM {res.prefix}_aff_name))
+               OR uid_l IN (SELECT uid FROM {new_uids}) OR uid_r IN (SELECT uid FROM {new_uids})"""
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {res.prefix}_det_pairs AS SELECT uid_l, uid_r FROM {det} WHERE {gone}")
+    con.execute(f"DELETE FROM {det} WHERE {gone}")
+    deterministic.contact_edges_keyed(
+        con, norm, cfg.max_shared_email_group, f"{rare}_next", f"{det}_delta",
+        email_scope=f"n_email_canon IN (SELECT k FROM {res.prefix}_aff_email)",
+        name_scope=f"full_name IN (SELECT k FROM {res.prefix}_aff_name)", new_uids=new_uids)
+    con.execute(f"INSERT INTO {det} SELECT * FROM {det}_delta")
+    con.execute(f"INSERT INTO {res.prefix}_det_pairs SELECT uid_l, uid_r FROM {det}_delta")
+    con.execute(f"DROP TABLE {det}_delta")
+    con.execute(f"DROP TABLE {rare}")
+    con.execute(f"ALTER TABLE {rare}_next RENAME TO {rare.split('.')[-1]}")
+    return None, f"{res.prefix}_det_pairs"
+
+
+def _det_contact_edges(con, det: str, pairs: str | None = None) -> str:
+    """One edge per pair of the kept contact rule rows (of the pairs in `pairs` only, if given)."""
+    semi = f"SEMI JOIN {pairs} p ON p.uid_l = d.uid_l AND p.uid_r = d.uid_r" if pairs else ""
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE __det_contacts AS
-            SELECT uid_l, uid_r, min(rule) AS rule, 1.0::DOUBLE AS match_probability FROM {det} GROUP BY uid_l, uid_r"""
+            SELECT d.uid_l, d.uid_r, min(d.rule) AS rule, 1.0::DOUBLE AS match_probability FROM {det} d {semi}
+            GROUP BY d.uid_l, d.uid_r"""
     )
     return "__det_contacts"
 
 
+def _update_edges(con, res: Resolution, det: str | None, det_pairs: str | None, spl: str, new_uids: str) -> str:
+    """Apply an incremental run's edge changes to `{prefix}_edges` in place and return the table of the edges that
+    appeared, disappeared or changed (rule or score): Splink rows touching a new, changed or deleted record are
+    replaced by this run's scores; deterministic rows are replaced for the pairs whose rule rows changed
+    (`det_pairs`, or, when the rules were recomputed whole into `det`, the pairs whose edge differs)."""
+    p, edges = res.prefix, res.edges
+    if det_pairs is None:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {p}_det_pairs AS SELECT DISTINCT uid_l, uid_r FROM (
+                    (SELECT uid_l, uid_r, rule, match_probability FROM {edges} WHERE rule <> 'splink' EXCEPT SELECT * FROM {det})
+                    UNION ALL (SELECT * FROM {det} EXCEPT SELECT uid_l, uid_r, rule, match_probability FROM {edges} WHERE rule <> 'splink'))"""
+        )
+        det_pairs = f"{p}_det_pairs"
+        det_new = f"SELECT d.* FROM {det} d SEMI JOIN {det_pairs} x ON x.uid_l = d.uid_l AND x.uid_r = d.uid_r"
+    else:
+        det_new = f"SELECT * FROM {_det_contact_edges(con, f'{p}_det', det_pairs)}"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {p}_edges_old AS
+            SELECT e.rowid AS rid, e.* FROM {edges} e
+            WHERE e.rule = 'splink' AND (e.uid_l IN (SELECT uid FROM {new_uids}) OR e.uid_r IN (SELECT uid FROM {new_uids}))
+            UNION ALL
+            SELECT e.rowid, e.* FROM {edges} e SEMI JOIN {det_pairs} x ON x.uid_l = e.uid_l AND x.uid_r = e.uid_r
+            WHERE e.rule <> 'splink'"""
+    )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {p}_edges_new AS SELECT * FROM {spl} UNION ALL {det_new}")
+    con.execute(f"DELETE FROM {edges} WHERE rowid IN (SELECT rid FROM {p}_edges_old)")
+    con.execute(f"INSERT INTO {edges} SELECT * FROM {p}_edges_new")
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {p}_changed_edges AS
+            SELECT uid_l, uid_r FROM (
+                (SELECT * FROM {p}_edges_new EXCEPT SELECT * EXCLUDE (rid) FROM {p}_edges_old)
+                UNION ALL (SELECT * EXCLUDE (rid) FROM {p}_edges_old EXCEPT SELECT * FROM {p}_edges_new))"""
+    )
+    return f"{p}_changed_edges"
+
+
 def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: dict, timer: _Timer,
-                      new_uids: str | None, passthrough: list[str]) -> None:
+                      new_uids: str | None, passthrough: list[str], gone: str | None = None) -> None:
+    """Link, cluster, crosswalk, golden. `new_uids`: an incremental run's touched records (new, changed and
+    deleted ones; the new rows are in `{prefix}_new_rows`); `gone`: the deleted ones among them."""
     norm = res.normalized
     clusters = f"{res.prefix}_clusters"
     # (a clusters table written before components were kept means one full re-clustering)
     incremental = new_uids is not None and all(_exists(con, t) for t in (res.golden, res.crosswalk, clusters)) \
         and "component" in [r[0] for r in con.execute(f"DESCRIBE {clusters}").fetchall()]
-    if incremental:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {res.prefix}_prev_edges AS SELECT * FROM {res.edges}")
+    det_pairs = None
     if kind == "contacts":
-        det = timer("deterministic", _contact_deterministic, con, res, cfg, new_uids if incremental else None)
+        det, det_pairs = timer("deterministic", _contact_deterministic, con, res, cfg, new_uids if incremental else None)
     else:
         det = timer("deterministic", deterministic.company_edges, con, norm)
     spl = timer("splink", splink_models.predict_edges, con, norm, kind, model, cfg.match_threshold,
-                f"{res.prefix}_splink_new", new_uids)
+                f"{res.prefix}_splink_new", new_uids, f"{res.prefix}_new_rows" if new_uids else None)
 
     def merge_edges():
         keep_old = ""
@@ -260,7 +313,10 @@ def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: 
         con.execute(f"DROP TABLE IF EXISTS {res.edges}")
         con.execute(f"ALTER TABLE {res.edges}_next RENAME TO {res.edges.split('.')[-1]}")
 
-    timer("edges", merge_edges)
+    if incremental:
+        changed_edges = timer("edges", _update_edges, con, res, det, det_pairs, spl, new_uids)
+    else:
+        timer("edges", merge_edges)
     conflicts = CONFLICTS[kind].format(norm=norm)
     fields = _golden_fields(kind)
     fields.update({c: f'"{c}"' for c in passthrough})
@@ -285,31 +341,31 @@ def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: 
               alone="__cluster_rule = 'singleton'")
     else:
         sub, sub_out, touched = f"{res.prefix}_sub", f"{res.prefix}_sub_clusters", f"{res.prefix}_touched"
+        sub_nodes = f"{res.prefix}_sub_nodes"
 
         def cluster_incremental():
             # Only the connected components a changed edge or record touches are re-clustered: an
             # unchanged component has the same edges, hence the same clusters and keys as a full rebuild.
-            con.execute(
-                f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_changed_edges AS
-                    SELECT uid_l, uid_r FROM (
-                        (SELECT * FROM {res.edges} EXCEPT SELECT * FROM {res.prefix}_prev_edges)
-                        UNION ALL (SELECT * FROM {res.prefix}_prev_edges EXCEPT SELECT * FROM {res.edges}))"""
-            )
+            # A deleted record's component is re-clustered without it (it may have been a bridge).
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE {sub} AS
                     WITH t AS (
                         SELECT uid FROM {new_uids}
-                        UNION SELECT uid_l FROM {res.prefix}_changed_edges UNION SELECT uid_r FROM {res.prefix}_changed_edges
+                        UNION SELECT uid_l FROM {changed_edges} UNION SELECT uid_r FROM {changed_edges}
                     ), comp AS (SELECT DISTINCT component FROM {clusters} WHERE uid IN (SELECT uid FROM t))
                     SELECT uid FROM {clusters} WHERE component IN (SELECT component FROM comp)
                     UNION SELECT uid FROM t"""
             )
             con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {sub_nodes} AS SELECT uid FROM {sub}
+                    {f"WHERE uid NOT IN (SELECT uid FROM {gone})" if gone else ""}"""
+            )
+            con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_sub_edges AS
                     SELECT * FROM {res.edges} WHERE uid_l IN (SELECT uid FROM {sub})"""
             )
-            cluster_table(con, sub, f"{res.prefix}_sub_edges", sub_out, KEY_PREFIX[kind],
-                          f"SELECT * FROM ({conflicts}) WHERE uid IN (SELECT uid FROM {sub})")
+            cluster_table(con, sub_nodes, f"{res.prefix}_sub_edges", sub_out, KEY_PREFIX[kind],
+                          f"SELECT * FROM ({conflicts}) WHERE uid IN (SELECT uid FROM {sub_nodes})")
             # entities that lost or gained a record: the golden rows to recompute
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE {touched} AS
@@ -322,7 +378,12 @@ def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: 
         timer("cluster", cluster_incremental)
 
         def crosswalk_incremental():
-            con.execute(f"DELETE FROM {res.crosswalk} WHERE {sql_uid()} IN (SELECT uid FROM {sub})")
+            # rows keyed by (source_system, source_id): split the uids rather than rebuild every row's uid
+            con.execute(
+                f"""DELETE FROM {res.crosswalk} USING (
+                        SELECT split_part(uid, chr(31), 1) AS s, substr(uid, strpos(uid, chr(31)) + 1) AS i FROM {sub}) k
+                    WHERE {res.crosswalk}.source_system = k.s AND {res.crosswalk}.source_id = k.i"""
+            )
             con.execute(
                 f"""INSERT INTO {res.crosswalk} BY NAME
                     SELECT n.source_system, n.source_id, c.entity_key, c.rule, c.match_probability,
@@ -396,13 +457,17 @@ def update(
     previous: Resolution,
     changes: Any,
     *,
+    deleted: Any = None,
     config: MatchConfig | None = None,
     model: dict | None = None,
     passthrough: list[str] | None = None,
 ) -> Resolution:
-    """Incremental run: `changes` holds new and changed records (same contract). They are
-    normalised alone, then compared with existing records only through Splink's
-    predict_between / predict_within; unchanged pairs keep their stored scores."""
+    """Incremental run: `changes` holds new and changed records (same contract), `deleted` (optional: a table
+    name, relation or frame with source_system and source_id) the records gone from the input. The changes are
+    normalised alone, then compared with existing records only (Splink's predict_between / predict_within);
+    unchanged pairs keep their stored scores. The components of deleted records are re-clustered without them
+    (a deleted record may have been the bridge between two groups), and the rule groups they were in
+    recomputed; the result is the full rebuild's."""
     from .config import CompaniesConfig, ContactsConfig
 
     kind, con, prefix = previous.kind, previous.con, previous.prefix
@@ -412,11 +477,22 @@ def update(
     timer = _Timer(timings)
     passthrough = timer("prepare", _prepare, con, changes, kind, f"{prefix}_changes", passthrough)
     res = Resolution(con, kind, prefix, cfg.model_version or splink_models.model_version(model), timings)
-    timer("normalise", _normalise, con, kind, f"{prefix}_changes", f"{prefix}_changes_normalized", cfg.region)
+    timer("normalise", _normalise, con, kind, f"{prefix}_changes", f"{prefix}_new_rows", cfg.region)
+    gone = None
+    if deleted is not None:
+        _as_table(con, deleted, f"{prefix}_deleted_in")
+        gone = f"{prefix}_gone"
 
     def merge():
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}_new_uids AS SELECT uid FROM {prefix}_changes_normalized")
-        if kind == "contacts":  # the groups the replaced versions of changed records belonged to
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {prefix}_new_uids AS SELECT uid FROM {prefix}_new_rows")
+        if gone:  # deleted and not back in this input
+            con.execute(
+                f"""CREATE OR REPLACE TEMP TABLE {gone} AS
+                    SELECT {sql_uid()} AS uid FROM {prefix}_deleted_in
+                    EXCEPT SELECT uid FROM {prefix}_new_uids"""
+            )
+            con.execute(f"INSERT INTO {prefix}_new_uids SELECT uid FROM {gone}")
+        if kind == "contacts":  # the groups the replaced and deleted versions belonged to
             con.execute(
                 f"""CREATE OR REPLACE TEMP TABLE {prefix}_old_keys AS
                     SELECT n_email_canon AS e, n_full_name AS f, least(n_first_name, n_last_name) AS a,
@@ -424,9 +500,9 @@ def update(
                     WHERE uid IN (SELECT uid FROM {prefix}_new_uids)"""
             )
         con.execute(f"DELETE FROM {res.normalized} WHERE uid IN (SELECT uid FROM {prefix}_new_uids)")
-        con.execute(f"INSERT INTO {res.normalized} BY NAME SELECT * FROM {prefix}_changes_normalized")
+        con.execute(f"INSERT INTO {res.normalized} BY NAME SELECT * FROM {prefix}_new_rows")
 
     timer("merge", merge)
-    _link_and_cluster(con, kind, res, cfg, model, timer, f"{prefix}_new_uids", passthrough)
+    _link_and_cluster(con, kind, res, cfg, model, timer, f"{prefix}_new_uids", passthrough, gone)
     res.model = model  # type: ignore[attr-defined]
     return res

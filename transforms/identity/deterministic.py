@@ -52,25 +52,26 @@ def _touch(new_uids: str | None) -> str:
 FULL_NAME = "n_full_name"  # least(first, last) || ' ' || greatest(first, last), see normalize
 
 
-def contact_name_counts(con: duckdb.DuckDBPyConnection, norm: str, prefix: str) -> None:
+def contact_name_counts(con: duckdb.DuckDBPyConnection, norm: str, prefix: str, temp: bool = True) -> None:
     """{prefix}_part_counts(part, n): records bearing each name part; {prefix}_name_counts(full_name,
     a, b, n): records bearing each full name (a <= b its parts). Kept between runs so an
-    incremental run adjusts counts by its delta instead of recounting every record."""
+    incremental run adjusts counts by its delta instead of recounting every record (temp=False: kept tables)."""
+    tt = "TEMP TABLE" if temp else "TABLE"
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {prefix}_name_counts AS
+        f"""CREATE OR REPLACE {tt} {prefix}_name_counts AS
             SELECT n_full_name AS full_name, least(n_first_name, n_last_name) AS a,
                    greatest(n_first_name, n_last_name) AS b, count(*)::BIGINT AS n
             FROM {norm} WHERE n_full_name IS NOT NULL GROUP BY ALL"""
     )
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {prefix}_part_counts AS
+        f"""CREATE OR REPLACE {tt} {prefix}_part_counts AS
             SELECT part, sum(n)::BIGINT AS n FROM (
                 SELECT a AS part, n FROM {prefix}_name_counts UNION ALL SELECT b, n FROM {prefix}_name_counts
             ) GROUP BY part"""
     )
 
 
-def contact_rare_from_counts(con: duckdb.DuckDBPyConnection, prefix: str, out: str) -> str:
+def contact_rare_from_counts(con: duckdb.DuckDBPyConnection, prefix: str, out: str, temp: bool = True) -> str:
     """Full names borne by 2-3 records whose expected number of chance occurrences,
     2 x N x f(first) x f(last) = 2 x n(first) x n(last) / N (N records with a full name), is below
     RARE_NAME_EXPECTED: a second record with such a name is the same person (the idea behind
@@ -78,7 +79,7 @@ def contact_rare_from_counts(con: duckdb.DuckDBPyConnection, prefix: str, out: s
     below the bar), which proves identity between records of the same postcode (or town when a
     postcode is missing) only."""
     con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {out} AS
+        f"""CREATE OR REPLACE {"TEMP TABLE" if temp else "TABLE"} {out} AS
             WITH tot AS (SELECT sum(n)::DOUBLE AS n FROM {prefix}_name_counts),
             e AS (
                 SELECT g.full_name, 2.0 * fa.n * fb.n / (SELECT n FROM tot) AS expected FROM {prefix}_name_counts g
@@ -99,7 +100,7 @@ def contact_rare_names(con: duckdb.DuckDBPyConnection, norm: str, out: str) -> s
 
 def contact_edges_keyed(
     con: duckdb.DuckDBPyConnection, norm: str, max_group: int, rare: str, out: str,
-    email_scope: str = "TRUE", name_scope: str = "TRUE", new_uids: str | None = None,
+    email_scope: str = "TRUE", name_scope: str = "TRUE", new_uids: str | None = None, temp: bool = True,
 ) -> str:
     """Deterministic contact edges with the key of the group that decided them:
     out(uid_l, uid_r, rule, k), k = mailbox (same_email), full name (rare_name), NULL (phone).
@@ -115,7 +116,7 @@ def contact_edges_keyed(
         f"(l.uid IN (SELECT uid FROM {new_uids}) OR r.uid IN (SELECT uid FROM {new_uids}))")
     con.execute(
         f"""
-        CREATE OR REPLACE TEMP TABLE {out} AS
+        CREATE OR REPLACE {"TEMP TABLE" if temp else "TABLE"} {out} AS
         WITH g AS (
             SELECT n_email_canon FROM {norm}
             WHERE n_email_canon IS NOT NULL AND NOT n_email_is_role AND ({email_scope})

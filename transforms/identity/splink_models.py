@@ -326,6 +326,75 @@ def train_from_labels(
     return _floor_parameters(linker.misc.save_model_to_json())
 
 
+def _split_top(sql: str, sep: str) -> list[str]:
+    """`sql` split at `sep` (case-insensitive) outside parentheses and quotes."""
+    out, depth, i, start, quote, low, s = [], 0, 0, 0, None, sql.lower(), sep.lower()
+    while i < len(sql):
+        c = sql[i]
+        if quote:
+            quote = None if c == quote else quote
+        elif c in "'\"":
+            quote = c
+        elif c == "(":
+            depth += 1
+        elif c == ")":
+            depth -= 1
+        elif depth == 0 and low.startswith(s, i):
+            out.append(sql[start:i])
+            i += len(s)
+            start = i
+            continue
+        i += 1
+    out.append(sql[start:])
+    return [p.strip() for p in out]
+
+
+def _strip_parens(e: str) -> str:
+    e = e.strip()
+    while e.startswith("(") and e.endswith(")"):
+        depth = 0
+        for j, c in enumerate(e):
+            depth += (c == "(") - (c == ")")
+            if depth == 0 and j < len(e) - 1:
+                return e  # "(a) AND (b)": the outer parentheses are not one group
+        e = e[1:-1].strip()
+    return e
+
+
+def _canonical_rule(rule: str):
+    """A blocking rule as a set of conjuncts, each a set of OR-ed terms, an equality as the set of its two sides:
+    two rules with the same canonical form pair the same records."""
+    def term(t: str):
+        t = _strip_parens(t)
+        sides = _split_top(t, "=")
+        if len(sides) == 2 and not sides[0].endswith(("<", ">", "!")):
+            return frozenset(" ".join(x.split()) for x in sides)
+        return " ".join(t.split())
+    return frozenset(frozenset(term(t) for t in _split_top(_strip_parens(c), " OR "))
+                     for c in _split_top(_strip_parens(rule), " AND "))
+
+
+def _swap_sides(rule: str) -> str:
+    import re
+
+    return re.sub(r"(?<![\w.])([lr])\.", lambda m: ("r." if m.group(1) == "l" else "l."), rule)
+
+
+def candidate_joins(rules: list[str]) -> list[tuple[str, bool]]:
+    """(rule, both directions?) for finding the existing records a blocking rule pairs with new ones: a rule
+    equal to itself with l and r swapped needs one direction; of a rule and its mirror (l.a = r.b vs
+    l.b = r.a) one is enough, in both directions. Same candidates, about half the joins."""
+    canon = [_canonical_rule(r) for r in rules]
+    out, seen = [], set()
+    for r, c in zip(rules, canon):
+        if c in seen:
+            continue
+        mirror = _canonical_rule(_swap_sides(r))
+        seen |= {c, mirror}
+        out.append((r, mirror != c))
+    return out
+
+
 def predict_edges(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -334,11 +403,13 @@ def predict_edges(
     threshold: float,
     out_table: str,
     new_uids: str | None = None,
+    new_rows: str | None = None,
 ) -> str:
     """Scored pairs at or above `threshold` -> out_table(uid_l, uid_r, rule, match_probability).
 
     With `new_uids`, only pairs touching those records: new x existing (predict_between) plus
-    new x new (predict_within), so existing entities are not compared again."""
+    new x new (predict_within), so existing entities are not compared again. `new_rows`: optional
+    table already holding those records' rows (else they are read from `table`)."""
     from splink import Linker
 
     cols = CONTACT_COLUMNS if kind == "contacts" else COMPANY_COLUMNS
@@ -347,27 +418,34 @@ def predict_edges(
         linker = Linker(_frame(con, db_api, table, cols), model, log_level=logging.WARNING)
         parts = [linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")]
     else:
-        new = _frame(con, db_api, table, cols, f"uid IN (SELECT uid FROM {new_uids})")
+        proj = ", ".join(["uid", *cols])
+        # only the columns Splink and the veto read: the normalised table is wide
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __splink_new_rows AS SELECT {proj} FROM {new_rows or table}
+                        WHERE uid IN (SELECT uid FROM {new_uids})""")
+        if not con.execute("SELECT count(*) FROM __splink_new_rows").fetchone()[0]:  # deletions only
+            con.execute(f"CREATE OR REPLACE TEMP TABLE {out_table} (uid_l VARCHAR, uid_r VARCHAR, rule VARCHAR, match_probability DOUBLE)")
+            return out_table
+        new = _frame(con, db_api, "__splink_new_rows", cols)
         # Existing records that no blocking rule pairs with a new one can produce no pair: leave them
         # out (same pairs, but Splink then blocks a few thousand records instead of the whole table).
-        con.execute(f"CREATE OR REPLACE TEMP TABLE __splink_new_rows AS SELECT * FROM {table} WHERE uid IN (SELECT uid FROM {new_uids})")
         rules = [br["blocking_rule"] if isinstance(br, dict) else br for br in model["blocking_rules_to_generate_predictions"]]
-        cand = " UNION ".join(
-            f"SELECT l.uid FROM {table} l JOIN __splink_new_rows r ON {rule} "
-            f"UNION SELECT r.uid FROM __splink_new_rows l JOIN {table} r ON {rule}"
-            for rule in rules
+        cand = " UNION ALL ".join(
+            f"SELECT l.uid FROM {table} l JOIN __splink_new_rows r ON {rule}"
+            + (f" UNION ALL SELECT r.uid FROM __splink_new_rows l JOIN {table} r ON {rule}" if both else "")
+            for rule, both in candidate_joins(rules)
         )
-        con.execute(f"CREATE OR REPLACE TEMP TABLE __splink_old_cand AS SELECT uid FROM ({cand}) EXCEPT SELECT uid FROM {new_uids}")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __splink_old_cand AS
+                        SELECT DISTINCT uid FROM ({cand}) WHERE uid NOT IN (SELECT uid FROM {new_uids})""")
         # every row a pair can touch, once: the frames and the name veto below read this, not the table
         con.execute(f"""CREATE OR REPLACE TEMP TABLE __splink_rows AS SELECT * FROM __splink_new_rows
-                        UNION ALL SELECT * FROM {table} WHERE uid IN (SELECT uid FROM __splink_old_cand)""")
+                        UNION ALL SELECT {proj} FROM {table} WHERE uid IN (SELECT uid FROM __splink_old_cand)""")
         table = "__splink_rows"
         old = _frame(con, db_api, table, cols, "uid IN (SELECT uid FROM __splink_old_cand)")
         linker = Linker(new, model, log_level=logging.WARNING)
-        parts = [
-            linker.inference.predict_within(new, threshold_match_probability=threshold, warning_mode="never"),
-            linker.inference.predict_between(old, new, threshold_match_probability=threshold, warning_mode="never"),
-        ]
+        parts = [linker.inference.predict_within(new, threshold_match_probability=threshold, warning_mode="never")]
+        if con.execute("SELECT count(*) FROM __splink_old_cand").fetchone()[0]:
+            parts.append(linker.inference.predict_between(old, new, threshold_match_probability=threshold,
+                                                          warning_mode="never"))
     union = " UNION ALL ".join(
         f"SELECT least(uid_l, uid_r) AS uid_l, greatest(uid_l, uid_r) AS uid_r, match_probability FROM {p.physical_name}"
         for p in parts

@@ -2,17 +2,17 @@
 incrementally (core.update: only they are compared with the known records) instead of all over again.
 
 One DuckDB file per kind, `<state dir>/<kind>.duckdb` (see `state_path`), holds:
-  - the last Resolution's tables: normalized, edges, clusters, crosswalk, golden (main schema), and the
-    contact rule tables core keeps as TEMP tables (`keep` schema, restored as TEMP tables before an update);
+  - the last Resolution's tables: normalized, edges, clusters, crosswalk, golden, and the contact rule tables
+    (rule rows per group, rare names, name counts) that an update adjusts in place (main schema);
   - identity_state.record_hash: one content hash per input record (its contract and passthrough columns,
     after the same one-row-per-record choice core makes);
   - identity_state.meta: the fingerprint of everything that decides the result (model version, match config,
     the identity and normalisation code, DuckDB and Splink versions, the input columns) and a `complete` marker.
 
 Each run hashes its input and picks a mode:
-  full        no trusted state, a changed fingerprint, deleted records, too many changes, or asked for;
+  full        no trusted state, a changed fingerprint, too many changes, or asked for;
               built in a fresh file `<kind>.duckdb.building`, swapped in only once complete;
-  incremental a few new or changed records: `complete` is cleared (and checkpointed) before the state is
+  incremental a few new, changed or deleted records: `complete` is cleared (and checkpointed) before the state is
               touched and set again, with the new hashes, only after the update; a run that dies in between
               leaves a state the next run does not trust (it rebuilds in full);
   unchanged   same records, same fingerprint: nothing is computed, the stored crosswalk/golden are read.
@@ -34,16 +34,17 @@ import duckdb
 
 from . import splink_models
 from .config import CompaniesConfig, ContactsConfig, MatchConfig
-from .core import Resolution, _prepare, resolve, update
+from .core import Resolution, _drop_raw, _prepare_sql, resolve, update
 
-STATE_FORMAT = 1
-#: Above this share of new + changed records (of the current input) a full rebuild is cheaper.
+STATE_FORMAT = 2
+#: Above this share of new + changed + deleted records (of the current input) a full rebuild is cheaper.
 MAX_CHANGED_SHARE = 0.2
-#: TEMP tables core keeps between runs on one connection (contacts' rule groups); saved in schema `keep`.
-#: One missing only makes core recompute that step in full (still correct).
-KEEP_TEMP = {"contacts": ("det", "rare", "name_counts", "part_counts"), "companies": ()}
-#: The Resolution's own tables (main schema); other tables a run leaves under its prefix are scratch.
-KEEP_MAIN = ("normalized", "edges", "clusters", "crosswalk", "golden")
+#: The Resolution's own tables (main schema) and, for contacts, the rule tables an update adjusts in place
+#: (one missing only makes core recompute that step in full, still correct); other tables a run leaves under
+#: its prefix are scratch.
+KEEP_MAIN = {"contacts": ("normalized", "edges", "clusters", "crosswalk", "golden", "det", "rare", "name_counts",
+                          "part_counts"),
+             "companies": ("normalized", "edges", "clusters", "crosswalk", "golden")}
 _CODE_DIRS = (Path(__file__).parent,)
 _CODE_FILES = (Path(__file__).parents[1] / "normalize.py",)
 
@@ -216,52 +217,67 @@ class IdentityState:
         assert con is not None
         cur = f"{p}_current"
         t0 = time.perf_counter()
-        kept = _prepare(con, data, self.kind, cur, passthrough)
-        columns = self._hash_input(con, cur, "__state_hash")
+        select, order, kept = _prepare_sql(con, data, self.kind, cur, passthrough)
+        # One pass over the input hashes every row (no copy of it): when no record comes twice, those rows are the
+        # prepared records. Else the latest row of each record is chosen first, as core does (a sort of the input).
+        con.execute(f"CREATE OR REPLACE TEMP VIEW {cur}_rows AS {select}")
+        columns = self._hash_input(con, f"{cur}_rows", "__state_hash")
+        src = f"{cur}_rows"
+        if con.execute("SELECT count(*) - count(DISTINCT uid) FROM __state_hash").fetchone()[0]:
+            con.execute(f"""CREATE OR REPLACE TEMP TABLE {cur} AS {select}
+                            QUALIFY row_number() OVER (PARTITION BY source_system, source_id ORDER BY {order}) = 1""")
+            self._hash_input(con, cur, "__state_hash")
+            src = cur
         stored_cols = con.execute("SELECT value FROM identity_state.meta WHERE key = 'columns'").fetchone()
         if stored_cols is None or json.loads(stored_cols[0]) != columns:
             return "input columns changed"
         con.execute(
             """CREATE OR REPLACE TEMP TABLE __state_delta AS
-               SELECT c.uid, o.uid IS NULL AS is_new FROM __state_hash c
-               LEFT JOIN identity_state.record_hash o ON o.uid = c.uid WHERE o.uid IS NULL OR o.h <> c.h"""
+               SELECT coalesce(c.uid, o.uid) AS uid, o.source_system, o.source_id,
+                      CASE WHEN o.uid IS NULL THEN 'new' WHEN c.uid IS NULL THEN 'deleted' ELSE 'changed' END AS what
+               FROM __state_hash c FULL JOIN identity_state.record_hash o ON o.uid = c.uid
+               WHERE o.uid IS NULL OR c.uid IS NULL OR o.h <> c.h"""
         )
         records, new, changed, deleted = con.execute(
-            """SELECT (SELECT count(*) FROM __state_hash), count(*) FILTER (WHERE is_new), count(*) FILTER (WHERE NOT is_new),
-                      (SELECT count(*) FROM identity_state.record_hash WHERE uid NOT IN (SELECT uid FROM __state_hash))
+            """SELECT (SELECT count(*) FROM __state_hash), count(*) FILTER (WHERE what = 'new'),
+                      count(*) FILTER (WHERE what = 'changed'), count(*) FILTER (WHERE what = 'deleted')
                FROM __state_delta"""
         ).fetchone()
         self._diff = counts = dict(records=records, new=new, changed=changed, deleted=deleted)
         timings = {"state_diff": time.perf_counter() - t0}
-        if deleted:
-            return f"{deleted} records deleted since the last run"
-        if new + changed > self.max_changed_share * max(records, 1):
-            return f"{new + changed} of {records} records new or changed (> {self.max_changed_share:.0%})"
+        if new + changed + deleted > self.max_changed_share * max(records, 1):
+            return (f"{new + changed + deleted} of {records} records new, changed or deleted "
+                    f"(> {self.max_changed_share:.0%})")
         mv = self.cfg.model_version or splink_models.model_version(model)
         res = Resolution(con, self.kind, p, mv)
         res.model = model  # type: ignore[attr-defined]
-        if new + changed == 0:
+        if new + changed + deleted == 0:
             self.log(f"identity {self.kind}: {records} records unchanged, nothing to resolve")
+            _drop_raw(con, cur)
             self._drop_temp()
             return StateRun(res, "unchanged", "no new or changed records", timings=timings, **counts)
-        self.log(f"identity {self.kind}: incremental resolution of {new} new and {changed} changed records (of {records})")
+        self.log(f"identity {self.kind}: incremental resolution of {new} new, {changed} changed and {deleted} deleted "
+                 f"records (of {records})")
         t0 = time.perf_counter()
         self._set_meta({"complete": "false"})
         con.execute("CHECKPOINT")
-        for t in KEEP_TEMP[self.kind]:
-            if con.execute("SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'keep' AND table_name = ?",
-                           [f"{p}_{t}"]).fetchone()[0]:
-                con.execute(f"CREATE OR REPLACE TEMP TABLE {p}_{t} AS SELECT * FROM keep.{p}_{t}")
-        con.execute(f"CREATE OR REPLACE TEMP TABLE __state_changes AS SELECT * EXCLUDE (uid) FROM {cur} WHERE uid IN (SELECT uid FROM __state_delta)")
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE __state_changes AS SELECT * EXCLUDE (uid) FROM {src}
+                        WHERE uid IN (SELECT uid FROM __state_delta WHERE what <> 'deleted')""")
+        con.execute("""CREATE OR REPLACE TEMP TABLE __state_deleted AS
+                       SELECT source_system, source_id FROM __state_delta WHERE what = 'deleted'""")
+        _drop_raw(con, cur)
         timings["state_open"] = time.perf_counter() - t0
-        out = update(res, "__state_changes", config=self.cfg, model=model, passthrough=kept)
+        out = update(res, "__state_changes", deleted="__state_deleted" if deleted else None, config=self.cfg,
+                     model=model, passthrough=kept)
         self.log(f"identity {self.kind}: update computed, saving the state")
         t0 = time.perf_counter()
         con.execute("DELETE FROM identity_state.record_hash WHERE uid IN (SELECT uid FROM __state_delta)")
-        con.execute("INSERT INTO identity_state.record_hash SELECT * FROM __state_hash WHERE uid IN (SELECT uid FROM __state_delta)")
+        con.execute("""INSERT INTO identity_state.record_hash SELECT * FROM __state_hash
+                       WHERE uid IN (SELECT uid FROM __state_delta WHERE what <> 'deleted')""")
         self._save(fp, columns)
         timings = {**timings, **out.timings, "state_save": time.perf_counter() - t0}
-        return StateRun(out, "incremental", f"{new + changed} of {records} records new or changed", timings=timings, **counts)
+        what = ", ".join(f"{n} {w}" for n, w in ((new, "new"), (changed, "changed"), (deleted, "deleted")) if n)
+        return StateRun(out, "incremental", f"{what} of {records} records", timings=timings, **counts)
 
     def _full(self, data: Any, model: dict, fp: str, passthrough: list[str] | None, reason: str) -> StateRun:
         self._close()
@@ -293,20 +309,13 @@ class IdentityState:
             self.con.execute("INSERT OR REPLACE INTO identity_state.meta VALUES (?, ?)", [k, v])
 
     def _save(self, fp: str, columns: list[str]) -> None:
-        """Keep the TEMP tables core needs next time, drop the scratch, and mark the state complete."""
+        """Drop the scratch and mark the state complete."""
         con, p = self.con, self.prefix
         assert con is not None
-        con.execute("CREATE SCHEMA IF NOT EXISTS keep")
-        temp = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables() WHERE database_name = 'temp'").fetchall()}
-        for t in KEEP_TEMP[self.kind]:
-            if f"{p}_{t}" in temp:
-                con.execute(f"CREATE OR REPLACE TABLE keep.{p}_{t} AS SELECT * FROM temp.{p}_{t}")
-            else:
-                con.execute(f"DROP TABLE IF EXISTS keep.{p}_{t}")
         self._drop_temp()
         # scratch tables core and Splink leave in the database (the changes' normalisation, re-clustered
         # components, Splink's caches) are not state
-        keep = {f"{p}_{t}" for t in KEEP_MAIN}
+        keep = {f"{p}_{t}" for t in KEEP_MAIN[self.kind]}
         for (name,) in con.execute(
             "SELECT table_name FROM duckdb_tables() WHERE database_name <> 'temp' AND schema_name = 'main'"
         ).fetchall():
