@@ -107,16 +107,18 @@ def _as_table(con: duckdb.DuckDBPyConnection, data: Any, name: str) -> None:
         con.execute(f"CREATE OR REPLACE TEMP VIEW {name} AS SELECT * FROM {name}_src")
 
 
-def _prepare_sql(con, data, kind: str, name: str, passthrough: list[str] | None = None) -> tuple[str, str, list[str]]:
+def _prepare_sql(con, data, kind: str, name: str, passthrough: list[str] | None = None,
+                 row_col: str | None = None) -> tuple[str, str, list[str]]:
     """(select, order, passthrough columns): a view `{name}_raw` over the input and the SELECT of its rows in
     the prepared shape (contract + passthrough columns, `uid`), before the one-row-per-record choice, which
-    keeps the first row per (source_system, source_id) in `order`."""
+    keeps the first row per (source_system, source_id) in `order`. `row_col`: an input column carried through
+    as the last column (a row number), never a passthrough one."""
     _as_table(con, data, f"{name}_raw")
     cols = [r[0] for r in con.execute(f"DESCRIBE {name}_raw").fetchall()]
     for must in ("source_system", "source_id"):
         if must not in cols:
             raise ValueError(f"{kind} input needs a `{must}` column (got {cols})")
-    extra_cols = [c for c in cols if c not in CONTRACT[kind] and not c.startswith("n_") and c != "uid"]
+    extra_cols = [c for c in cols if c not in CONTRACT[kind] and not c.startswith("n_") and c not in ("uid", row_col)]
     keep_extra = extra_cols if passthrough is None else [c for c in extra_cols if c in passthrough]
     keep = [c for c in cols if c in CONTRACT[kind] or c in keep_extra]
     upd = "updated_at" if "updated_at" in cols else "NULL"
@@ -124,7 +126,7 @@ def _prepare_sql(con, data, kind: str, name: str, passthrough: list[str] | None 
     q = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
     select = f"""SELECT * REPLACE (CAST(source_system AS VARCHAR) AS source_system, CAST(source_id AS VARCHAR) AS source_id){extra},
                    {sql_uid()} AS uid
-            FROM (SELECT {', '.join(q(c) for c in keep)} FROM {name}_raw) WHERE source_system IS NOT NULL AND source_id IS NOT NULL"""
+            FROM (SELECT {', '.join(q(c) for c in keep + ([row_col] if row_col else []))} FROM {name}_raw) WHERE source_system IS NOT NULL AND source_id IS NOT NULL"""
     return select, f"{upd} DESC NULLS LAST", keep_extra
 
 
@@ -222,8 +224,20 @@ def _contact_deterministic(con, res: Resolution, cfg: MatchConfig, new_uids: str
                OR uid_l IN (SELECT uid FROM {new_uids}) OR uid_r IN (SELECT uid FROM {new_uids})"""
     con.execute(f"CREATE OR REPLACE TEMP TABLE {res.prefix}_det_pairs AS SELECT uid_l, uid_r FROM {det} WHERE {gone}")
     con.execute(f"DELETE FROM {det} WHERE {gone}")
+    # The records these groups and phone pairs can hold (names: the rare ones only, the rule ignores the others),
+    # read from the table once (each rule scanned it before); the rules over them give the same rows as over the
+    # whole table.
+    scope_cols = ", ".join(dict.fromkeys(["uid", fn, *deterministic.KEYED_COLUMNS]))
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_det_scope AS
+            WITH ph AS (SELECT unnest([n_phone, n_mobile]) AS ph FROM {res.prefix}_new_rows)
+            SELECT {scope_cols} FROM {norm}
+            WHERE n_email_canon IN (SELECT k FROM {res.prefix}_aff_email)
+               OR {fn} IN (SELECT k FROM {res.prefix}_aff_name WHERE k IN (SELECT full_name FROM {rare}_next))
+               OR n_phone IN (SELECT ph FROM ph) OR n_mobile IN (SELECT ph FROM ph)"""
+    )
     deterministic.contact_edges_keyed(
-        con, norm, cfg.max_shared_email_group, f"{rare}_next", f"{det}_delta",
+        con, f"{res.prefix}_det_scope", cfg.max_shared_email_group, f"{rare}_next", f"{det}_delta",
         email_scope=f"n_email_canon IN (SELECT k FROM {res.prefix}_aff_email)",
         name_scope=f"full_name IN (SELECT k FROM {res.prefix}_aff_name)", new_uids=new_uids)
     con.execute(f"INSERT INTO {det} SELECT * FROM {det}_delta")
@@ -396,12 +410,17 @@ def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: 
         def golden_incremental():
             # Only entities that gained, lost or changed a record are recomputed; the others keep their row.
             # Their records are exactly the re-clustered ones: an entity lies inside one component.
+            # materialised: survivorship reads these records twice (ranked and alone), the view joined the table twice;
+            # only the columns the golden fields can read (the table is wide)
+            used = [c for c in (r[0] for r in con.execute(f"DESCRIBE {norm}").fetchall())
+                    if c in ("uid", "source_system", "updated_at") or any(c in expr for expr in fields.values())]
             con.execute(
-                f"""CREATE OR REPLACE TEMP VIEW {res.prefix}_golden_in AS
-                    SELECT n.*, c.entity_key, c.rule AS __cluster_rule FROM {sub_out} c JOIN {norm} n USING (uid)"""
+                f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_golden_records AS
+                    SELECT {', '.join(f'n."{c}"' for c in used)}, c.entity_key, c.rule AS __cluster_rule
+                    FROM {sub_out} c JOIN {norm} n USING (uid)"""
             )
-            golden_table(con, f"{res.prefix}_golden_in", fields, cfg.survivorship, f"{res.golden}_delta",
-                         alone="__cluster_rule = 'singleton'")
+            golden_table(con, f"{res.prefix}_golden_records", fields, cfg.survivorship, f"{res.golden}_delta",
+                         alone="__cluster_rule = 'singleton'", temp=True)
             con.execute(f"DELETE FROM {res.golden} WHERE entity_key IN (SELECT entity_key FROM {touched})")
             con.execute(f"INSERT INTO {res.golden} BY NAME SELECT * FROM {res.golden}_delta")
             con.execute(f"DROP TABLE {res.golden}_delta")

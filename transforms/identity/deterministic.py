@@ -50,6 +50,9 @@ def _touch(new_uids: str | None) -> str:
 
 
 FULL_NAME = "n_full_name"  # least(first, last) || ' ' || greatest(first, last), see normalize
+#: The columns contact_edges_keyed reads (besides uid and FULL_NAME).
+KEYED_COLUMNS = ("n_email_canon", "n_email_is_role", "n_email_domain", "n_email_is_free", "n_first_name", "n_last_name",
+                 "n_company", "n_company_ref", "n_phone", "n_mobile", "n_postcode", "n_city")
 
 
 def contact_name_counts(con: duckdb.DuckDBPyConnection, norm: str, prefix: str, temp: bool = True) -> None:

@@ -24,11 +24,13 @@ def golden_table(
     out_table: str,
     entity_filter: str | None = None,
     alone: str | None = None,
+    temp: bool = False,
 ) -> str:
     """records: table with uid, entity_key, source_system, updated_at and the field expressions.
     fields: golden column name -> SQL expression over `records`.
     alone: optional condition over `records` true when the record is its entity's only one: those
-    rows (most of them, usually) become golden rows by projection, without ranking or grouping."""
+    rows (most of them, usually) become golden rows by projection, without ranking or grouping.
+    temp: build `out_table` as a TEMP table (scratch rows merged elsewhere)."""
     prio_cases = " ".join(
         f"WHEN '{s.replace(chr(39), chr(39) * 2)}' THEN {len(survivorship.source_priority) - i}"
         for i, s in enumerate(survivorship.source_priority)
@@ -51,7 +53,7 @@ def golden_table(
     alone_sql = f"({alone})" if alone else "false"
     con.execute(
         f"""
-        CREATE OR REPLACE TABLE {out_table} AS
+        CREATE OR REPLACE {"TEMP TABLE" if temp else "TABLE"} {out_table} AS
         WITH r0 AS (
             SELECT entity_key, uid, source_system, {prio} AS prio,
                    coalesce(TRY_CAST(updated_at AS TIMESTAMP), TIMESTAMP '1970-01-01') AS updated_at_ts,
