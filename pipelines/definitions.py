@@ -16,7 +16,7 @@ from .pipeline_snapshot import SNAPSHOT_KEY, pipeline_snapshot_assets, pipeline_
 from .quality_checks import SCORECARD, build_quality_checks, freshness_policies, quality_table_specs
 from transforms.sales_model import load_sales_model
 
-from .resources import WarehouseResource, warehouse_dialect
+from .resources import WarehouseResource, run_executor
 from .sensors import inputs_folder_sensor
 from .sources import enabled_sources
 from .transform_assets import sql_model_assets, staging_assets
@@ -36,8 +36,8 @@ def build_definitions() -> dg.Definitions:
     )
     assets = list(raw.values()) + transforms + quality_table_specs(sales_model)
 
-    asset_keys = {k for a in assets if isinstance(a, dg.AssetsDefinition) for k in a.keys}
-    checks = primary_key_checks(asset_keys) + build_quality_checks(sales_model)
+    table_assets = [a for a in assets if isinstance(a, dg.AssetsDefinition)]
+    checks = primary_key_checks(table_assets) + build_quality_checks(sales_model, assets=assets)
 
     jobs, schedules, sensors = [], [], []
     for spec in sources:
@@ -51,8 +51,6 @@ def build_definitions() -> dg.Definitions:
     schedules.append(snapshot_schedule)
     jobs.append(dg.define_asset_job("rebuild_marts", selection=dg.AssetSelection.groups("config", "staging", "core", "quality", "marts").materializable()))
 
-    # DuckDB allows one writing process: run steps in the run's own process. PostgreSQL takes parallel steps.
-    executor = dg.in_process_executor if warehouse_dialect() == "duckdb" else dg.multiprocess_executor.configured({"max_concurrent": 2})
     return dg.Definitions(
         assets=assets,
         asset_checks=checks,
@@ -60,7 +58,7 @@ def build_definitions() -> dg.Definitions:
         schedules=schedules,
         sensors=sensors,
         resources={"warehouse": WarehouseResource(), "dlt": DagsterDltResource()},
-        executor=executor,
+        executor=run_executor(),
     )
 
 

@@ -9,6 +9,7 @@ import dagster as dg
 from warehouse import qualify, quote_ident
 from warehouse.dictionary import load_dictionary
 
+from .check_steps import asset_depths, group_by_depth
 from .resources import WarehouseResource
 
 SAMPLE = 5
@@ -55,20 +56,25 @@ def evaluate_key_check(wh, schema: str, table: str, key: list[str], nullable: se
     )
 
 
-def _layer_checks(schema: str, tables: dict[str, tuple[list[str], set[str]]]) -> dg.AssetChecksDefinition:
-    """The key checks of one layer as one multi-asset check over one connection: a Dagster step and a warehouse
-    connection per table cost more than the counts themselves (about 0.2 s each). Where tables of the layer depend
-    on each other, Dagster splits the check into as many steps as the order needs (rebuild_marts: 14 key-check
-    steps instead of 60); a failed key holds back everything downstream of its step, which may be more than the
-    table's own downstream: conservative, and the check's description names the broken table."""
+def _layer_checks(schema: str, tables: dict[str, tuple[list[str], set[str]]],
+                  depths: dict[dg.AssetKey, int]) -> list[dg.AssetChecksDefinition]:
+    """The key checks of one layer, a multi-asset check per depth of the asset graph (pipelines/check_steps.py), each
+    one step over one connection: a Dagster step and a warehouse connection per table cost more than the counts
+    themselves (about 0.2 s each; rebuild_marts: 14 key-check steps instead of 60). A failed key holds back
+    everything downstream of its step, which may be more than the table's own downstream: conservative, and the
+    check's description names the broken table."""
     specs = [
         dg.AssetCheckSpec(CHECK_NAME, asset=dg.AssetKey([schema, table]), blocking=True,
                           description=f"({', '.join(key)}) is unique and never null in {schema}.{table}.")
         for table, (key, _) in sorted(tables.items())
     ]
+    return [_checks_step(f"{schema}_primary_keys_{suffix}", schema, group, tables)
+            for suffix, group in group_by_depth(specs, depths)]
 
-    @dg.multi_asset_check(specs=specs, name=f"{schema}_primary_keys", can_subset=True,
-                          required_resource_keys={"warehouse"})
+
+def _checks_step(name: str, schema: str, specs: list[dg.AssetCheckSpec],
+                 tables: dict[str, tuple[list[str], set[str]]]) -> dg.AssetChecksDefinition:
+    @dg.multi_asset_check(specs=specs, name=name, can_subset=True, required_resource_keys={"warehouse"})
     def _checks(context):  # no annotation: dagster rejects string annotations
         wh = context.resources.warehouse.get()
         with wh.session():
@@ -80,13 +86,14 @@ def _layer_checks(schema: str, tables: dict[str, tuple[list[str], set[str]]]) ->
     return _checks
 
 
-def primary_key_checks(asset_keys: set[dg.AssetKey]) -> list[dg.AssetChecksDefinition]:
-    """A blocking `primary_key_unique_not_null` check on every dictionary table the code location defines, one
-    multi-asset check per layer (split by Dagster where the layer's tables depend on each other)."""
+def primary_key_checks(assets: list[dg.AssetsDefinition | dg.AssetSpec]) -> list[dg.AssetChecksDefinition]:
+    """A blocking `primary_key_unique_not_null` check on every dictionary table among `assets`, one multi-asset
+    check per layer and depth of the asset graph (never split by Dagster: see pipelines/check_steps.py)."""
+    depths = asset_depths(assets)
     layers: dict[str, dict[str, tuple[list[str], set[str]]]] = {}
     for schema, tables in load_dictionary().items():
         for table, doc in tables.items():
-            if doc.get("primary_key") and dg.AssetKey([schema, table]) in asset_keys:
+            if doc.get("primary_key") and dg.AssetKey([schema, table]) in depths:
                 nullable = {c for c, spec in doc["columns"].items() if spec.get("nullable")}
                 layers.setdefault(schema, {})[table] = (list(doc["primary_key"]), nullable)
-    return [_layer_checks(schema, tables) for schema, tables in sorted(layers.items())]
+    return [c for schema, tables in sorted(layers.items()) for c in _layer_checks(schema, tables, depths)]

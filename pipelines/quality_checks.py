@@ -1,8 +1,8 @@
 """Dagster asset checks for the quality rules of the sales model file (thin: the rules live in transforms/quality).
 
-`build_quality_checks(sales_model)` gives one multi-asset check: one check per rule, on the asset of the table the
-rule guards (AssetKey(["staging", table]) for staging rules, ["core", table] for identity rules), all evaluated in one
-step. `error` rules are blocking checks: when one fails, the downstream marts of that run are not materialised, so
+`build_quality_checks(sales_model, assets=...)` gives a multi-asset check per depth of the asset graph (one step
+each, pipelines/check_steps.py): one check per rule, on the asset of the table the rule guards
+(AssetKey(["staging", table]) for staging rules, ["core", table] for identity rules). `error` rules are blocking checks: when one fails, the downstream marts of that run are not materialised, so
 the last good marts stay. The step also merges failures into quality.violations, appends to
 quality.rule_results(_by_owner) and rebuilds marts.data_quality_by_owner (reported as materialisations of the
 `quality_table_specs` assets).
@@ -17,6 +17,8 @@ import datetime as dt
 import dagster as dg
 
 from transforms.quality.rules import Rule, build_rules
+
+from .check_steps import asset_depths, group_by_depth
 from transforms.quality.violations import RuleOutcome, evaluate_rules
 from transforms.sales_model import SalesModel
 
@@ -69,11 +71,14 @@ def quality_table_specs(sales_model: SalesModel) -> list[dg.AssetSpec]:
     return specs
 
 
-def build_quality_checks(sales_model: SalesModel, as_of: dt.datetime | None = None) -> list[dg.AssetChecksDefinition]:
-    """All quality rules as ONE step: every rule is evaluated in a single pass over the warehouse (one transaction
-    merging quality.violations), and each rule reports as its own asset check on the table it guards. `error`
-    rules are blocking: when one fails, no mart downstream of that table is rebuilt in the run (the last good marts
-    stay) and the run fails saying which rule, how many records and where to look."""
+def build_quality_checks(sales_model: SalesModel, as_of: dt.datetime | None = None,
+                         assets: list | None = None) -> list[dg.AssetChecksDefinition]:
+    """The quality rules in as few steps as the asset graph allows (one per depth of the tables they guard and
+    read, pipelines/check_steps.py; one step when `assets` is not given): every rule of a step is evaluated in a
+    single pass over the warehouse (one transaction merging quality.violations), and each rule reports as its own
+    asset check on the table it guards. `error` rules are blocking: when one fails, no mart downstream of that table
+    is rebuilt in the run (the last good marts stay) and the run fails saying which rule, how many records and where
+    to look."""
     rules = build_rules(sales_model, as_of=as_of)
     specs = [
         dg.AssetCheckSpec(
@@ -86,7 +91,15 @@ def build_quality_checks(sales_model: SalesModel, as_of: dt.datetime | None = No
         for r in rules
     ]
 
-    @dg.multi_asset_check(specs=specs, name="quality_rules", can_subset=True, required_resource_keys={"warehouse"})
+    if assets is None:
+        return [_quality_step("quality_rules", specs, sales_model, as_of)]
+    return [_quality_step(f"quality_rules_{suffix}", group, sales_model, as_of)
+            for suffix, group in group_by_depth(specs, asset_depths(assets))]
+
+
+def _quality_step(name: str, specs: list[dg.AssetCheckSpec], sales_model: SalesModel,
+                  as_of: dt.datetime | None) -> dg.AssetChecksDefinition:
+    @dg.multi_asset_check(specs=specs, name=name, can_subset=True, required_resource_keys={"warehouse"})
     def quality_rules(context):  # no annotation: dagster rejects string annotations
         from transforms.build import build_models
 
@@ -117,7 +130,7 @@ def build_quality_checks(sales_model: SalesModel, as_of: dt.datetime | None = No
                 **_result_fields(outcome),
             )
 
-    return [quality_rules]
+    return quality_rules
 
 
 def freshness_policies(sales_model: SalesModel) -> dict[str, dg.FreshnessPolicy]:

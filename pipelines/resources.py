@@ -1,5 +1,6 @@
 """Dagster resources. The warehouse is chosen by environment: DuckDB file by default, PostgreSQL by URL."""
 
+import os
 from typing import Optional
 
 import dagster as dg
@@ -18,3 +19,22 @@ class WarehouseResource(dg.ConfigurableResource):
 
 def warehouse_dialect() -> str:
     return "postgres" if warehouse_url().startswith("postgresql") else "duckdb"
+
+
+def run_executor() -> dg.ExecutorDefinition:
+    """The executor of every job of the code location: every step in the run's own process, unless
+    CRM_ETL_PARALLEL_STEPS=N (N > 1) on PostgreSQL asks for N step processes side by side.
+
+    In process by default, on both warehouses: DuckDB allows one writing process, and on PostgreSQL a step process
+    costs more than it saves on a small machine (marts rebuilt at 10% of the benchmark size on this 2-core machine:
+    10.4 s in process, 24-25 s with two forked step processes; bench/bench_marts_dagster.py [--in-process]). A
+    PostgreSQL server with cores to spare runs independent steps side by side with CRM_ETL_PARALLEL_STEPS; their
+    processes are forked from a server that has imported the code location (a fresh interpreter spends ~3 s
+    importing Dagster, dlt and this project)."""
+    parallel = int(os.environ.get("CRM_ETL_PARALLEL_STEPS") or 1)
+    if parallel <= 1 or warehouse_dialect() == "duckdb":
+        return dg.in_process_executor
+    return dg.multiprocess_executor.configured({
+        "max_concurrent": parallel,
+        "start_method": {"forkserver": {"preload_modules": ["pipelines.definitions"]}},
+    })

@@ -131,7 +131,7 @@ def test_key_check_blocks_downstream_of_a_duplicated_key_and_says_which(tmp_path
     def after_owners() -> None:
         return None
 
-    checks = primary_key_checks({deals.key, owners.key})
+    checks = primary_key_checks([deals, owners])
     result = dg.materialize([deals, owners, after_deals, after_owners, *checks],
                             resources={"warehouse": WarehouseResource(url=url)}, raise_on_error=False)
     evals = {e.asset_key.path[-1]: e for e in result.get_asset_check_evaluations()}
@@ -143,3 +143,31 @@ def test_key_check_blocks_downstream_of_a_duplicated_key_and_says_which(tmp_path
     # back after_owners (conservative: those core tables keep their last good content)
     assert dg.AssetKey(["core", "after_deals"]) not in materialized
     assert dg.AssetKey(["core", "after_owners"]) not in materialized
+
+
+def test_every_check_step_is_a_defined_check_never_a_dagster_split(defs):
+    """A multi-asset check over tables that depend on each other is split by Dagster into numbered steps whose
+    numbering follows Python's string hashing: each step process of a multiprocess run numbered them differently
+    from the run and evaluated other tables' checks (some not built yet). Checks are grouped by depth instead
+    (pipelines/check_steps.py), so every step of every job is an asset or a check step the code defines."""
+    from dagster._core.execution.api import create_execution_plan
+
+    defined = {c.node_def.name for c in defs.asset_checks} | {
+        a.node_def.name for a in defs.assets if isinstance(a, dg.AssetsDefinition) and a.is_executable}
+    for job in defs.jobs:
+        plan = create_execution_plan(defs.get_job_def(job.name))
+        steps = {s.key for s in plan.get_steps_to_execute_in_topo_order()}
+        assert steps <= defined, f"{job.name}: steps Dagster split off: {sorted(steps - defined)}"
+
+
+def test_run_executor_is_in_process_unless_parallel_steps_are_asked_on_postgres(monkeypatch):
+    from pipelines.resources import run_executor
+
+    monkeypatch.setenv("CRM_ETL_WAREHOUSE_URL", "postgresql://postgres@127.0.0.1:5432/test")
+    monkeypatch.delenv("CRM_ETL_PARALLEL_STEPS", raising=False)
+    assert run_executor() is dg.in_process_executor
+    monkeypatch.setenv("CRM_ETL_PARALLEL_STEPS", "3")
+    parallel = run_executor()
+    assert parallel is not dg.in_process_executor and parallel.name == "multiprocess"
+    monkeypatch.setenv("CRM_ETL_WAREHOUSE_URL", "duckdb:///w.duckdb")  # one writing process: never parallel
+    assert run_executor() is dg.in_process_executor
