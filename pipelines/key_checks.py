@@ -16,9 +16,11 @@ SAMPLE = 5
 CHECK_NAME = "primary_key_unique_not_null"
 
 
-def key_check_sql(schema: str, table: str, key: list[str], nullable: set[str] = frozenset()) -> tuple[str, str]:
+def key_check_sql(schema: str, table: str, key: list[str], nullable: set[str] = frozenset(),
+                  unique_enforced: bool = False) -> tuple[str, str]:
     """(counts query, sample duplicates query). Key columns marked `nullable` in the dictionary may be null (a null
-    groups with nulls when duplicates are counted, as `select distinct` does)."""
+    groups with nulls when duplicates are counted, as `select distinct` does). `unique_enforced`: the database
+    refuses duplicates (a unique index), so only rows and null keys are counted."""
     cols = ", ".join(quote_ident(c) for c in key)
     null_cond = " or ".join(f"{quote_ident(c)} is null" for c in key if c not in nullable) or "false"
     t = qualify(schema, table)
@@ -26,15 +28,42 @@ def key_check_sql(schema: str, table: str, key: list[str], nullable: set[str] = 
         f"select {cols}, count(*) as n from {t} group by {cols} having count(*) > 1 "
         f"order by count(*) desc limit {SAMPLE}"
     )
+    duplicates = "0" if unique_enforced else f"count(*) - (select count(*) from (select distinct {cols} from {t}) d)"
     counts = (
         f"select count(*) as total_rows, count(*) filter (where {null_cond}) as null_keys, "
-        f"count(*) - (select count(*) from (select distinct {cols} from {t}) d) as duplicate_rows from {t}"
+        f"{duplicates} as duplicate_rows from {t}"
     )
     return counts, dupes
 
 
+#: A valid, non-partial unique index of the table whose columns are all key columns (PostgreSQL).
+_UNIQUE_INDEX_SQL = """
+select i.relname as index_name
+from pg_index x
+join pg_class t on t.oid = x.indrelid
+join pg_namespace n on n.oid = t.relnamespace
+join pg_class i on i.oid = x.indexrelid
+where n.nspname = :schema and t.relname = :table and x.indisunique and x.indisvalid
+  and x.indpred is null and x.indexprs is null
+  and (select array_agg(a.attname::text) from pg_attribute a
+       where a.attrelid = t.oid and a.attnum = any(x.indkey)) <@ cast(:key as text[])
+limit 1
+"""
+
+
+def enforcing_unique_index(wh, schema: str, table: str, key: list[str]) -> str | None:
+    """The unique index that makes duplicated keys impossible in `schema.table`, if any (PostgreSQL only)."""
+    if getattr(wh, "dialect", None) != "postgres":  # (tests pass read-only stand-ins without one)
+        return None
+    rows = wh.query(_UNIQUE_INDEX_SQL, {"schema": schema, "table": table, "key": list(key)})
+    return rows[0]["index_name"] if rows else None
+
+
 def evaluate_key_check(wh, schema: str, table: str, key: list[str], nullable: set[str] = frozenset()) -> dg.AssetCheckResult:
-    counts_sql, dupes_sql = key_check_sql(schema, table, key, nullable)
+    # a unique index over key columns that are never null makes duplicates impossible: read that guarantee instead
+    # of counting distinct keys (the 5.6M-row pipeline snapshot: seconds per run on PostgreSQL); nulls still counted
+    index = None if nullable & set(key) else enforcing_unique_index(wh, schema, table, key)
+    counts_sql, dupes_sql = key_check_sql(schema, table, key, nullable, unique_enforced=index is not None)
     counts = wh.query(counts_sql)[0]
     dupes = wh.query(dupes_sql) if counts["duplicate_rows"] else []
     passed = counts["null_keys"] == 0 and counts["duplicate_rows"] == 0
@@ -48,6 +77,7 @@ def evaluate_key_check(wh, schema: str, table: str, key: list[str], nullable: se
             "null_keys": int(counts["null_keys"]),
             "duplicate_rows": int(counts["duplicate_rows"]),
             "sample_duplicates": dg.MetadataValue.json([{k: str(v) for k, v in d.items()} for d in dupes]),
+            **({"duplicates_prevented_by": index} if index else {}),
         },
         description=None if passed else (
             f"{schema}.{table}: {counts['duplicate_rows']} duplicated and {counts['null_keys']} null keys on "

@@ -86,4 +86,26 @@ def test_postgres_snapshot_partition_equals_duckdb(both):
     assert replace_pipeline_snapshot_days(pg, dt.date(2026, 2, 1), dt.date(2026, 2, 28)) > 0
     assert _table(pg, "marts", "mart_pipeline_daily") == before == _table(duck, "marts", "mart_pipeline_daily")
     ix = pg.scalar("select count(*) from pg_indexes where schemaname = 'marts' and tablename = 'mart_pipeline_daily'")
-    assert ix == 1  # the snapshot_date index of the -- indexes: header, under its final name
+    assert ix == 1  # the unique (snapshot_date, deal_key) index of the -- unique: header, under its final name
+
+
+def test_postgres_snapshot_refuses_a_duplicated_key_and_its_key_check_reads_that(both):
+    """The snapshot grows by inserts; on PostgreSQL its unique index (the `-- unique:` header) refuses a second row
+    for a day and deal, so its blocking key check counts rows and null keys without a distinct count over every
+    snapshot row. The same check on a table without such an index still finds duplicates."""
+    from pipelines.key_checks import evaluate_key_check
+
+    _, pg = both
+    key = ["snapshot_date", "deal_key"]
+    result = evaluate_key_check(pg, "marts", "mart_pipeline_daily", key)
+    assert result.passed and result.metadata["duplicates_prevented_by"].value == "mart_pipeline_daily__ux0"
+    assert result.metadata["total_rows"].value == pg.scalar("select count(*) from marts.mart_pipeline_daily") > 0
+    with pytest.raises(sa.exc.IntegrityError, match="mart_pipeline_daily__ux0"):
+        pg.execute("insert into marts.mart_pipeline_daily select * from marts.mart_pipeline_daily limit 1")
+
+    pg.execute("create table marts.snapshot_copy as select * from marts.mart_pipeline_daily")
+    pg.execute("insert into marts.snapshot_copy select * from marts.mart_pipeline_daily limit 1")
+    copy = evaluate_key_check(pg, "marts", "snapshot_copy", key)
+    assert not copy.passed and copy.metadata["duplicate_rows"].value == 1
+    assert "duplicates_prevented_by" not in copy.metadata
+    pg.execute("drop table marts.snapshot_copy")

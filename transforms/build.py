@@ -10,7 +10,7 @@ from typing import Iterable
 import sqlalchemy as sa
 
 from transforms.catalog import SqlModel, discover, topo_order
-from warehouse.connection import Warehouse, qualify
+from warehouse.connection import Warehouse, qualify, quote_ident
 
 log = logging.getLogger(__name__)
 
@@ -41,7 +41,8 @@ def ordered_models(schemas: Iterable[str] = ("core", "marts"), only: Iterable[st
 def build_model(wh: Warehouse, model: SqlModel) -> int:
     """Build one model atomically (build, then swap), with the indexes its `-- indexes:` header asks for on
     PostgreSQL. The one way to build a model: the pipeline's assets, the tests and the benchmark share it."""
-    return wh.build_table(model.schema, model.name, model.sql(wh.dialect), indexes=model.indexes)
+    return wh.build_table(model.schema, model.name, model.sql(wh.dialect), indexes=model.indexes,
+                          unique_indexes=model.unique_indexes)
 
 
 def build_models(
@@ -119,8 +120,15 @@ def replace_pipeline_snapshot_days(wh: Warehouse, first_day: dt.date, last_day: 
         return int(wh.scalar(f"select count(*) from {target} where snapshot_date between :lo and :hi",
                              {"lo": first_day, "hi": last_day}))
     if not wh.table_exists(schema, table):
-        wh.build_table(schema, table, f"select * from ({select_sql}) q where 1 = 0", indexes=snapshot_model().indexes)
+        model = snapshot_model()
+        wh.build_table(schema, table, f"select * from ({select_sql}) q where 1 = 0", indexes=model.indexes,
+                       unique_indexes=model.unique_indexes)
     with wh.connect() as conn:
+        if wh.dialect == "postgres":
+            # a table built before the model asked for its unique index (an upgrade) gets it here
+            for n, cols in enumerate(snapshot_model().unique_indexes):
+                conn.exec_driver_sql(f"create unique index if not exists {quote_ident(f'{table}__ux{n}')} on {target} "
+                                     f"({', '.join(quote_ident(c) for c in cols)})")
         conn.execute(sa.text(f"delete from {target} where snapshot_date between :lo and :hi"),
                      {"lo": first_day, "hi": last_day})
         conn.exec_driver_sql(wh._raw(f"insert into {target} select * from ({select_sql}) q"))

@@ -36,11 +36,21 @@ class SqlModel:
     def indexes(self) -> tuple[tuple[str, ...], ...]:
         """Indexes the readers of this table need on PostgreSQL, from `-- indexes: (a, b); (c)` lines of the
         leading comment block (DuckDB ignores them)."""
+        return self._header_column_lists("indexes")
+
+    @functools.cached_property
+    def unique_indexes(self) -> tuple[tuple[str, ...], ...]:
+        """Unique indexes on PostgreSQL, from `-- unique: (a, b)` lines: the database then refuses a duplicated key
+        when rows are inserted, and the blocking key check reads that guarantee instead of counting distinct keys
+        (pipelines/key_checks.py). For tables that grow by inserts (the partitioned snapshot)."""
+        return self._header_column_lists("unique")
+
+    def _header_column_lists(self, label: str) -> tuple[tuple[str, ...], ...]:
         found = []
         for line in self.path.read_text().splitlines():
             if not line.startswith("--"):
                 break
-            m = re.match(r"--\s*indexes:\s*(.*)$", line)
+            m = re.match(rf"--\s*{label}:\s*(.*)$", line)
             if m:
                 for group in re.findall(r"\(([^)]*)\)", m.group(1)):
                     cols = tuple(c.strip() for c in group.split(",") if c.strip())
@@ -54,7 +64,7 @@ class SqlModel:
         for line in self.path.read_text().splitlines():
             if not line.startswith("--"):
                 break
-            if re.match(r"--\s*indexes:", line):
+            if re.match(r"--\s*(indexes|unique):", line):
                 continue
             lines.append(line[2:].strip())
         return "\n".join(lines).strip()

@@ -210,7 +210,7 @@ class Warehouse:
     # -- atomic builds --------------------------------------------------------------------------------------
     def build_table(
         self, schema: str, table: str, select_sql: str, *, pre_sql: Sequence[str] = (),
-        indexes: Sequence[Sequence[str]] = (),
+        indexes: Sequence[Sequence[str]] = (), unique_indexes: Sequence[Sequence[str]] = (),
     ) -> int:
         """Build `schema.table` from `select_sql` atomically and return its row count.
 
@@ -218,8 +218,8 @@ class Warehouse:
         transaction, so a reader sees the old table or the new one, never a missing or half-filled one.
         On PostgreSQL the swap takes a brief exclusive lock; readers queue behind it and then read the new
         table. `pre_sql` statements (e.g. temp helpers) run in the same transaction before the build.
-        `indexes` (column lists) are created on PostgreSQL before the swap, and the table is ANALYZEd there so
-        the next models get good plans; DuckDB joins by hashing and needs neither.
+        `indexes` and `unique_indexes` (column lists) are created on PostgreSQL before the swap, and the table is
+        ANALYZEd there so the next models get good plans; DuckDB joins by hashing and needs neither.
         """
         target = qualify(schema, table)
         building = qualify(schema, f"{table}__building")
@@ -237,12 +237,13 @@ class Warehouse:
             count = conn.exec_driver_sql(f"select count(*) from {building}").scalar()
             index_names = []
             if self.dialect == "postgres":
-                for n, cols in enumerate(indexes):
+                wanted = [("unique ", "ux", cols) for cols in unique_indexes] + [("", "ix", cols) for cols in indexes]
+                for n, (unique, suffix, cols) in enumerate(wanted):
                     # built under a temporary name (the old table's index still holds the final one), renamed
                     # after the swap
-                    tmp, final = f"{table}__building_ix{n}", f"{table}__ix{n}"
-                    conn.exec_driver_sql(
-                        f"create index {quote_ident(tmp)} on {building} ({', '.join(quote_ident(c) for c in cols)})")
+                    tmp, final = f"{table}__building_{suffix}{n}", f"{table}__{suffix}{n}"
+                    conn.exec_driver_sql(f"create {unique}index {quote_ident(tmp)} on {building} "
+                                         f"({', '.join(quote_ident(c) for c in cols)})")
                     index_names.append((tmp, final))
                 conn.exec_driver_sql(f"analyze {building}")
             conn.exec_driver_sql(f"drop table if exists {target}")

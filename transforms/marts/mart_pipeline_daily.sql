@@ -5,7 +5,7 @@
 -- creation to the as-of. Weighted value = amount x CRM probability, and x the calibrated stage-to-win rate beside
 -- it. Stale: days in the current stage > expected_days x stale_factor. probability_inconsistent: the deal advanced
 -- to its current stage yet its probability is lower than before it entered it.
--- indexes: (snapshot_date)
+-- unique: (snapshot_date, deal_key)
 with settings as (
     select
         cast(max(case when key = 'pipeline_snapshot_from' and value <> '' then value end) as date) as snap_from,
