@@ -6,8 +6,8 @@ the pipeline passes it.
     .venv/bin/python bench/bench_identity_state.py --kind contacts -n 1000000 --change 0.001 0.01 0.1 --delete 0.01
     .venv/bin/python bench/bench_identity_state.py -n 100000 --verify   # + a full rebuild of every input: same result?
 
-Prints a markdown table: wall and CPU seconds of the resolution (CPU of all threads), the crosswalk read the
-asset then does, peak RSS, the 1-min load average, the ratio to the full run, and the time per step.
+Prints a markdown table: wall and CPU seconds of the resolution (CPU of all threads), the crosswalk (and golden)
+read the asset then does (as Arrow), peak RSS, the 1-min load average, the ratio to the full run, and the time per step.
 """
 from __future__ import annotations
 
@@ -57,7 +57,10 @@ def _one_run(kind: str, state: str, parquet: str, full: bool) -> dict:
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         res = run.resolution
         t1, c1 = time.perf_counter(), time.process_time()
-        cw = res.crosswalk_df()  # what the asset then reads and writes to the warehouse
+        # what the asset then reads and writes to the warehouse
+        cw = res.table_arrow(res.crosswalk)
+        if kind == "contacts":
+            res.table_arrow(res.golden)
         read_wall, read_cpu = time.perf_counter() - t1, time.process_time() - c1
         # a digest of the result, to compare an incremental run with a full rebuild of the same input
         digest = res.con.execute(
@@ -66,7 +69,7 @@ def _one_run(kind: str, state: str, parquet: str, full: bool) -> dict:
                        (SELECT sum(hash(g)) FROM (SELECT * EXCLUDE (sources) FROM {res.golden}) g)"""
         ).fetchone()
     return {"mode": run.mode, "reason": run.reason, "new": run.new, "changed": run.changed, "deleted": run.deleted,
-            "records": len(cw), "wall": wall, "cpu": cpu, "read_wall": read_wall, "read_cpu": read_cpu,
+            "records": cw.num_rows, "wall": wall, "cpu": cpu, "read_wall": read_wall, "read_cpu": read_cpu,
             "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "load": os.getloadavg()[0],
             "timings": {k: round(v, 2) for k, v in run.timings.items()}, "digest": [str(d) for d in digest]}
 
@@ -149,7 +152,7 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     full_wall, full_cpu = first["wall"], first["cpu"]
     print(f"\n{a.kind}, n = {a.n:,}, state file {size:.0f} MiB\n")
-    print("| run | mode | new / changed / deleted | wall s | CPU s | wall / full | CPU / full | crosswalk read s | "
+    print("| run | mode | new / changed / deleted | wall s | CPU s | wall / full | CPU / full | result read s | "
           "peak RSS MiB | load 1 min | same as full rebuild | steps (s) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for label, r, ref in rows:

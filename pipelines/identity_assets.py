@@ -54,10 +54,12 @@ class IdentityConfig(dg.Config):
 
 
 def _write(context, wh: Warehouse, kind: str, run, table: str) -> dg.MaterializeResult:
-    crosswalk = run.resolution.crosswalk_df()
-    rows = wh.write_frame("core", table, crosswalk)
-    rules = crosswalk.groupby("rule").size().to_dict() if rows else {}
-    entities = int(crosswalk["entity_key"].nunique()) if rows else 0
+    res = run.resolution
+    rows = wh.write_frame("core", table, res.table_arrow(res.crosswalk))
+    # the figures are counted in the identity state (a pass over the crosswalk), not in a frame
+    rules = dict(res.con.execute(f"SELECT rule, count(*) FROM {res.crosswalk} GROUP BY rule").fetchall())
+    entities, model_version = res.con.execute(
+        f"SELECT count(DISTINCT entity_key), coalesce(min(model_version), '') FROM {res.crosswalk}").fetchone()
     return dg.MaterializeResult(
         asset_key=dg.AssetKey(["core", table]),
         metadata={
@@ -67,7 +69,7 @@ def _write(context, wh: Warehouse, kind: str, run, table: str) -> dg.Materialize
             # identity health: the share of source records that were duplicates of another one
             "duplicate_rate_before": round(1 - entities / rows, 4) if rows else 0.0,
             "links_by_rule": dg.MetadataValue.json({k: int(v) for k, v in rules.items()}),
-            "model_version": str(crosswalk["model_version"].iloc[0]) if rows else "",
+            "model_version": str(model_version),
             **run.metadata(),  # full / incremental / unchanged, new/changed/deleted records, seconds
         },
     )
@@ -101,6 +103,7 @@ def identity_resolution(context: dg.AssetExecutionContext, config: IdentityConfi
             if "contact_crosswalk" in selected:
                 yield _write(context, wh, "contacts", run, "contact_crosswalk")
             if "contact_golden" in selected:
-                rows = wh.write_frame("core", "contact_golden", run.resolution.golden_df())
+                res = run.resolution
+                rows = wh.write_frame("core", "contact_golden", res.table_arrow(res.golden))
                 yield dg.MaterializeResult(asset_key=dg.AssetKey(["core", "contact_golden"]),
                                            metadata={"dagster/row_count": rows, **run.metadata()})

@@ -81,6 +81,12 @@ class Resolution:
     def golden_df(self):
         return self.con.execute(f"SELECT * FROM {self.golden} ORDER BY entity_key").df()
 
+    def table_arrow(self, table: str):
+        """A result table as an Arrow table, unordered: what the pipeline writes to the warehouse (at 1M contacts
+        the golden records took ~9 CPU s through pandas, its list column as Python objects; ~0.5 s as Arrow)."""
+        out = self.con.execute(f"SELECT * FROM {table}").arrow()
+        return out if hasattr(out, "num_rows") else out.read_all()
+
 
 def _as_table(con: duckdb.DuckDBPyConnection, data: Any, name: str) -> None:
     """A view `name` over the input: table name, DuckDB relation, pandas or Arrow frame."""
