@@ -13,24 +13,25 @@ with deals as (
     group by 1, 2
 ),
 acts as (
+    -- the rep rows of mart_effort_per_target (month x team x rep x segment, activities up to the as-of) added up per
+    -- month and rep: the same counts as from the 5M activities, without a second pass over them; a month with
+    -- only won deals (no activity) has no row here, as before
     select
-        cast(date_trunc('month', a.occurred_date) as date) as month,
-        coalesce(a.rep_key, 'unassigned') as rep_key,
-        count(*) as activities,
-        count(*) filter (where t.is_meeting) as meetings,
-        count(*) filter (where a.activity_type = 'call') as calls,
-        count(*) filter (where a.activity_type = 'email') as emails,
-        count(*) filter (where a.activity_type = 'demo') as demos,
-        sum(a.hours) as hours,
-        sum(case when a.tier = 'Or' then a.hours else 0 end) as hours_or,
-        sum(case when a.tier = 'Argent' then a.hours else 0 end) as hours_argent,
-        sum(case when a.tier = 'Bronze' then a.hours else 0 end) as hours_bronze,
-        sum(case when a.tier not in ('Or', 'Argent', 'Bronze') then a.hours else 0 end) as hours_unknown
-    from core.fct_activities a
-    cross join core.as_of ao
-    left join staging.cfg_activity_types t on t.activity_type = a.activity_type
-    where a.occurred_at <= ao.as_of_at
-    group by 1, 2
+        e.month, e.rep_key,
+        sum(e.activities) as activities,
+        sum(e.meetings) as meetings,
+        sum(e.calls) as calls,
+        sum(e.emails) as emails,
+        sum(e.demos) as demos,
+        sum(e.hours) as hours,
+        sum(case when e.tier = 'Or' then e.hours else 0 end) as hours_or,
+        sum(case when e.tier = 'Argent' then e.hours else 0 end) as hours_argent,
+        sum(case when e.tier = 'Bronze' then e.hours else 0 end) as hours_bronze,
+        sum(case when e.tier not in ('Or', 'Argent', 'Bronze') then e.hours else 0 end) as hours_unknown
+    from marts.mart_effort_per_target e
+    where e.team_name <> 'all' and e.rep_key <> 'all'
+    group by e.month, e.rep_key
+    having sum(e.activities) > 0
 ),
 territory as (
     select month, rep_key, department from (
