@@ -395,6 +395,72 @@ def candidate_joins(rules: list[str]) -> list[tuple[str, bool]]:
     return out
 
 
+def _refs(e: str) -> tuple[bool, bool]:
+    import re
+
+    return bool(re.search(r"(?<![\w.])l\.", e)), bool(re.search(r"(?<![\w.])r\.", e))
+
+
+def _alias(e: str, l: str, r: str) -> str:
+    import re
+
+    return re.sub(r"(?<![\w.])([lr])\.", lambda m: f"{l if m.group(1) == 'l' else r}.", e)
+
+
+def candidate_sql(table: str, new_rows: str, rules: list[str]) -> str:
+    """SELECT of the uids of `table` that some blocking rule pairs with a row of `new_rows` (either side).
+
+    Each rule direction is a join whose probe side scans the whole table: directions that probe the table on
+    the same expressions (after the rule's equalities are split into the table's and the new rows' sides) with the
+    same filters on the table and the same residual condition share one join, its build side the union of their
+    new-row keys ("last name + company" serves l.last = r.last and l.first = r.last). Same uids as one join per
+    rule and direction."""
+    groups: dict[tuple, list[tuple[tuple[str, ...], list[str]]]] = {}
+    plain = []
+    for rule, both in candidate_joins(rules):
+        eq, lf, rf, resid = [], [], [], []
+        for c in (_strip_parens(c) for c in _split_top(_strip_parens(rule), " AND ")):
+            hl, hr = _refs(c)
+            sides = _split_top(c, "=")
+            if hl and hr and len(sides) == 2 and not sides[0].endswith(("<", ">", "!")):
+                (al, ar), (bl, br) = _refs(sides[0]), _refs(sides[1])
+                if al and not ar and br and not bl:
+                    eq.append((sides[0], sides[1]))
+                    continue
+                if ar and not al and bl and not br:
+                    eq.append((sides[1], sides[0]))
+                    continue
+            (lf if hl and not hr else rf if hr and not hl else resid).append(c)
+        if not eq:  # no equality to join on: the rule as it is
+            plain.append(f"SELECT l.uid FROM {table} l JOIN {new_rows} r ON {rule}")
+            if both:
+                plain.append(f"SELECT r.uid FROM {new_rows} l JOIN {table} r ON {rule}")
+            continue
+        for old_is_l in ((True, False) if both else (True,)):
+            o, n = ("l", "r") if old_is_l else ("r", "l")
+            amap = {o: "o", n: "n"}  # the table's row is o, the new row n (b once in the build union)
+            probe = tuple(_alias(x if old_is_l else y, amap["l"], amap["r"]) for x, y in eq)
+            build = tuple(_alias(y if old_is_l else x, amap["l"], amap["r"]) for x, y in eq)
+            pf = frozenset(_alias(f, amap["l"], amap["r"]) for f in (lf if old_is_l else rf))
+            bf = [_alias(f, amap["l"], amap["r"]) for f in (rf if old_is_l else lf)]
+            res = _canonical_rule(" AND ".join(_alias(x, amap["l"].replace("n", "b"), amap["r"].replace("n", "b"))
+                                              for x in resid)) if resid else frozenset()
+            res_sql = " AND ".join(f"({_alias(x, amap['l'].replace('n', 'b'), amap['r'].replace('n', 'b'))})" for x in resid)
+            groups.setdefault((probe, pf, res), []).append((build, bf, res_sql))
+    parts = list(plain)
+    for (probe, pf, _), members in groups.items():
+        keys = ", ".join(f"__k{i}" for i in range(len(probe)))
+        build = " UNION ALL ".join(
+            f"SELECT n.*, {', '.join(f'{e} AS __k{i}' for i, e in enumerate(b))} FROM {new_rows} n"
+            + (f" WHERE {' AND '.join(f'({f})' for f in bf)}" if bf else "")
+            for b, bf, _ in members)
+        on = " AND ".join(f"{p} = b.__k{i}" for i, p in enumerate(probe))
+        where = [f"({f})" for f in sorted(pf)] + ([members[0][2]] if members[0][2] else [])
+        parts.append(f"SELECT o.uid FROM {table} o JOIN ({build}) b ON {on}" + (f" WHERE {' AND '.join(where)}" if where else ""))
+        del keys
+    return " UNION ALL ".join(parts)
+
+
 def predict_edges(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -429,11 +495,7 @@ def predict_edges(
         # Existing records that no blocking rule pairs with a new one can produce no pair: leave them
         # out (same pairs, but Splink then blocks a few thousand records instead of the whole table).
         rules = [br["blocking_rule"] if isinstance(br, dict) else br for br in model["blocking_rules_to_generate_predictions"]]
-        cand = " UNION ALL ".join(
-            f"SELECT l.uid FROM {table} l JOIN __splink_new_rows r ON {rule}"
-            + (f" UNION ALL SELECT r.uid FROM __splink_new_rows l JOIN {table} r ON {rule}" if both else "")
-            for rule, both in candidate_joins(rules)
-        )
+        cand = candidate_sql(table, "__splink_new_rows", rules)
         con.execute(f"""CREATE OR REPLACE TEMP TABLE __splink_old_cand AS
                         SELECT DISTINCT uid FROM ({cand}) WHERE uid NOT IN (SELECT uid FROM {new_uids})""")
         # every row a pair can touch, once: the frames and the name veto below read this, not the table
