@@ -449,7 +449,6 @@ def candidate_sql(table: str, new_rows: str, rules: list[str]) -> str:
             groups.setdefault((probe, pf, res), []).append((build, bf, res_sql))
     parts = list(plain)
     for (probe, pf, _), members in groups.items():
-        keys = ", ".join(f"__k{i}" for i in range(len(probe)))
         build = " UNION ALL ".join(
             f"SELECT n.*, {', '.join(f'{e} AS __k{i}' for i, e in enumerate(b))} FROM {new_rows} n"
             + (f" WHERE {' AND '.join(f'({f})' for f in bf)}" if bf else "")
@@ -457,7 +456,6 @@ def candidate_sql(table: str, new_rows: str, rules: list[str]) -> str:
         on = " AND ".join(f"{p} = b.__k{i}" for i, p in enumerate(probe))
         where = [f"({f})" for f in sorted(pf)] + ([members[0][2]] if members[0][2] else [])
         parts.append(f"SELECT o.uid FROM {table} o JOIN ({build}) b ON {on}" + (f" WHERE {' AND '.join(where)}" if where else ""))
-        del keys
     return " UNION ALL ".join(parts)
 
 
