@@ -49,6 +49,15 @@ company_domains as (
 domain_lists as (
     select company_key, string_agg(domain, ', ' order by domain) as domains from company_domains group by company_key
 ),
+domain_matches as (
+    -- the contact records whose e-mail domain is one of their company's (or a sub-domain of one); a join, not a
+    -- correlated `not exists` in the select list, which PostgreSQL runs once per contact over every company
+    -- domain (1M contacts x 200k domains did not finish in 30 minutes)
+    select distinct c.source_system, c.contact_id
+    from contacts c
+    join company_domains d on d.company_key = c.company_key
+    where c.email_domain = d.domain or c.email_domain like '%.' || d.domain
+),
 flagged as (
     select
         c.*,
@@ -58,13 +67,10 @@ flagged as (
         (c.email_domain is not null
          and c.email_domain not in (select domain from free_mail)
          and dl.domains is not null
-         and not exists (
-             select 1 from company_domains d
-             where d.company_key = c.company_key
-               and (c.email_domain = d.domain or c.email_domain like '%.' || d.domain)
-         )) as email_domain_not_company
+         and dm.contact_id is null) as email_domain_not_company
     from contacts c
     left join domain_lists dl on dl.company_key = c.company_key
+    left join domain_matches dm on dm.source_system = c.source_system and dm.contact_id = c.contact_id
     left join core.dim_company co on co.company_key = c.company_key
 )
 select
