@@ -281,17 +281,25 @@ def _update_edges(con, res: Resolution, det: str | None, det_pairs: str | None, 
         det_new = f"SELECT d.* FROM {det} d SEMI JOIN {det_pairs} x ON x.uid_l = d.uid_l AND x.uid_r = d.uid_r"
     else:
         det_new = f"SELECT * FROM {_det_contact_edges(con, f'{p}_det', det_pairs)}"
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE {p}_edges_old AS
-            SELECT e.rowid AS rid, e.* FROM {edges} e
-            WHERE e.rule = 'splink' AND (e.uid_l IN (SELECT uid FROM {new_uids}) OR e.uid_r IN (SELECT uid FROM {new_uids}))
-            UNION ALL
-            SELECT e.rowid, e.* FROM {edges} e SEMI JOIN {det_pairs} x ON x.uid_l = e.uid_l AND x.uid_r = e.uid_r
-            WHERE e.rule <> 'splink'"""
-    )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {p}_edges_new AS SELECT * FROM {spl} UNION ALL {det_new}")
-    con.execute(f"DELETE FROM {edges} WHERE rowid IN (SELECT rid FROM {p}_edges_old)")
-    con.execute(f"INSERT INTO {edges} SELECT * FROM {p}_edges_new")
+    # rowids captured in edges_old are stable only until a checkpoint compacts the table: capture, delete and insert
+    # in one transaction
+    con.execute("BEGIN TRANSACTION")
+    try:
+        con.execute(
+            f"""CREATE OR REPLACE TEMP TABLE {p}_edges_old AS
+                SELECT e.rowid AS rid, e.* FROM {edges} e
+                WHERE e.rule = 'splink' AND (e.uid_l IN (SELECT uid FROM {new_uids}) OR e.uid_r IN (SELECT uid FROM {new_uids}))
+                UNION ALL
+                SELECT e.rowid, e.* FROM {edges} e SEMI JOIN {det_pairs} x ON x.uid_l = e.uid_l AND x.uid_r = e.uid_r
+                WHERE e.rule <> 'splink'"""
+        )
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {p}_edges_new AS SELECT * FROM {spl} UNION ALL {det_new}")
+        con.execute(f"DELETE FROM {edges} WHERE rowid IN (SELECT rid FROM {p}_edges_old)")
+        con.execute(f"INSERT INTO {edges} SELECT * FROM {p}_edges_new")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {p}_changed_edges AS
             SELECT uid_l, uid_r FROM (
