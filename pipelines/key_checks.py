@@ -90,7 +90,7 @@ def _layer_checks(schema: str, tables: dict[str, tuple[list[str], set[str]]],
                   depths: dict[dg.AssetKey, int]) -> list[dg.AssetChecksDefinition]:
     """The key checks of one layer, a multi-asset check per depth of the asset graph (pipelines/check_steps.py), each
     one step over one connection: a Dagster step and a warehouse connection per table cost more than the counts
-    themselves (about 0.2 s each; rebuild_marts: 14 key-check steps instead of 60). A failed key holds back
+    themselves (about 0.2 s each; rebuild_marts: 16 key-check steps instead of 60). A failed key holds back
     everything downstream of its step, which may be more than the table's own downstream: conservative, and the
     check's description names the broken table."""
     specs = [

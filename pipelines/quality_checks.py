@@ -48,6 +48,9 @@ def _result_fields(outcome: RuleOutcome) -> dict:
     return dict(passed=outcome.status == "passed", severity=severity, metadata=metadata, description=outcome.summary())
 
 
+#: Op tag of the quality steps; pipelines.resources.run_executor runs one such step at a time.
+QUALITY_STEP_TAG = "crm_etl/quality_step"
+
 QUALITY_TABLES = ("violations", "rule_results", "rule_results_by_owner", "quarantine")
 SCORECARD = ("marts", "data_quality_by_owner")
 
@@ -99,7 +102,10 @@ def build_quality_checks(sales_model: SalesModel, as_of: dt.datetime | None = No
 
 def _quality_step(name: str, specs: list[dg.AssetCheckSpec], sales_model: SalesModel,
                   as_of: dt.datetime | None) -> dg.AssetChecksDefinition:
-    @dg.multi_asset_check(specs=specs, name=name, can_subset=True, required_resource_keys={"warehouse"})
+    # QUALITY_STEP_TAG: the executor runs one quality step at a time (each rebuilds the same scorecard table and
+    # gathers the connectors' quarantine; two side by side would collide on PostgreSQL with parallel steps)
+    @dg.multi_asset_check(specs=specs, name=name, can_subset=True, required_resource_keys={"warehouse"},
+                          op_tags={QUALITY_STEP_TAG: "rules"})
     def quality_rules(context):  # no annotation: dagster rejects string annotations
         from transforms.build import build_models
 

@@ -1,11 +1,14 @@
 """Dagster resources. The warehouse is chosen by environment: DuckDB file by default, PostgreSQL by URL."""
 
+import logging
 import os
 from typing import Optional
 
 import dagster as dg
 
 from warehouse import Warehouse, warehouse_url
+
+log = logging.getLogger(__name__)
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -31,10 +34,17 @@ def run_executor() -> dg.ExecutorDefinition:
     PostgreSQL server with cores to spare runs independent steps side by side with CRM_ETL_PARALLEL_STEPS; their
     processes are forked from a server that has imported the code location (a fresh interpreter spends ~3 s
     importing Dagster, dlt and this project)."""
-    parallel = int(os.environ.get("CRM_ETL_PARALLEL_STEPS") or 1)
+    raw = os.environ.get("CRM_ETL_PARALLEL_STEPS") or "1"
+    try:
+        parallel = int(raw)
+    except ValueError:
+        log.warning("CRM_ETL_PARALLEL_STEPS=%r is not a whole number: steps run in the run's process", raw)
+        parallel = 1
     if parallel <= 1 or warehouse_dialect() == "duckdb":
         return dg.in_process_executor
     return dg.multiprocess_executor.configured({
         "max_concurrent": parallel,
         "start_method": {"forkserver": {"preload_modules": ["pipelines.definitions"]}},
+        # the quality steps rebuild one shared scorecard table: one at a time (pipelines/quality_checks.py)
+        "tag_concurrency_limits": [{"key": "crm_etl/quality_step", "limit": 1}],
     })

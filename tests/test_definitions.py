@@ -169,5 +169,18 @@ def test_run_executor_is_in_process_unless_parallel_steps_are_asked_on_postgres(
     monkeypatch.setenv("CRM_ETL_PARALLEL_STEPS", "3")
     parallel = run_executor()
     assert parallel is not dg.in_process_executor and parallel.name == "multiprocess"
+    monkeypatch.setenv("CRM_ETL_PARALLEL_STEPS", "two")  # a typo keeps the code location loadable
+    assert run_executor() is dg.in_process_executor
+    monkeypatch.setenv("CRM_ETL_PARALLEL_STEPS", "3")
     monkeypatch.setenv("CRM_ETL_WAREHOUSE_URL", "duckdb:///w.duckdb")  # one writing process: never parallel
     assert run_executor() is dg.in_process_executor
+
+
+def test_quality_steps_carry_the_tag_that_runs_them_one_at_a_time(defs):
+    """Each quality step rebuilds the same scorecard table: with parallel steps the executor's tag limit keeps two
+    of them from running side by side."""
+    from pipelines.quality_checks import QUALITY_STEP_TAG
+
+    quality = [c for c in defs.asset_checks if c.node_def.name.startswith("quality_rules")]
+    assert len(quality) >= 2
+    assert all(QUALITY_STEP_TAG in c.node_def.tags for c in quality)

@@ -109,3 +109,24 @@ def test_postgres_snapshot_refuses_a_duplicated_key_and_its_key_check_reads_that
     assert not copy.passed and copy.metadata["duplicate_rows"].value == 1
     assert "duplicates_prevented_by" not in copy.metadata
     pg.execute("drop table marts.snapshot_copy")
+
+
+def test_postgres_snapshot_built_before_the_unique_index_gets_it_at_its_next_partition(both):
+    """An upgraded warehouse: the snapshot was built with the plain (snapshot_date) index. Its next partition adds
+    the unique index and drops the plain one; a partial unique index never stands in for the key check."""
+    from pipelines.key_checks import enforcing_unique_index
+    from transforms.build import replace_pipeline_snapshot_days
+
+    _, pg = both
+    pg.execute("drop index marts.mart_pipeline_daily__ux0")
+    pg.execute("create index mart_pipeline_daily__ix0 on marts.mart_pipeline_daily (snapshot_date)")
+    pg.execute("create unique index snapshot_partial on marts.mart_pipeline_daily (snapshot_date, deal_key) "
+               "where snapshot_date > date '2100-01-01'")
+    assert enforcing_unique_index(pg, "marts", "mart_pipeline_daily", ["snapshot_date", "deal_key"]) is None
+    pg.execute("drop index marts.snapshot_partial")
+
+    assert replace_pipeline_snapshot_days(pg, dt.date(2026, 2, 1)) > 0
+    names = {r["indexname"] for r in pg.query(
+        "select indexname from pg_indexes where schemaname = 'marts' and tablename = 'mart_pipeline_daily'")}
+    assert names == {"mart_pipeline_daily__ux0"}
+    assert enforcing_unique_index(pg, "marts", "mart_pipeline_daily", ["snapshot_date", "deal_key"]) == "mart_pipeline_daily__ux0"

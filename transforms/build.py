@@ -124,14 +124,17 @@ def replace_pipeline_snapshot_days(wh: Warehouse, first_day: dt.date, last_day: 
         wh.build_table(schema, table, f"select * from ({select_sql}) q where 1 = 0", indexes=model.indexes,
                        unique_indexes=model.unique_indexes)
     with wh.connect() as conn:
-        if wh.dialect == "postgres":
-            # a table built before the model asked for its unique index (an upgrade) gets it here
-            for n, cols in enumerate(snapshot_model().unique_indexes):
-                conn.exec_driver_sql(f"create unique index if not exists {quote_ident(f'{table}__ux{n}')} on {target} "
-                                     f"({', '.join(quote_ident(c) for c in cols)})")
         conn.execute(sa.text(f"delete from {target} where snapshot_date between :lo and :hi"),
                      {"lo": first_day, "hi": last_day})
         conn.exec_driver_sql(wh._raw(f"insert into {target} select * from ({select_sql}) q"))
+        if wh.dialect == "postgres":
+            # a table built before the model asked for its unique index (an upgrade) gets it here, after the days
+            # are replaced (their old rows do not count), and loses the plain (snapshot_date) index it replaces
+            for n, cols in enumerate(snapshot_model().unique_indexes):
+                conn.exec_driver_sql(f"create unique index if not exists {quote_ident(f'{table}__ux{n}')} on {target} "
+                                     f"({', '.join(quote_ident(c) for c in cols)})")
+            if not snapshot_model().indexes:
+                conn.exec_driver_sql(f"drop index if exists {qualify(schema, f'{table}__ix0')}")
         return int(conn.execute(sa.text(f"select count(*) from {target} where snapshot_date between :lo and :hi"),
                                 {"lo": first_day, "hi": last_day}).scalar())
 
