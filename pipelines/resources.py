@@ -29,8 +29,9 @@ def run_executor() -> dg.ExecutorDefinition:
     CRM_ETL_PARALLEL_STEPS=N (N > 1) on PostgreSQL asks for N step processes side by side.
 
     In process by default, on both warehouses: DuckDB allows one writing process, and on PostgreSQL a step process
-    costs more than it saves on a small machine (marts rebuilt at 10% of the benchmark size on this 2-core machine:
-    10.4 s in process, 24-25 s with two forked step processes; bench/bench_marts_dagster.py [--in-process]). A
+    costs more than it saves on a small machine (PostgreSQL marts rebuilt at 10% of the benchmark size on this
+    2-core machine: 6.2 s in process, 11.1 s with two forked step processes; `bench/bench_marts_dagster.py --scale
+    0.1 --postgres [--parallel-steps 2]`). A
     PostgreSQL server with cores to spare runs independent steps side by side with CRM_ETL_PARALLEL_STEPS; their
     processes are forked from a server that has imported the code location (a fresh interpreter spends ~3 s
     importing Dagster, dlt and this project)."""
