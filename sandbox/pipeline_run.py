@@ -50,6 +50,36 @@ def materialize(selection: str | None = None, instance=None, echo: Callable[[str
                                   **kwargs)
 
 
+_JOBS: dict[str, Any] = {}
+
+
+def everything_job():
+    """Every asset and check of the code location as one job, built once per process. Reconstructable
+    (`dagster.reconstructable(everything_job)`), so a run can use the code location's executor: with
+    CRM_ETL_PARALLEL_STEPS on PostgreSQL, step processes rebuild the job through this function."""
+    if "everything" not in _JOBS:
+        import dagster as dg
+
+        from pipelines.definitions import build_definitions
+
+        # built from the environment of now (pipelines.definitions.defs keeps the one of its import)
+        merged = dg.Definitions.merge(build_definitions(), dg.Definitions(jobs=[dg.define_asset_job("everything")]))
+        _JOBS["everything"] = merged.resolve_job_def("everything")
+    return _JOBS["everything"]
+
+
+def execute_with_code_location_executor(selection: str | None, instance):
+    """Execute every asset (or a selection) with the executor the code location declares, as the Dagster daemon
+    would (materialize() always runs in process). `instance` must be persistent (step processes write to it)."""
+    import dagster as dg
+
+    kwargs = {}
+    if selection:
+        graph = everything_job().asset_layer.asset_graph
+        kwargs["asset_selection"] = list(dg.AssetSelection.from_string(selection).resolve(graph))
+    return dg.execute_job(dg.reconstructable(everything_job), instance, **kwargs)
+
+
 def run_full_pipeline(instance=None, echo: Callable[[str], None] = print, log_level: str = "DEBUG"):
     """The Sirene stock first, then everything; returns the second run's result."""
     echo("Loading the Sirene stock file (bulk registry path)...")
