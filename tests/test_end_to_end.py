@@ -192,42 +192,26 @@ def test_malformed_record_is_quarantined_with_its_reason(duckdb_run):
     assert all(r["reason"] and r["payload"] for r in rows)  # the fault breaks one record per vendor that has one
 
 
-def test_postgres_pipeline_with_parallel_step_processes(tmp_path, monkeypatch):
+def test_postgres_pipeline_with_parallel_step_processes(postgres_url, tmp_path, monkeypatch):
     """The path the Dagster daemon takes with CRM_ETL_PARALLEL_STEPS on PostgreSQL: steps in forked processes, two
     at a time. Each step process plans the job again, so the checks must be the same steps in every process (a
     Dagster-split multi-asset check was numbered differently per process and evaluated other tables' checks)."""
-    import uuid
-
     import dagster as dg
-    import sqlalchemy as sa
 
     from sandbox.generator import generate_world
     from sandbox.pipeline_run import STOCK_SELECTION, execute_with_code_location_executor, sandbox_environment
 
-    admin_url = os.environ.get("CRM_ETL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
-    name = f"crm_par_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(admin_url, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'create database "{name}"')
-    except sa.exc.OperationalError as exc:  # pragma: no cover - no server
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    monkeypatch.setenv("CRM_ETL_WAREHOUSE_URL", admin.url.set(database=name).render_as_string(hide_password=False))
+    monkeypatch.setenv("CRM_ETL_WAREHOUSE_URL", postgres_url)
     monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
     monkeypatch.setenv("CRM_ETL_PARALLEL_STEPS", "2")
     (tmp_path / "home").mkdir()
-    try:
-        with sandbox_environment(generate_world(seed=SEED, size="tiny"), tmp_path / "files"):
-            instance = dg.DagsterInstance.local_temp(str(tmp_path / "home"))
-            assert execute_with_code_location_executor(STOCK_SELECTION, instance).success
-            result = execute_with_code_location_executor(None, instance)
-        assert result.success, _failed_steps(result)
-        evaluations = _check_evaluations(result)
-        assert len(evaluations) >= 90
-        assert not [e for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
-        processes = {e.pid for e in result.all_events if e.event_type_value == "STEP_START"}
-        assert len(processes) > 10  # each step in a process of its own
-    finally:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'drop database if exists "{name}" with (force)')
-        admin.dispose()
+    with sandbox_environment(generate_world(seed=SEED, size="tiny"), tmp_path / "files"):
+        instance = dg.DagsterInstance.local_temp(str(tmp_path / "home"))
+        assert execute_with_code_location_executor(STOCK_SELECTION, instance).success
+        result = execute_with_code_location_executor(None, instance)
+    assert result.success, _failed_steps(result)
+    evaluations = _check_evaluations(result)
+    assert len(evaluations) >= 90
+    assert not [e for e in evaluations if not e.passed and e.severity == dg.AssetCheckSeverity.ERROR]
+    processes = {e.pid for e in result.all_events if e.event_type_value == "STEP_START"}
+    assert len(processes) > 10  # each step in a process of its own
