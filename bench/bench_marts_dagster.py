@@ -32,7 +32,8 @@ sys.path.insert(0, str(ROOT / "bench"))
 
 def bench_definitions() -> "dg.Definitions":
     """The real core and mart assets and their blocking key checks, on the warehouse of CRM_ETL_WAREHOUSE_URL, with
-    the code location's executor (pipelines.resources.run_executor). Module level so that step processes can rebuild it (dagster.reconstructable)."""
+    the code location's executor (pipelines.resources.run_executor). Module level so that step processes can
+    rebuild it (dagster.reconstructable)."""
     import dagster as dg
 
     from pipelines.key_checks import primary_key_checks

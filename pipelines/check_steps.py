@@ -15,6 +15,10 @@ from collections.abc import Iterable, Mapping
 
 import dagster as dg
 
+#: Op tag of the quality steps: each rebuilds the same scorecard table, so pipelines.resources.run_executor runs one
+#: such step at a time when steps run side by side.
+QUALITY_STEP_TAG = "crm_etl/quality_step"
+
 
 def asset_depths(assets: Iterable[dg.AssetsDefinition | dg.AssetSpec]) -> dict[dg.AssetKey, int]:
     """Depth of every asset: 0 without upstream assets, else 1 + the deepest upstream asset."""

@@ -17,10 +17,10 @@ import datetime as dt
 import dagster as dg
 
 from transforms.quality.rules import Rule, build_rules
-
-from .check_steps import asset_depths, group_by_depth
 from transforms.quality.violations import RuleOutcome, evaluate_rules
 from transforms.sales_model import SalesModel
+
+from .check_steps import QUALITY_STEP_TAG, asset_depths, group_by_depth
 
 
 def _result_fields(outcome: RuleOutcome) -> dict:
@@ -47,9 +47,6 @@ def _result_fields(outcome: RuleOutcome) -> dict:
         return dict(passed=True, severity=dg.AssetCheckSeverity.WARN, metadata=metadata, description=outcome.summary())
     return dict(passed=outcome.status == "passed", severity=severity, metadata=metadata, description=outcome.summary())
 
-
-#: Op tag of the quality steps; pipelines.resources.run_executor runs one such step at a time.
-QUALITY_STEP_TAG = "crm_etl/quality_step"
 
 QUALITY_TABLES = ("violations", "rule_results", "rule_results_by_owner", "quarantine")
 SCORECARD = ("marts", "data_quality_by_owner")

@@ -8,6 +8,8 @@ import dagster as dg
 
 from warehouse import Warehouse, warehouse_url
 
+from .check_steps import QUALITY_STEP_TAG
+
 log = logging.getLogger(__name__)
 
 
@@ -31,10 +33,9 @@ def run_executor() -> dg.ExecutorDefinition:
     In process by default, on both warehouses: DuckDB allows one writing process, and on PostgreSQL a step process
     costs more than it saves on a small machine (PostgreSQL marts rebuilt at 10% of the benchmark size on this
     2-core machine: 6.2 s in process, 11.1 s with two forked step processes; `bench/bench_marts_dagster.py --scale
-    0.1 --postgres [--parallel-steps 2]`). A
-    PostgreSQL server with cores to spare runs independent steps side by side with CRM_ETL_PARALLEL_STEPS; their
-    processes are forked from a server that has imported the code location (a fresh interpreter spends ~3 s
-    importing Dagster, dlt and this project)."""
+    0.1 --postgres [--parallel-steps 2]`). A PostgreSQL server with cores to spare runs independent steps side by
+    side with CRM_ETL_PARALLEL_STEPS; their processes are forked from a server that has imported the code location
+    (a fresh interpreter spends ~3 s importing Dagster, dlt and this project)."""
     raw = os.environ.get("CRM_ETL_PARALLEL_STEPS") or "1"
     try:
         parallel = int(raw)
@@ -47,5 +48,5 @@ def run_executor() -> dg.ExecutorDefinition:
         "max_concurrent": parallel,
         "start_method": {"forkserver": {"preload_modules": ["pipelines.definitions"]}},
         # the quality steps rebuild one shared scorecard table: one at a time (pipelines/quality_checks.py)
-        "tag_concurrency_limits": [{"key": "crm_etl/quality_step", "limit": 1}],
+        "tag_concurrency_limits": [{"key": QUALITY_STEP_TAG, "limit": 1}],
     })

@@ -10,7 +10,7 @@ from typing import Iterable
 import sqlalchemy as sa
 
 from transforms.catalog import SqlModel, discover, topo_order
-from warehouse.connection import Warehouse, qualify, quote_ident
+from warehouse.connection import Warehouse, qualify
 
 log = logging.getLogger(__name__)
 
@@ -119,22 +119,17 @@ def replace_pipeline_snapshot_days(wh: Warehouse, first_day: dt.date, last_day: 
         build_model(wh, snapshot_model())  # every day the history holds, these days included
         return int(wh.scalar(f"select count(*) from {target} where snapshot_date between :lo and :hi",
                              {"lo": first_day, "hi": last_day}))
+    model = snapshot_model()
     if not wh.table_exists(schema, table):
-        model = snapshot_model()
         wh.build_table(schema, table, f"select * from ({select_sql}) q where 1 = 0", indexes=model.indexes,
                        unique_indexes=model.unique_indexes)
     with wh.connect() as conn:
         conn.execute(sa.text(f"delete from {target} where snapshot_date between :lo and :hi"),
                      {"lo": first_day, "hi": last_day})
         conn.exec_driver_sql(wh._raw(f"insert into {target} select * from ({select_sql}) q"))
-        if wh.dialect == "postgres":
-            # a table built before the model asked for its unique index (an upgrade) gets it here, after the days
-            # are replaced (their old rows do not count), and loses the plain (snapshot_date) index it replaces
-            for n, cols in enumerate(snapshot_model().unique_indexes):
-                conn.exec_driver_sql(f"create unique index if not exists {quote_ident(f'{table}__ux{n}')} on {target} "
-                                     f"({', '.join(quote_ident(c) for c in cols)})")
-            if not snapshot_model().indexes:
-                conn.exec_driver_sql(f"drop index if exists {qualify(schema, f'{table}__ix0')}")
+        # a table built before the model asked for its unique index (an upgrade) gets it here, after the days are
+        # replaced (their old rows do not count), and loses the plain index it replaces
+        wh.ensure_indexes(conn, schema, table, model.indexes, model.unique_indexes)
         return int(conn.execute(sa.text(f"select count(*) from {target} where snapshot_date between :lo and :hi"),
                                 {"lo": first_day, "hi": last_day}).scalar())
 

@@ -237,20 +237,36 @@ class Warehouse:
             count = conn.exec_driver_sql(f"select count(*) from {building}").scalar()
             index_names = []
             if self.dialect == "postgres":
-                wanted = [("unique ", "ux", cols) for cols in unique_indexes] + [("", "ix", cols) for cols in indexes]
-                for n, (unique, suffix, cols) in enumerate(wanted):
+                for name, unique, cols in _index_specs(table, indexes, unique_indexes):
                     # built under a temporary name (the old table's index still holds the final one), renamed
                     # after the swap
-                    tmp, final = f"{table}__building_{suffix}{n}", f"{table}__{suffix}{n}"
-                    conn.exec_driver_sql(f"create {unique}index {quote_ident(tmp)} on {building} "
-                                         f"({', '.join(quote_ident(c) for c in cols)})")
-                    index_names.append((tmp, final))
+                    tmp = name.replace(f"{table}__", f"{table}__building_", 1)
+                    conn.exec_driver_sql(_index_ddl(tmp, building, unique, cols))
+                    index_names.append((tmp, name))
                 conn.exec_driver_sql(f"analyze {building}")
             conn.exec_driver_sql(f"drop table if exists {target}")
             conn.exec_driver_sql(f"alter table {building} rename to {quote_ident(table)}")
             for tmp, final in index_names:
                 conn.exec_driver_sql(f"alter index {qualify(schema, tmp)} rename to {quote_ident(final)}")
         return int(count)
+
+    def ensure_indexes(self, conn, schema: str, table: str, indexes: Sequence[Sequence[str]] = (),
+                       unique_indexes: Sequence[Sequence[str]] = ()) -> None:
+        """Give an existing table (built by an older version, then grown by inserts) the indexes its model asks for
+        now, and drop the ones build_table named that it no longer asks for (PostgreSQL; inside `conn`'s
+        transaction, so a duplicated key fails the whole change)."""
+        if self.dialect != "postgres":
+            return
+        wanted = _index_specs(table, indexes, unique_indexes)
+        names = {name for name, _, _ in wanted}
+        existing = [r[0] for r in conn.execute(
+            sa.text("select indexname from pg_indexes where schemaname = :s and tablename = :t"),
+            {"s": schema, "t": table})]
+        for name in existing:
+            if re.fullmatch(rf"{re.escape(table)}__(ix|ux)\d+", name) and name not in names:
+                conn.exec_driver_sql(f"drop index {qualify(schema, name)}")
+        for name, unique, cols in wanted:
+            conn.exec_driver_sql(_index_ddl(name, qualify(schema, table), unique, cols, if_not_exists=True))
 
     def write_frame(self, schema: str, table: str, frame) -> int:
         """Replace `schema.table` with a pandas or Arrow frame, atomically (build, then swap).
@@ -381,3 +397,15 @@ def _copy_arrow_to_postgres(conn: Connection, target: str, arrow) -> None:
     buf.seek(0)
     cursor = conn.connection.driver_connection.cursor()
     cursor.copy_expert(f"copy {target} from stdin with (format csv, null '')", buf)
+
+
+def _index_specs(table: str, indexes: Sequence[Sequence[str]],
+                 unique_indexes: Sequence[Sequence[str]]) -> list[tuple[str, bool, Sequence[str]]]:
+    """[(index name, unique, columns)]: the names every build and upgrade of `table` gives its indexes."""
+    return ([(f"{table}__ux{n}", True, cols) for n, cols in enumerate(unique_indexes)]
+            + [(f"{table}__ix{n}", False, cols) for n, cols in enumerate(indexes)])
+
+
+def _index_ddl(name: str, target: str, unique: bool, cols: Sequence[str], if_not_exists: bool = False) -> str:
+    return (f"create {'unique ' if unique else ''}index {'if not exists ' if if_not_exists else ''}"
+            f"{quote_ident(name)} on {target} ({', '.join(quote_ident(c) for c in cols)})")
