@@ -33,6 +33,41 @@ def test_write_frame_round_trips_nulls_and_quotes(duckdb_warehouse):
     assert rows == [{"k": "a", "v": 'x,"y', "n": 1.5}, {"k": "b", "v": None, "n": None}]
 
 
+def _delta_case(wh):
+    """A versioned table, then deltas: applied only on the version the table holds."""
+    df = pd.DataFrame({"s": ["hubspot", "hubspot", "koban"], "i": ["1", "2", "1"], "e": ["P-a", "P-b", "P-a"],
+                       "sources": [["hubspot", "koban"], ["hubspot"], ["hubspot", "koban"]]})
+    assert wh.write_frame("core", "xw", df, version="v1") == 3
+    assert wh.table_version("core", "xw") == "v1"
+    rows = pd.DataFrame({"s": ["hubspot", "stripe"], "i": ["2", "9"], "e": ["P-a", "P-c"],
+                         "sources": [["hubspot"], None]})
+    gone = pd.DataFrame({"s": ["koban"], "i": ["1"]})
+    # the table moved on (another writer, a full rebuild): nothing is applied, the caller writes it whole
+    assert wh.apply_delta("core", "xw", ["s", "i"], rows, gone, expect_version="v0", version="v2") is None
+    assert wh.row_count("core", "xw") == 3 and wh.table_version("core", "xw") == "v1"
+    assert wh.apply_delta("core", "xw", ["s", "i"], rows, gone, expect_version="v1", version="v2") == 2
+    assert wh.table_version("core", "xw") == "v2"
+    assert wh.query("select s, i, e, sources from core.xw order by s, i") == [
+        {"s": "hubspot", "i": "1", "e": "P-a", "sources": "hubspot, koban"},
+        {"s": "hubspot", "i": "2", "e": "P-a", "sources": "hubspot"},
+        {"s": "stripe", "i": "9", "e": "P-c", "sources": None}]
+    assert not [t for t in ("xw__delta_rows", "xw__delta_keys") if wh.table_exists("core", t)]
+    # an unversioned rewrite forgets the version: no delta applies to a table written by someone else
+    wh.write_frame("core", "xw", df)
+    assert wh.table_version("core", "xw") is None
+    assert wh.apply_delta("core", "xw", ["s", "i"], rows, gone, expect_version="v2", version="v3") is None
+    assert wh.row_count("core", "xw") == 3
+
+
+def test_apply_delta_on_the_version_written(duckdb_warehouse):
+    _delta_case(duckdb_warehouse)
+
+
+@pytest.mark.postgres
+def test_postgres_apply_delta_on_the_version_written(postgres_warehouse):
+    _delta_case(postgres_warehouse)
+
+
 @pytest.mark.postgres
 def test_postgres_build_and_frame(postgres_warehouse):
     wh = postgres_warehouse

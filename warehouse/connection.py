@@ -25,6 +25,8 @@ DEFAULT_DUCKDB_PATH = Path("data") / "warehouse.duckdb"
 
 #: Schemas of the layered model (DESIGN.md section 1). raw_* schemas belong to dlt.
 LAYER_SCHEMAS = ("staging", "core", "quality", "marts")
+#: Per schema, the version write_frame / apply_delta recorded for a table (identity tables written as deltas).
+VERSIONS_TABLE = "_table_versions"
 
 
 def warehouse_url(url: str | None = None) -> str:
@@ -268,42 +270,94 @@ class Warehouse:
         for name, unique, cols in wanted:
             conn.exec_driver_sql(_index_ddl(name, qualify(schema, table), unique, cols, if_not_exists=True))
 
-    def write_frame(self, schema: str, table: str, frame) -> int:
+    def write_frame(self, schema: str, table: str, frame, version: str | None = None) -> int:
         """Replace `schema.table` with a pandas or Arrow frame, atomically (build, then swap).
 
         Fast paths: DuckDB scans the frame in place; PostgreSQL gets it through COPY. Used for the small
-        Python-built tables (sales-model config, identity crosswalks, golden records).
+        Python-built tables (sales-model config, identity crosswalks, golden records). `version`: recorded with
+        the table (see table_version) in the same transaction, so that a later apply_delta knows what it holds.
         """
-        import pyarrow as pa
-
-        arrow = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
-        # A column with no value at all has Arrow type null, which DuckDB would make INTEGER: make it text.
-        # A list column (e.g. the source systems of a golden record) becomes comma-separated text, the same on
-        # both warehouses (PostgreSQL's COPY has no list type, and BI tools read text better).
-        import pyarrow.compute as pc
-
-        for i, f in enumerate(arrow.schema):
-            if pa.types.is_null(f.type):
-                arrow = arrow.set_column(i, f.name, pa.nulls(arrow.num_rows, pa.string()))
-            elif pa.types.is_list(f.type) or pa.types.is_large_list(f.type):
-                as_text = pc.binary_join(pc.cast(arrow.column(i), pa.list_(pa.string())), ", ")
-                arrow = arrow.set_column(i, f.name, as_text)
+        arrow = _warehouse_arrow(frame)
         target, building = qualify(schema, table), qualify(schema, f"{table}__building")
         with self.connect() as conn:
             conn.exec_driver_sql(f"create schema if not exists {quote_ident(schema)}")
             conn.exec_driver_sql(f"drop table if exists {building}")
-            if self.dialect == "duckdb":
-                raw = conn.connection.driver_connection
-                raw.register("_crm_etl_frame", arrow)
-                try:
-                    raw.execute(f"create table {building} as select * from _crm_etl_frame")
-                finally:
-                    raw.unregister("_crm_etl_frame")
-            else:
-                _copy_arrow_to_postgres(conn, building, arrow)
+            self._stage(conn, building, arrow)
             conn.exec_driver_sql(f"drop table if exists {target}")
             conn.exec_driver_sql(f"alter table {building} rename to {quote_ident(table)}")
+            self._set_version(conn, schema, table, version)
         return arrow.num_rows
+
+    def table_version(self, schema: str, table: str) -> str | None:
+        """The version write_frame or apply_delta last recorded for `schema.table` (None: none, or the table is gone)."""
+        if not (self.table_exists(schema, VERSIONS_TABLE) and self.table_exists(schema, table)):
+            return None
+        return self.scalar(f"select version from {qualify(schema, VERSIONS_TABLE)} where table_name = :t", {"t": table})
+
+    def apply_delta(self, schema: str, table: str, keys: Sequence[str], rows, deleted, *, expect_version: str,
+                    version: str) -> int | None:
+        """Change `schema.table` in one transaction: the rows whose `keys` are in `deleted` (a frame of key
+        columns) or in `rows` are removed, then `rows` inserted. Only if the table still holds `expect_version`
+        (else nothing is touched and None is returned: the caller writes the table whole); records `version`.
+        Returns the number of rows inserted. Readers see the table before or after, never in between."""
+        rows, deleted = _warehouse_arrow(rows), _warehouse_arrow(deleted)
+        target = qualify(schema, table)
+        with self.connect() as conn:
+            if not (self._exists(conn, schema, VERSIONS_TABLE) and self._exists(conn, schema, table)):
+                return None
+            held = conn.execute(sa.text(f"select version from {qualify(schema, VERSIONS_TABLE)} where table_name = :t"),
+                                {"t": table}).scalar()
+            if held != expect_version:
+                return None
+            cols = [c for c in self._columns(conn, schema, table)]
+            if [f.name for f in rows.schema] != cols:
+                return None  # the table's shape changed: written whole
+            key_list = ", ".join(quote_ident(k) for k in keys)
+            stage_rows, stage_del = f"{table}__delta_rows", f"{table}__delta_keys"
+            self._stage(conn, stage_rows, rows, temp=True)
+            self._stage(conn, stage_del, deleted.select(list(keys)), temp=True)
+            match = " and ".join(f"t.{quote_ident(k)} = d.{quote_ident(k)}" for k in keys)
+            conn.exec_driver_sql(
+                f"""delete from {target} t using (select {key_list} from {stage_del}
+                                                   union select {key_list} from {stage_rows}) d where {match}""")
+            col_list = ", ".join(quote_ident(c) for c in cols)
+            conn.exec_driver_sql(f"insert into {target} ({col_list}) select {col_list} from {stage_rows}")
+            for t in (stage_rows, stage_del):
+                conn.exec_driver_sql(f"drop table {t}")
+            self._set_version(conn, schema, table, version)
+        return rows.num_rows
+
+    def _exists(self, conn, schema: str, table: str) -> bool:
+        return bool(conn.execute(sa.text(
+            "select count(*) from information_schema.tables where table_schema = :s and table_name = :t"),
+            {"s": schema, "t": table}).scalar())
+
+    def _columns(self, conn, schema: str, table: str) -> list[str]:
+        return [r[0] for r in conn.execute(sa.text(
+            "select column_name from information_schema.columns where table_schema = :s and table_name = :t "
+            "order by ordinal_position"), {"s": schema, "t": table}).fetchall()]
+
+    def _stage(self, conn, target: str, arrow, temp: bool = False) -> None:
+        """CREATE [TEMP] TABLE `target` holding an Arrow frame (DuckDB scans it in place; PostgreSQL: COPY)."""
+        if self.dialect == "duckdb":
+            raw = conn.connection.driver_connection
+            raw.register("_crm_etl_frame", arrow)
+            try:
+                raw.execute(f"create {'temp ' if temp else ''}table {target} as select * from _crm_etl_frame")
+            finally:
+                raw.unregister("_crm_etl_frame")
+        else:
+            _copy_arrow_to_postgres(conn, target, arrow, temp=temp)
+
+    def _set_version(self, conn, schema: str, table: str, version: str | None) -> None:
+        """Record (or, with None, forget) the version of `schema.table`, in the caller's transaction."""
+        versions = qualify(schema, VERSIONS_TABLE)
+        if version is None and not self._exists(conn, schema, VERSIONS_TABLE):
+            return
+        conn.exec_driver_sql(f"create table if not exists {versions} (table_name text primary key, version text not null)")
+        conn.execute(sa.text(f"delete from {versions} where table_name = :t"), {"t": table})
+        if version is not None:
+            conn.execute(sa.text(f"insert into {versions} values (:t, :v)"), {"t": table, "v": version})
 
     # -- dlt ------------------------------------------------------------------------------------------------
     def dlt_destination(self):
@@ -382,14 +436,32 @@ def _pg_type(arrow_type) -> str:
     return _PG_TYPES.get(str(arrow_type), "text")
 
 
-def _copy_arrow_to_postgres(conn: Connection, target: str, arrow) -> None:
+def _warehouse_arrow(frame):
+    """A pandas or Arrow frame as the Arrow table both warehouses store the same way. A column with no value at
+    all has Arrow type null, which DuckDB would make INTEGER: made text. A list column (e.g. the source systems of
+    a golden record) becomes comma-separated text (PostgreSQL's COPY has no list type, and BI tools read text
+    better)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    arrow = frame if isinstance(frame, pa.Table) else pa.Table.from_pandas(frame, preserve_index=False)
+    for i, f in enumerate(arrow.schema):
+        if pa.types.is_null(f.type):
+            arrow = arrow.set_column(i, f.name, pa.nulls(arrow.num_rows, pa.string()))
+        elif pa.types.is_list(f.type) or pa.types.is_large_list(f.type):
+            as_text = pc.binary_join(pc.cast(arrow.column(i), pa.list_(pa.string())), ", ")
+            arrow = arrow.set_column(i, f.name, as_text)
+    return arrow
+
+
+def _copy_arrow_to_postgres(conn: Connection, target: str, arrow, temp: bool = False) -> None:
     """CREATE TABLE + COPY FROM a CSV rendering of the frame (psycopg2's copy_expert)."""
     import io
 
     import pyarrow.csv as pacsv
 
     cols = ", ".join(f"{quote_ident(f.name)} {_pg_type(f.type)}" for f in arrow.schema)
-    conn.exec_driver_sql(f"create table {target} ({cols})")
+    conn.exec_driver_sql(f"create {'temp ' if temp else ''}table {target} ({cols})")
     if arrow.num_rows == 0:
         return
     buf = io.BytesIO()
