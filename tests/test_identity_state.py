@@ -160,6 +160,62 @@ def test_deletions_are_incremental_and_equal_full_rebuild(people, tmp_path):
     _assert_same(run, _full("companies", fewer, tmp_path))
 
 
+def test_record_key_collisions_and_repeated_records_stay_exact(people, tmp_path, monkeypatch):
+    """The diff joins on a 64-bit key of (source_system, source_id); two records with one key must never be taken
+    for one. Collisions are forced here (RECORD_KEY gives the new record `collide-new` the key of a stored one):
+    each case goes to the string-keyed comparison and still gives the full rebuild's result."""
+    from transforms.identity import state
+
+    by_uid = []
+    orig = state.IdentityState._diff_by_uid
+    monkeypatch.setattr(state.IdentityState, "_diff_by_uid", lambda self, *a: by_uid.append(1) or orig(self, *a))
+    old = people.source_id[5]
+    monkeypatch.setattr(state, "RECORD_KEY", f"hash(source_system, replace(source_id, 'collide-new', '{old}'))")
+    path = tmp_path / "contacts.duckdb"
+    _run("contacts", people, path)
+    newcomer = people.iloc[[5]].assign(source_id="collide-new", email="someone.else@exemple.fr", first_name="Zoé",
+                                       last_name="Marchetti", updated_at=pd.Timestamp("2027-03-01"))
+
+    # no collision: the key path alone (no string comparison)
+    edited = _edit(people)
+    run = _run("contacts", edited, path)
+    assert (run[0].mode, run[0].changed, by_uid) == ("incremental", 2, []), run[0].reason
+    _assert_same(run, _full("contacts", edited, tmp_path))
+
+    # the stored record deleted and the newcomer with its key added: matched on the key, not the same record
+    swapped = pd.concat([edited.drop(index=5), newcomer], ignore_index=True)
+    run = _run("contacts", swapped, path)
+    assert (run[0].mode, run[0].new, run[0].changed, run[0].deleted) == ("incremental", 1, 0, 1), run[0].reason
+    assert by_uid
+    _assert_same(run, _full("contacts", swapped, tmp_path))
+
+    # both in the input (two input rows with one key): stored, the keys are no longer unique, and the next runs
+    # compare the strings from the start
+    both = pd.concat([edited, newcomer], ignore_index=True)
+    run = _run("contacts", both, path)
+    assert (run[0].mode, run[0].new, run[0].changed, run[0].deleted) == ("incremental", 1, 0, 0), run[0].reason
+    _assert_same(run, _full("contacts", both, tmp_path))
+    with duckdb.connect(str(path), read_only=True) as con:
+        assert con.execute("SELECT value FROM identity_state.meta WHERE key = 'unique_keys'").fetchone() == ("false",)
+    again = both.copy()
+    again.loc[40, "city"] = "Quimper"
+    run = _run("contacts", again, path)
+    assert (run[0].mode, run[0].changed) == ("incremental", 1), run[0].reason
+    _assert_same(run, _full("contacts", again, tmp_path))
+
+    # a record given twice (the latest version wins, as in a full run), from a state with unique keys again
+    monkeypatch.setattr(state, "RECORD_KEY", "hash(source_system, source_id)")
+    assert _run("contacts", edited, path, full_rebuild=True)[0].mode == "full"
+    older = edited.iloc[[30, 31]].assign(city="Ancienne", updated_at=pd.Timestamp("2020-01-01"))
+    newer = edited.iloc[[32]].assign(city="Nouvelle", updated_at=pd.Timestamp("2028-01-01"))
+    twice = pd.concat([edited, older, newer, edited.iloc[[33]]], ignore_index=True)
+    by_uid.clear()
+    run = _run("contacts", twice, path)
+    assert (run[0].mode, run[0].new, run[0].changed, run[0].deleted) == ("incremental", 0, 1, 0), run[0].reason
+    assert by_uid
+    _assert_same(run, _full("contacts", twice, tmp_path))
+
+
 def test_large_change_falls_back_to_full(people, tmp_path):
     path = tmp_path / "contacts.duckdb"
     _run("contacts", people, path)
