@@ -145,6 +145,10 @@ def test_incremental_candidate_search_finds_what_every_rule_finds(kind):
     got = {u for (u,) in con.execute(f"SELECT DISTINCT uid FROM ({sm.candidate_sql(norm, 'new_rows', rules)})").fetchall()}
     want = {u for (u,) in con.execute(every).fetchall()}
     assert got == want and len(want) > 100
+    # the same records found through the stored 64-bit blocking keys an update probes instead of the wide table
+    con.execute(f"CREATE TEMP TABLE keys AS {sm.blocking_keys_sql(rules, norm)}")
+    keyed = {u for (u,) in con.execute(f"SELECT uid FROM ({sm.keyed_candidate_sql('keys', 'new_rows', rules)})").fetchall()}
+    assert keyed == want
 
 
 def test_raising_threshold_splits_clusters():

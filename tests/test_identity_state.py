@@ -92,8 +92,10 @@ def test_full_then_unchanged_then_incremental_equals_full_rebuild(people, tmp_pa
     # only the state is kept in the file: no scratch table of the update, no Splink cache
     with duckdb.connect(str(path), read_only=True) as con:
         tables = {r[0] for r in con.execute("SELECT schema_name || '.' || table_name FROM duckdb_tables()").fetchall()}
-    assert tables == {"identity_state.meta", "identity_state.record_hash"} | {
-        f"main.identity_contacts_{t}" for t in ("normalized", "edges", "clusters", "crosswalk", "golden")} | {
+    assert tables == {"identity_state.meta", "identity_state.record_hash", "identity_state.delta_records",
+                      "identity_state.delta_entities"} | {
+        f"main.identity_contacts_{t}" for t in ("normalized", "edges", "clusters", "crosswalk", "golden",
+                                                "blocking_keys")} | {
         f"main.identity_contacts_{t}" for t in ("det", "rare", "name_counts", "part_counts")}
 
 
@@ -328,8 +330,52 @@ def test_dagster_asset_reports_the_mode(duckdb_warehouse, tmp_path):
     assert second["contact_crosswalk"]["records_changed"].value == 1
     assert "splink" in second["contact_crosswalk"]["identity_step_seconds"].value
     assert duckdb_warehouse.row_count("core", "contact_crosswalk") == len(contacts)
+    # the warehouse's copies follow the state by the cheapest write their version allows
+    assert {k: v["warehouse_write"].value for k, v in second.items()} == {
+        "company_crosswalk": "none (already this version)", "contact_crosswalk": "delta", "contact_golden": "delta"}
+    assert second["contact_crosswalk"]["rows_written"].value < len(contacts) / 10
+
+    def tables():
+        return {t: duckdb_warehouse.query_df(f"select * from core.{t}").sort_values(key).reset_index(drop=True)
+                for t, key in (("contact_crosswalk", ["source_system", "source_id"]), ("contact_golden", "entity_key"))}
+
+    def crosswalk_only():  # the golden copy is not written (as when its write failed): it falls a version behind
+        _staging(duckdb_warehouse, contacts, companies)
+        assert dg.materialize([identity_resolution], resources=resources, selection=["core/contact_crosswalk"]).success
+
+    # deleted and changed records: the next run, with nothing new, still brings the golden copy up by the kept delta
+    contacts = contacts.iloc[3:].copy()
+    contacts.loc[contacts.index[0], "last_name"] = "Nouveau-Nom"
+    crosswalk_only()
+    third = run()
+    assert third["contact_crosswalk"]["identity_mode"].value == "unchanged"
+    assert third["contact_crosswalk"]["warehouse_write"].value == "none (already this version)"
+    assert third["contact_golden"]["warehouse_write"].value == "delta"
+    # two versions behind: no delta leads there, the copy is rewritten whole
+    contacts.loc[contacts.index[2], "first_name"] = "Anne-Sophie"
+    crosswalk_only()
+    contacts.loc[contacts.index[4], "phone"] = "+33 6 12 34 56 78"
+    _staging(duckdb_warehouse, contacts, companies)
+    fourth = run()
+    assert fourth["contact_crosswalk"]["warehouse_write"].value == "delta"
+    assert fourth["contact_golden"]["warehouse_write"].value == "full"
+    assert duckdb_warehouse.row_count("core", "contact_crosswalk") == len(contacts)
+    incremental = tables()
+
     forced = run({"full_rebuild": True})
     assert forced["contact_crosswalk"]["identity_mode_reason"].value == "full rebuild requested"
+    assert forced["contact_crosswalk"]["warehouse_write"].value == "full"  # a new state: its tables copied whole
+    # the copies written by deltas are the full rebuild's tables, row for row
+    for name, frame in tables().items():
+        pd.testing.assert_frame_equal(incremental[name], frame, check_like=True, obj=name)
+    # a copy rewritten by someone else (no version) is written whole on the next run, never patched
+    duckdb_warehouse.write_frame("core", "contact_crosswalk", duckdb_warehouse.query_df("select * from core.contact_crosswalk"))
+    contacts.loc[contacts.index[1], "email"] = "autre@exemple.fr"
+    _staging(duckdb_warehouse, contacts, companies)
+    fifth = run()
+    assert fifth["contact_crosswalk"]["identity_mode"].value == "incremental"
+    assert fifth["contact_crosswalk"]["warehouse_write"].value == "full"
+    assert fifth["contact_golden"]["warehouse_write"].value == "delta"
 
 
 def test_input_given_as_a_function_is_read_under_the_lock(people, tmp_path):

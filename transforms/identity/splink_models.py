@@ -407,15 +407,11 @@ def _alias(e: str, l: str, r: str) -> str:
     return re.sub(r"(?<![\w.])([lr])\.", lambda m: f"{l if m.group(1) == 'l' else r}.", e)
 
 
-def candidate_sql(table: str, new_rows: str, rules: list[str]) -> str:
-    """SELECT of the uids of `table` that some blocking rule pairs with a row of `new_rows` (either side).
-
-    Each rule direction is a join whose probe side scans the whole table: directions that probe the table on
-    the same expressions (after the rule's equalities are split into the table's and the new rows' sides) with the
-    same filters on the table and the same residual condition share one join, its build side the union of their
-    new-row keys ("last name + company" serves l.last = r.last and l.first = r.last). Same uids as one join per
-    rule and direction."""
-    groups: dict[tuple, list[tuple[tuple[str, ...], list[str]]]] = {}
+def _probe_groups(rules: list[str]) -> tuple[dict[tuple, list[tuple[tuple[str, ...], list[str], str]]], list[str]]:
+    """The candidate joins of `rules` (see candidate_sql), grouped by what they probe the existing table on:
+    ({(probe expressions over `o`, probe filters over `o`, canonical residual): [(build expressions over `n`, build
+    filters over `n`, residual SQL over `o` and `b`)]}, [rules with no equality to join on, as joins])."""
+    groups: dict[tuple, list[tuple[tuple[str, ...], list[str], str]]] = {}
     plain = []
     for rule, both in candidate_joins(rules):
         eq, lf, rf, resid = [], [], [], []
@@ -432,9 +428,9 @@ def candidate_sql(table: str, new_rows: str, rules: list[str]) -> str:
                     continue
             (lf if hl and not hr else rf if hr and not hl else resid).append(c)
         if not eq:  # no equality to join on: the rule as it is
-            plain.append(f"SELECT l.uid FROM {table} l JOIN {new_rows} r ON {rule}")
+            plain.append(f"SELECT l.uid FROM {{table}} l JOIN {{new_rows}} r ON {rule}")
             if both:
-                plain.append(f"SELECT r.uid FROM {new_rows} l JOIN {table} r ON {rule}")
+                plain.append(f"SELECT r.uid FROM {{new_rows}} l JOIN {{table}} r ON {rule}")
             continue
         for old_is_l in ((True, False) if both else (True,)):
             o, n = ("l", "r") if old_is_l else ("r", "l")
@@ -447,7 +443,19 @@ def candidate_sql(table: str, new_rows: str, rules: list[str]) -> str:
                                               for x in resid)) if resid else frozenset()
             res_sql = " AND ".join(f"({_alias(x, amap['l'].replace('n', 'b'), amap['r'].replace('n', 'b'))})" for x in resid)
             groups.setdefault((probe, pf, res), []).append((build, bf, res_sql))
-    parts = list(plain)
+    return groups, plain
+
+
+def candidate_sql(table: str, new_rows: str, rules: list[str]) -> str:
+    """SELECT of the uids of `table` that some blocking rule pairs with a row of `new_rows` (either side).
+
+    Each rule direction is a join whose probe side scans the whole table: directions that probe the table on
+    the same expressions (after the rule's equalities are split into the table's and the new rows' sides) with the
+    same filters on the table and the same residual condition share one join, its build side the union of their
+    new-row keys ("last name + company" serves l.last = r.last and l.first = r.last). Same uids as one join per
+    rule and direction."""
+    groups, plain = _probe_groups(rules)
+    parts = [p.replace("{table}", table).replace("{new_rows}", new_rows) for p in plain]
     for (probe, pf, _), members in groups.items():
         build = " UNION ALL ".join(
             f"SELECT n.*, {', '.join(f'{e} AS __k{i}' for i, e in enumerate(b))} FROM {new_rows} n"
@@ -459,6 +467,100 @@ def candidate_sql(table: str, new_rows: str, rules: list[str]) -> str:
     return " UNION ALL ".join(parts)
 
 
+def _key(exprs: tuple[str, ...], filters: list[str] | frozenset[str]) -> str:
+    """One 64-bit key for a tuple of blocking expressions: NULL when any is NULL (an equality with NULL pairs nothing)
+    or a filter fails."""
+    cond = [f"({e}) IS NOT NULL" for e in exprs] + [f"coalesce(({f}), false)" for f in sorted(filters)]
+    return f"CASE WHEN {' AND '.join(cond)} THEN hash({', '.join(exprs)}) END"
+
+
+def _split_residual(res_sql: str) -> tuple[str, str] | None:
+    """A residual condition over the existing row `o` and the new row `b` written as one OR of one-sided terms,
+    such as (o.n_company IS NULL OR b.n_company IS NULL), as (the `o` terms, the `b` terms rewritten over `n`);
+    None if it is not of that form."""
+    import re
+
+    conj = _split_top(_strip_parens(res_sql), " AND ")
+    if len(conj) != 1:
+        return None
+    o_terms, b_terms = [], []
+    for t in _split_top(_strip_parens(conj[0]), " OR "):
+        ho, hb = bool(re.search(r"(?<![\w.])o\.", t)), bool(re.search(r"(?<![\w.])b\.", t))
+        if ho == hb:
+            return None
+        (o_terms if ho else b_terms).append(f"({t})")
+    if not o_terms or not b_terms:
+        return None
+    return " OR ".join(o_terms), re.sub(r"(?<![\w.])b\.", "n.", " OR ".join(b_terms))
+
+
+def _key_plan(rules: list[str]) -> list[tuple[str, list[str]]] | None:
+    """For blocking_keys_sql and keyed_candidate_sql: [(key column over `o`, [its build keys over `n`])]. A join's
+    residual "o-side OR new-side" becomes two columns: the key where the table's side holds, matched by every new
+    key, and the key whatever it, matched by the keys of new rows where their side holds. None: a rule that has
+    no equality to key on."""
+    groups, plain = _probe_groups(rules)
+    if plain:
+        return None
+    plan = []
+    for (probe, pf, _), members in groups.items():
+        split = _split_residual(members[0][2]) if members[0][2] else None
+        if split is None:  # no residual, or one not split here: not checked (a few more candidates, still all)
+            plan.append((_key(probe, pf), [_key(b, bf) for b, bf, _ in members]))
+            continue
+        o_side, b_side = split
+        plan.append((_key(probe, pf | {o_side}), [_key(b, bf) for b, bf, _ in members]))
+        plan.append((_key(probe, pf), [_key(b, [*bf, b_side]) for b, bf, _ in members]))
+    return plan
+
+
+def blocking_keys_sql(rules: list[str], source: str) -> str | None:
+    """SELECT uid, k0, k1, ... FROM `source`: per record, the 64-bit hash of what each candidate join (see
+    candidate_sql) probes the existing records on. The identity state keeps them (`{prefix}_blocking_keys`) so that
+    an update finds its candidates in one scan of a narrow integer table instead of evaluating the blocking
+    expressions over every normalised row (at 1M contacts: 12 joins over the wide table, 0.8 s, vs 0.2 s). None
+    when a rule has no equality to key on (the update then uses candidate_sql)."""
+    plan = _key_plan(rules)
+    if plan is None:
+        return None
+    return f"SELECT o.uid, {', '.join(f'{k} AS k{i}' for i, (k, _) in enumerate(plan))} FROM {source} o"
+
+
+def keyed_candidate_sql(keys: str, new_rows: str, rules: list[str]) -> str:
+    """The uids of `keys` (a blocking_keys_sql table) with a key equal to a new row's key for the same join: every
+    uid candidate_sql finds (a 64-bit hash may collide: then a few more, which Splink's own blocking leaves
+    unpaired)."""
+    plan = _key_plan(rules)
+    assert plan is not None
+    conds = []
+    for i, (_, build) in enumerate(plan):
+        union = " UNION ALL ".join(f"SELECT {b} AS k FROM {new_rows} n" for b in build)
+        conds.append(f"o.k{i} IN (SELECT k FROM ({union}) WHERE k IS NOT NULL)")
+    return f"SELECT o.uid FROM {keys} o WHERE {' OR '.join(conds)}"
+
+
+def blocking_rules(model: dict[str, Any]) -> list[str]:
+    return [br["blocking_rule"] if isinstance(br, dict) else br for br in model["blocking_rules_to_generate_predictions"]]
+
+
+def update_blocking_keys(con: duckdb.DuckDBPyConnection, model: dict[str, Any], keys: str, table: str,
+                         new_uids: str | None = None, new_rows: str | None = None) -> str | None:
+    """Keep `keys` (blocking_keys_sql of the model's rules) in step with the normalised `table`: built from it
+    when missing (or when no update is given), else the touched records' keys replaced by those of `new_rows`.
+    Returns `keys`, or None when the rules cannot be keyed."""
+    rules = blocking_rules(model)
+    if blocking_keys_sql(rules, table) is None:
+        return None
+    exists = con.execute("SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND NOT temporary",
+                         [keys.split(".")[-1]]).fetchone()[0]
+    if not exists or new_uids is None:
+        con.execute(f"CREATE OR REPLACE TABLE {keys} AS {blocking_keys_sql(rules, table)}")
+        return keys
+    con.execute(f"DELETE FROM {keys} WHERE uid IN (SELECT uid FROM {new_uids})")
+    con.execute(f"INSERT INTO {keys} {blocking_keys_sql(rules, new_rows or table)}")
+    return keys
+
+
 def predict_edges(
     con: duckdb.DuckDBPyConnection,
     table: str,
@@ -468,12 +570,14 @@ def predict_edges(
     out_table: str,
     new_uids: str | None = None,
     new_rows: str | None = None,
+    keys: str | None = None,
 ) -> str:
     """Scored pairs at or above `threshold` -> out_table(uid_l, uid_r, rule, match_probability).
 
     With `new_uids`, only pairs touching those records: new x existing (predict_between) plus
     new x new (predict_within), so existing entities are not compared again. `new_rows`: optional
-    table already holding those records' rows (else they are read from `table`)."""
+    table already holding those records' rows (else they are read from `table`); `keys`: the blocking keys of
+    `table`'s records (update_blocking_keys), where the existing records a new one can pair with are looked up."""
     from splink import Linker
 
     cols = CONTACT_COLUMNS if kind == "contacts" else COMPANY_COLUMNS
@@ -492,8 +596,8 @@ def predict_edges(
         new = _frame(con, db_api, "__splink_new_rows", cols)
         # Existing records that no blocking rule pairs with a new one can produce no pair: leave them
         # out (same pairs, but Splink then blocks a few thousand records instead of the whole table).
-        rules = [br["blocking_rule"] if isinstance(br, dict) else br for br in model["blocking_rules_to_generate_predictions"]]
-        cand = candidate_sql(table, "__splink_new_rows", rules)
+        rules = blocking_rules(model)
+        cand = keyed_candidate_sql(keys, "__splink_new_rows", rules) if keys else candidate_sql(table, "__splink_new_rows", rules)
         con.execute(f"""CREATE OR REPLACE TEMP TABLE __splink_old_cand AS
                         SELECT DISTINCT uid FROM ({cand}) WHERE uid NOT IN (SELECT uid FROM {new_uids})""")
         # every row a pair can touch, once: the frames and the name veto below read this, not the table
