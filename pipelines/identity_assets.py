@@ -3,6 +3,10 @@
 Incremental between runs: the resolution state is kept beside the warehouse (transforms.identity.state), so a
 sync's new or changed records are the only ones compared with the known entities. A full rebuild on demand:
 run config `{"ops": {"identity_resolution": {"config": {"full_rebuild": true}}}}` or CRM_ETL_IDENTITY_FULL_REBUILD=1.
+
+The warehouse's copies (core.company_crosswalk, core.contact_crosswalk, core.contact_golden) carry the state's version
+(core._table_versions): a run that changed nothing writes nothing, an incremental run replaces only the rows it
+changed (one transaction), and a copy of any other version is rewritten whole (see _publish).
 """
 
 import dagster as dg
@@ -53,13 +57,37 @@ class IdentityConfig(dg.Config):
     """Resolve every record again, ignoring the kept state (same result as the incremental path, slower)."""
 
 
+#: The key of each identity table in the warehouse (what a delta deletes by).
+_KEYS = {"crosswalk": ["source_system", "source_id"], "golden": ["entity_key"]}
+
+
+def _publish(wh: Warehouse, run, table: str, which: str) -> dict:
+    """Bring the warehouse's core.<table> to the identity state's version of it, as cheaply as its recorded version
+    allows: nothing when it already holds it (a run with no new, changed or deleted record), the run's delta when it
+    holds the version just before (delete + insert of the changed rows, one transaction), else the whole table.
+    `which`: "crosswalk" or "golden". Returns the write's metadata."""
+    res = run.resolution
+    held = wh.table_version("core", table)
+    if held is not None and held == run.version:
+        return {"warehouse_write": "none (already this version)", "rows_written": 0}
+    if run.delta_from is not None and held == run.delta_from:
+        rows, deleted = run.delta(which)
+        written = wh.apply_delta("core", table, _KEYS[which], rows, deleted,
+                                 expect_version=held, version=run.version)
+        if written is not None:
+            return {"warehouse_write": "delta", "rows_written": written, "rows_removed_or_replaced": deleted.num_rows}
+    written = wh.write_frame("core", table, res.table_arrow(res.crosswalk if which == "crosswalk" else res.golden),
+                             version=run.version)
+    return {"warehouse_write": "full", "rows_written": written}
+
+
 def _write(context, wh: Warehouse, kind: str, run, table: str) -> dg.MaterializeResult:
     res = run.resolution
-    rows = wh.write_frame("core", table, res.table_arrow(res.crosswalk))
+    write = _publish(wh, run, table, "crosswalk")
     # the figures are counted in the identity state (a pass over the crosswalk), not in a frame
     rules = dict(res.con.execute(f"SELECT rule, count(*) FROM {res.crosswalk} GROUP BY rule").fetchall())
-    entities, model_version = res.con.execute(
-        f"SELECT count(DISTINCT entity_key), coalesce(min(model_version), '') FROM {res.crosswalk}").fetchone()
+    rows, entities, model_version = res.con.execute(
+        f"SELECT count(*), count(DISTINCT entity_key), coalesce(min(model_version), '') FROM {res.crosswalk}").fetchone()
     return dg.MaterializeResult(
         asset_key=dg.AssetKey(["core", table]),
         metadata={
@@ -71,6 +99,7 @@ def _write(context, wh: Warehouse, kind: str, run, table: str) -> dg.Materialize
             "links_by_rule": dg.MetadataValue.json({k: int(v) for k, v in rules.items()}),
             "model_version": str(model_version),
             **run.metadata(),  # full / incremental / unchanged, new/changed/deleted records, seconds
+            **write,  # none / delta / full, rows written
         },
     )
 
@@ -104,6 +133,7 @@ def identity_resolution(context: dg.AssetExecutionContext, config: IdentityConfi
                 yield _write(context, wh, "contacts", run, "contact_crosswalk")
             if "contact_golden" in selected:
                 res = run.resolution
-                rows = wh.write_frame("core", "contact_golden", res.table_arrow(res.golden))
+                write = _publish(wh, run, "contact_golden", "golden")
+                rows = res.con.execute(f"SELECT count(*) FROM {res.golden}").fetchone()[0]
                 yield dg.MaterializeResult(asset_key=dg.AssetKey(["core", "contact_golden"]),
-                                           metadata={"dagster/row_count": rows, **run.metadata()})
+                                           metadata={"dagster/row_count": rows, **run.metadata(), **write})
