@@ -6,8 +6,10 @@ the pipeline passes it.
     .venv/bin/python bench/bench_identity_state.py --kind contacts -n 1000000 --change 0.001 0.01 0.1 --delete 0.01
     .venv/bin/python bench/bench_identity_state.py -n 100000 --verify   # + a full rebuild of every input: same result?
 
-Prints a markdown table: wall and CPU seconds of the resolution (CPU of all threads), the crosswalk (and golden)
-read the asset then does (as Arrow), peak RSS, the 1-min load average, the ratio to the full run, and the time per step.
+Prints a markdown table: wall and CPU seconds of the resolution (CPU of all threads), the warehouse write the asset
+then does (into a DuckDB warehouse file as the full run's asset left it: none / delta / full, seconds), peak RSS, the
+1-min load average, the ratio to the full run, and the time per step. --verify also compares the warehouse's tables
+after the write with those of a full rebuild.
 """
 from __future__ import annotations
 
@@ -45,23 +47,27 @@ def _changed(df, share: float, seed: int, n_new: int):
     return out
 
 
-def _one_run(kind: str, state: str, parquet: str, full: bool) -> dict:
-    """One pipeline run in this process: read the input, resolve against the state, read the crosswalk."""
+def _one_run(kind: str, state: str, parquet: str, full: bool, warehouse: str) -> dict:
+    """One pipeline run in this process: read the input, resolve against the state, then write the crosswalk (and
+    golden records) to the DuckDB warehouse file `warehouse` as the asset does (nothing, the delta, or whole)."""
     import pyarrow.parquet as pq
 
+    from pipelines.identity_assets import publish_identity_table
     from transforms.identity.state import resolve_with_state
+    from warehouse import Warehouse
 
+    wh = Warehouse(f"duckdb:///{warehouse}")
     data = pq.read_table(parquet)
     t0, c0 = time.perf_counter(), time.process_time()
     with resolve_with_state(kind, data, path=state, full_rebuild=full) as run:
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         res = run.resolution
         t1, c1 = time.perf_counter(), time.process_time()
-        # what the asset then reads and writes to the warehouse
-        cw = res.table_arrow(res.crosswalk)
+        writes = [publish_identity_table(wh, run, f"{kind[:-1]}_crosswalk", "crosswalk")["warehouse_write"]]
         if kind == "contacts":
-            res.table_arrow(res.golden)
+            writes.append(publish_identity_table(wh, run, "contact_golden", "golden")["warehouse_write"])
         read_wall, read_cpu = time.perf_counter() - t1, time.process_time() - c1
+        records = res.con.execute(f"SELECT count(*) FROM {res.crosswalk}").fetchone()[0]
         # a digest of the result, to compare an incremental run with a full rebuild of the same input
         digest = res.con.execute(
             f"""SELECT (SELECT sum(hash(source_system, source_id, entity_key, rule, round(match_probability, 9)))
@@ -69,9 +75,24 @@ def _one_run(kind: str, state: str, parquet: str, full: bool) -> dict:
                        (SELECT sum(hash(g)) FROM (SELECT * EXCLUDE (sources) FROM {res.golden}) g)"""
         ).fetchone()
     return {"mode": run.mode, "reason": run.reason, "new": run.new, "changed": run.changed, "deleted": run.deleted,
-            "records": cw.num_rows, "wall": wall, "cpu": cpu, "read_wall": read_wall, "read_cpu": read_cpu,
+            "records": records, "wall": wall, "cpu": cpu, "read_wall": read_wall, "read_cpu": read_cpu,
+            "write": "/".join(w.split(" ")[0] for w in writes),
             "rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, "load": os.getloadavg()[0],
             "timings": {k: round(v, 2) for k, v in run.timings.items()}, "digest": [str(d) for d in digest]}
+
+
+def _warehouse_digest(path: Path) -> list[str]:
+    import duckdb
+
+    with duckdb.connect(str(path), read_only=True) as con:
+        tables = [t for (t,) in con.execute("SELECT table_name FROM duckdb_tables() WHERE schema_name = 'core' "
+                                            "AND table_name NOT LIKE '\\_%' ESCAPE '\\' ORDER BY 1").fetchall()]
+        # as the state's digest: the golden records' source list aside (its order is not part of the result)
+        return [str(con.execute(
+            f"SELECT count(*), sum(hash(source_system, source_id, entity_key, rule, round(match_probability, 9))) "
+            f"FROM core.{t}" if "crosswalk" in t else
+            f"SELECT count(*), sum(hash(g)) FROM (SELECT * EXCLUDE (sources) FROM core.{t}) g").fetchone())
+            for t in tables]
 
 
 def main() -> None:
@@ -82,11 +103,11 @@ def main() -> None:
     ap.add_argument("--delete", type=float, nargs="*", default=[0.01])
     ap.add_argument("--verify", action="store_true", help="also rebuild every input in full and compare the results")
     ap.add_argument("--seed", type=int, default=7)
-    ap.add_argument("--run", nargs=3, help=argparse.SUPPRESS)  # state parquet full|incremental
+    ap.add_argument("--run", nargs=4, help=argparse.SUPPRESS)  # state parquet full|incremental warehouse
     ap.add_argument("--work", help="keep the inputs and states in this folder (default: a temporary one, removed)")
     a = ap.parse_args()
     if a.run:
-        print(json.dumps(_one_run(a.kind, a.run[0], a.run[1], a.run[2] == "full")))
+        print(json.dumps(_one_run(a.kind, a.run[0], a.run[1], a.run[2] == "full", a.run[3])))
         return
 
     from scale_people import generate_companies, generate_contacts
@@ -116,35 +137,47 @@ def main() -> None:
         save(f"{share:.1%} deleted", base.drop(index=base.index[gone]))
     del total, base
 
-    def run(state: Path, parquet: Path, full: bool) -> dict:
+    def run(state: Path, parquet: Path, full: bool, warehouse: Path) -> dict:
         p = subprocess.run([sys.executable, __file__, "--kind", a.kind, "--run", str(state), str(parquet),
-                            "full" if full else "incremental"], capture_output=True, text=True)
+                            "full" if full else "incremental", str(warehouse)], capture_output=True, text=True)
         if p.returncode:
             raise SystemExit(f"run failed:\n{p.stderr[-3000:]}")
         out = json.loads(p.stdout.strip().splitlines()[-1])
         print(f"  {out['mode']}: {out['wall']:.1f} s wall, {out['cpu']:.1f} CPU s, {out['rss_mib']:.0f} MiB, "
+              f"warehouse write {out['write']} {out['read_wall']:.1f} s, "
               f"load {out['load']:.1f}; {out['timings']}", file=sys.stderr)
         return out
 
     rows = []
     try:
-        snap = work / f"{a.kind}.base.duckdb"
+        snap, wh_snap, wh = (work / f"{a.kind}.base.duckdb", work / "warehouse.base.duckdb",
+                             work / "warehouse.duckdb")
+
+        def fresh(path: Path, source: Path | None = None) -> Path:
+            for f in (path, Path(f"{path}.wal")):
+                f.unlink(missing_ok=True)
+            if source:
+                shutil.copy(source, path)
+            return path
+
         print("full run (state written)", file=sys.stderr)
-        first = run(work / f"{a.kind}.first.duckdb", inputs[0][1], True)
+        first = run(work / f"{a.kind}.first.duckdb", inputs[0][1], True, fresh(wh))
         shutil.copy(work / f"{a.kind}.first.duckdb", snap)
+        shutil.copy(wh, wh_snap)  # the warehouse as the full run's asset left it
         rows.append(("full (first run, state written)", first, None))
         for label, parquet in inputs:
-            state = work / f"{a.kind}.duckdb"
-            for f in (state, Path(f"{state}.wal")):
-                f.unlink(missing_ok=True)
-            shutil.copy(snap, state)  # every run starts from the same state
+            # every run starts from the same state and the same warehouse
+            state = fresh(work / f"{a.kind}.duckdb", snap)
             print(label, file=sys.stderr)
-            out = run(state, parquet, False)
+            out = run(state, parquet, False, fresh(wh, wh_snap))
             ref = None
             if a.verify and out["mode"] != "full":
                 print(f"  {label}: full rebuild of the same input", file=sys.stderr)
-                ref = run(work / f"{a.kind}.ref.duckdb", parquet, True)
+                ref = run(work / f"{a.kind}.ref.duckdb", parquet, True, fresh(work / "warehouse.ref.duckdb"))
                 (work / f"{a.kind}.ref.duckdb").unlink()
+                # the warehouse the delta was written into holds the full rebuild's tables
+                ref["digest"] = ref["digest"] + _warehouse_digest(work / "warehouse.ref.duckdb")
+                out["digest"] = out["digest"] + _warehouse_digest(wh)
             rows.append((label, out, ref))
         size = snap.stat().st_size / 2**20
     finally:
@@ -152,13 +185,13 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     full_wall, full_cpu = first["wall"], first["cpu"]
     print(f"\n{a.kind}, n = {a.n:,}, state file {size:.0f} MiB\n")
-    print("| run | mode | new / changed / deleted | wall s | CPU s | wall / full | CPU / full | result read s | "
+    print("| run | mode | new / changed / deleted | wall s | CPU s | wall / full | CPU / full | warehouse write (s) | "
           "peak RSS MiB | load 1 min | same as full rebuild | steps (s) |")
     print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for label, r, ref in rows:
         same = "" if ref is None else ("yes" if ref["digest"] == r["digest"] else "**NO**")
         print(f"| {label} | {r['mode']} | {r['new']:,} / {r['changed']:,} / {r['deleted']:,} | {r['wall']:.1f} | "
-              f"{r['cpu']:.1f} | {r['wall'] / full_wall:.1%} | {r['cpu'] / full_cpu:.1%} | {r['read_wall']:.1f} | "
+              f"{r['cpu']:.1f} | {r['wall'] / full_wall:.1%} | {r['cpu'] / full_cpu:.1%} | {r['write']} {r['read_wall']:.1f} | "
               f"{r['rss_mib']:,.0f} | {r['load']:.1f} | {same} | {r['timings']} |")
 
 

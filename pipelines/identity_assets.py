@@ -6,7 +6,7 @@ run config `{"ops": {"identity_resolution": {"config": {"full_rebuild": true}}}}
 
 The warehouse's copies (core.company_crosswalk, core.contact_crosswalk, core.contact_golden) carry the state's version
 (core._table_versions): a run that changed nothing writes nothing, an incremental run replaces only the rows it
-changed (one transaction), and a copy of any other version is rewritten whole (see _publish).
+changed (one transaction), and a copy of any other version is rewritten whole (see publish_identity_table).
 """
 
 import dagster as dg
@@ -61,7 +61,7 @@ class IdentityConfig(dg.Config):
 _KEYS = {"crosswalk": ["source_system", "source_id"], "golden": ["entity_key"]}
 
 
-def _publish(wh: Warehouse, run, table: str, which: str) -> dict:
+def publish_identity_table(wh: Warehouse, run, table: str, which: str) -> dict:
     """Bring the warehouse's core.<table> to the identity state's version of it, as cheaply as its recorded version
     allows: nothing when it already holds it (a run with no new, changed or deleted record), the run's delta when it
     holds the version just before (delete + insert of the changed rows, one transaction), else the whole table.
@@ -83,7 +83,7 @@ def _publish(wh: Warehouse, run, table: str, which: str) -> dict:
 
 def _write(context, wh: Warehouse, kind: str, run, table: str) -> dg.MaterializeResult:
     res = run.resolution
-    write = _publish(wh, run, table, "crosswalk")
+    write = publish_identity_table(wh, run, table, "crosswalk")
     # the figures are counted in the identity state (a pass over the crosswalk), not in a frame
     rules = dict(res.con.execute(f"SELECT rule, count(*) FROM {res.crosswalk} GROUP BY rule").fetchall())
     rows, entities, model_version = res.con.execute(
@@ -133,7 +133,7 @@ def identity_resolution(context: dg.AssetExecutionContext, config: IdentityConfi
                 yield _write(context, wh, "contacts", run, "contact_crosswalk")
             if "contact_golden" in selected:
                 res = run.resolution
-                write = _publish(wh, run, "contact_golden", "golden")
+                write = publish_identity_table(wh, run, "contact_golden", "golden")
                 rows = res.con.execute(f"SELECT count(*) FROM {res.golden}").fetchone()[0]
                 yield dg.MaterializeResult(asset_key=dg.AssetKey(["core", "contact_golden"]),
                                            metadata={"dagster/row_count": rows, **run.metadata(), **write})
