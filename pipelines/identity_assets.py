@@ -4,6 +4,10 @@ Incremental between runs: the resolution state is kept beside the warehouse (tra
 sync's new or changed records are the only ones compared with the known entities. A full rebuild on demand:
 run config `{"ops": {"identity_resolution": {"config": {"full_rebuild": true}}}}` or CRM_ETL_IDENTITY_FULL_REBUILD=1.
 
+Thresholds, survivorship and the model file come from the sales model file's `identity` section; each model and
+setting a run used is kept in core.identity_models (a change of them rebuilds in full, so a raised threshold
+splits the weaker merges again).
+
 The warehouse's copies (core.company_crosswalk, core.contact_crosswalk, core.contact_golden) carry the state's version
 (core._table_versions): a run that changed nothing writes nothing, an incremental run replaces only the rows it
 changed (one transaction), and a copy of any other version is rewritten whole (see publish_identity_table).
@@ -11,7 +15,9 @@ changed (one transaction), and a copy of any other version is rewritten whole (s
 
 import dagster as dg
 
+from transforms.identity.splink_models import model_record
 from transforms.identity.state import resolve_with_state
+from transforms.sales_model import load_sales_model
 from warehouse import Warehouse
 
 from .resources import WarehouseResource
@@ -81,7 +87,27 @@ def publish_identity_table(wh: Warehouse, run, table: str, which: str) -> dict:
     return {"warehouse_write": "full", "rows_written": written}
 
 
-def _write(context, wh: Warehouse, kind: str, run, table: str) -> dg.MaterializeResult:
+def record_identity_model(wh: Warehouse, kind: str, cfg, model: dict) -> str:
+    """Keep in core.identity_models the model and settings this run resolved `kind` with (a new row the first time
+    they are used, else its last_used_at moved); returns the row's key (config_sha256). A small table, rewritten
+    whole (build, then swap)."""
+    import pandas as pd
+
+    row, now = model_record(kind, cfg, model), pd.Timestamp.now(tz="UTC")
+    old = wh.query_df("select * from core.identity_models") if wh.table_exists("core", "identity_models") else None
+    if old is not None and len(old):
+        same = (old["kind"] == kind) & (old["config_sha256"] == row["config_sha256"])
+        first = old.loc[same, "first_used_at"].min() if same.any() else now
+        rows = pd.concat([old[~same], pd.DataFrame([{**row, "first_used_at": first, "last_used_at": now}])])
+    else:
+        rows = pd.DataFrame([{**row, "first_used_at": now, "last_used_at": now}])
+    rows["first_used_at"] = pd.to_datetime(rows["first_used_at"], utc=True)
+    rows["last_used_at"] = pd.to_datetime(rows["last_used_at"], utc=True)
+    wh.write_frame("core", "identity_models", rows.sort_values(["kind", "first_used_at"]).reset_index(drop=True))
+    return row["config_sha256"]
+
+
+def _write(context, wh: Warehouse, kind: str, run, table: str, model_key: str) -> dg.MaterializeResult:
     res = run.resolution
     write = publish_identity_table(wh, run, table, "crosswalk")
     # the figures are counted in the identity state (a pass over the crosswalk), not in a frame
@@ -98,6 +124,7 @@ def _write(context, wh: Warehouse, kind: str, run, table: str) -> dg.Materialize
             "duplicate_rate_before": round(1 - entities / rows, 4) if rows else 0.0,
             "links_by_rule": dg.MetadataValue.json({k: int(v) for k, v in rules.items()}),
             "model_version": str(model_version),
+            "identity_model": model_key,  # core.identity_models.config_sha256
             **run.metadata(),  # full / incremental / unchanged, new/changed/deleted records, seconds
             **write,  # none / delta / full, rows written
         },
@@ -122,18 +149,27 @@ def _write(context, wh: Warehouse, kind: str, run, table: str) -> dg.Materialize
 def identity_resolution(context: dg.AssetExecutionContext, config: IdentityConfig, warehouse: WarehouseResource):
     wh = warehouse.get()
     selected = {k.path[-1] for k in context.selected_asset_keys}
+    # the sales model file's identity section: thresholds, survivorship, model file (a change rebuilds in full)
+    cfgs = {kind: load_sales_model().identity_config(kind) for kind in ("companies", "contacts")}
     state = dict(warehouse_url=wh.url, full_rebuild=config.full_rebuild, log=context.log.info)
-    if "company_crosswalk" in selected:
+
+    def resolve(kind: str, inputs: dict):
         # the input is read under the state's lock (a function, not a table): see resolve_with_state
-        with resolve_with_state("companies", lambda: _gather(wh, COMPANY_INPUTS, context.log), **state) as run:
-            yield _write(context, wh, "companies", run, "company_crosswalk")
+        return resolve_with_state(kind, lambda: _gather(wh, inputs, context.log), config=cfgs[kind], **state)
+
+    if "company_crosswalk" in selected:
+        with resolve("companies", COMPANY_INPUTS) as run:
+            model_key = record_identity_model(wh, "companies", cfgs["companies"], run.resolution.model)
+            yield _write(context, wh, "companies", run, "company_crosswalk", model_key)
     if selected & {"contact_crosswalk", "contact_golden"}:
-        with resolve_with_state("contacts", lambda: _gather(wh, CONTACT_INPUTS, context.log), **state) as run:
+        with resolve("contacts", CONTACT_INPUTS) as run:
+            model_key = record_identity_model(wh, "contacts", cfgs["contacts"], run.resolution.model)
             if "contact_crosswalk" in selected:
-                yield _write(context, wh, "contacts", run, "contact_crosswalk")
+                yield _write(context, wh, "contacts", run, "contact_crosswalk", model_key)
             if "contact_golden" in selected:
                 res = run.resolution
                 write = publish_identity_table(wh, run, "contact_golden", "golden")
                 rows = res.con.execute(f"SELECT count(*) FROM {res.golden}").fetchone()[0]
                 yield dg.MaterializeResult(asset_key=dg.AssetKey(["core", "contact_golden"]),
-                                           metadata={"dagster/row_count": rows, **run.metadata(), **write})
+                                           metadata={"dagster/row_count": rows, **run.metadata(), **write,
+                                                     "identity_model": model_key})

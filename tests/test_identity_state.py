@@ -398,3 +398,63 @@ def test_input_given_as_a_function_is_read_under_the_lock(people, tmp_path):
 
     run, crosswalk, _ = _run("contacts", read_input, path)
     assert held == [True] and len(crosswalk) == len(people)
+
+
+def test_identity_settings_come_from_the_sales_model_and_are_kept_in_the_warehouse(duckdb_warehouse, tmp_path,
+                                                                                   monkeypatch):
+    """A data engineer raises the contacts threshold in sales_model.yaml: the next run rebuilds in full with it and
+    the weaker merges split; core.identity_models keeps each model and setting used, and its model JSON with its
+    settings reproduces the crosswalk outside the pipeline."""
+    import json
+
+    import dagster as dg
+
+    from pipelines.identity_assets import CONTACT_INPUTS, identity_resolution
+    from pipelines.resources import WarehouseResource
+    from transforms.identity import ContactsConfig, SurvivorshipConfig
+    from transforms.identity.core import resolve
+    from transforms.sales_model import SAMPLE_PATH
+
+    contacts = generate_contacts(600, seed=6).drop(columns="person_key")
+    companies = generate_companies(100, seed=6).drop(columns="company_key")
+    _staging(duckdb_warehouse, contacts, companies)
+    sales_model, sample = tmp_path / "sales_model.yaml", SAMPLE_PATH.read_text(encoding="utf-8")
+    monkeypatch.setenv("CRM_ETL_SALES_MODEL", str(sales_model))
+
+    def run(threshold: float) -> dict:
+        sales_model.write_text(sample.replace("  contacts:\n    match_threshold: 0.9\n",
+                                              f"  contacts:\n    match_threshold: {threshold}\n"), encoding="utf-8")
+        result = dg.materialize([identity_resolution], resources={"warehouse": WarehouseResource(url=duckdb_warehouse.url)},
+                                selection=["core/contact_crosswalk"])
+        assert result.success
+        (meta,) = [e.materialization.metadata for e in result.get_asset_materialization_events()]
+        return meta
+
+    loose = run(0.9)
+    strict = run(0.9999)
+    assert (strict["identity_mode"].value, strict["identity_mode_reason"].value) == (
+        "full", "model, match config, identity code or library versions changed")
+    assert strict["links_by_rule"].value.get("splink", 0) < loose["links_by_rule"].value["splink"]
+    assert strict["entities"].value > loose["entities"].value  # the weaker merges split again
+    models = duckdb_warehouse.query_df("select * from core.identity_models where kind = 'contacts' order by first_used_at")
+    assert list(models.match_threshold) == [0.9, 0.9999]
+    assert list(models.config_sha256) == [loose["identity_model"].value, strict["identity_model"].value]
+    assert json.loads(models.blocking_rules[1]) and models.model_version[1] == strict["model_version"].value
+
+    # what the warehouse kept reproduces the crosswalk, outside the pipeline
+    row = models.iloc[1]
+    cfg = ContactsConfig(match_threshold=row.match_threshold,
+                         survivorship=SurvivorshipConfig.model_validate_json(row.survivorship))
+    again = resolve("contacts", duckdb_warehouse.query_arrow(CONTACT_INPUTS[("staging", "contacts")]), config=cfg,
+                    model=json.loads(row.model)).crosswalk_df()
+    kept = duckdb_warehouse.query_df("select * from core.contact_crosswalk")
+    cols = ["source_system", "source_id", "entity_key", "rule"]
+    pd.testing.assert_frame_equal(again[cols].sort_values(cols[:2]).reset_index(drop=True),
+                                  kept[cols].sort_values(cols[:2]).reset_index(drop=True))
+
+    # back to 0.9: the first row is used again (no new row), its last use moves
+    run(0.9)
+    again_models = duckdb_warehouse.query_df(
+        "select * from core.identity_models where kind = 'contacts' order by first_used_at")
+    assert list(again_models.config_sha256) == list(models.config_sha256)
+    assert again_models.last_used_at[0] > models.last_used_at[0]

@@ -67,6 +67,31 @@ def test_semantic_rules_shares_home_rate_severity():
     assert any("quality.mandatory_fields.contact[2].severity" in p and "'error' or 'warn'" in p for p in sev)
 
 
+def test_identity_section_gives_the_matching_config_and_names_its_mistakes(tmp_path):
+    cfg = load_sales_model(SAMPLE_PATH).identity_config("contacts")
+    assert (cfg.match_threshold, cfg.region, cfg.survivorship.source_priority) == (0.9, "FR", ["hubspot", "koban"])
+    model = tmp_path / "contacts_model.json"
+    model.write_text("{}")
+    custom = parse_sales_model(SAMPLE.replace(
+        "  contacts:\n    match_threshold: 0.9\n",
+        f"  contacts:\n    match_threshold: 0.97\n    survivorship: source_priority\n"
+        f"    field_strategy: {{email: most_recent}}\n    model_file: {model}\n")).identity_config("contacts")
+    assert custom.match_threshold == 0.97 and custom.model_path == model
+    assert (custom.survivorship.strategy, custom.survivorship.field_strategy) == ("source_priority", {"email": "most_recent"})
+
+    bad = SAMPLE.replace("  companies:\n    match_threshold: 0.9\n", "  companies:\n    match_threshold: 1.2\n")
+    (p,) = _problems(bad)
+    line = _line_of(bad, "match_threshold: 1.2")
+    assert p == f"sales_model.yaml:{line}:5: identity.companies.match_threshold: must be < 1.0 (got 1.2)"
+    bad = SAMPLE.replace("  contacts:\n    match_threshold: 0.9\n",
+                         "  contacts:\n    match_threshold: 0.9\n    field_strategy: {emial: most_recent}\n"
+                         "    model_file: nowhere/contacts.json\n")
+    problems = _problems(bad)
+    assert any(p.startswith(f"sales_model.yaml:{_line_of(bad, 'nowhere/contacts.json')}:")
+               and "no file nowhere/contacts.json" in p for p in problems), problems
+    assert any("identity.contacts.field_strategy.emial: no golden field 'emial'" in p for p in problems), problems
+
+
 def test_yaml_syntax_error_has_a_position():
     (p,) = _problems("segments:\n  Or: [\n")
     assert p.startswith("sales_model.yaml:") and "YAML syntax" in p

@@ -133,6 +133,33 @@ class Enrichment(_Strict):
     tier_min_peers: int = Field(3, ge=1)
 
 
+class IdentityMatching(_Strict):
+    """How one kind (contacts, companies) is resolved (transforms.identity.MatchConfig). A change here makes the
+    next identity run rebuild in full with it: raise the threshold and a merge that was wrong splits again."""
+
+    # Splink pairs at or above this match probability are linked (deterministic rules always link)
+    match_threshold: float = Field(0.9, gt=0, lt=1)
+    # golden records: "most_recent" non-null value wins (source priority breaks ties) or "source_priority" first
+    survivorship: Literal["most_recent", "source_priority"] = "most_recent"
+    source_priority: list[str] = Field(default_factory=lambda: ["registry", "hubspot", "koban", "stripe"], min_length=1)
+    # per golden field, the other strategy (e.g. {email: source_priority})
+    field_strategy: dict[str, Literal["most_recent", "source_priority"]] = Field(default_factory=dict)
+    # a trained Splink model (JSON, e.g. from `crm-etl resolve --save-model`); empty: the shipped model
+    model_file: str | None = None
+
+    @field_validator("source_priority")
+    @classmethod
+    def _distinct(cls, sources: list[str]) -> list[str]:
+        if len(set(sources)) != len(sources):
+            raise ValueError("a source is listed twice")
+        return sources
+
+
+class Identity(_Strict):
+    contacts: IdentityMatching = IdentityMatching()
+    companies: IdentityMatching = IdentityMatching()
+
+
 class RepCost(_Strict):
     rep_email: str = Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
     hourly_cost: float = Field(ge=0)
@@ -208,6 +235,7 @@ class SalesModel(_Strict):
     channels: list[Channel] = Field(default_factory=list)
     lead_scoring: LeadScoring = LeadScoring(handoff_threshold=50)
     enrichment: Enrichment = Enrichment()
+    identity: Identity = Identity()
     rep_costs: list[RepCost] = Field(default_factory=list)
     freshness: dict[str, Freshness] = Field(default_factory=dict)
     quality: Quality = Quality()
@@ -223,6 +251,18 @@ class SalesModel(_Strict):
         return rates
 
     # -- derived views ------------------------------------------------------------------------------------
+    def identity_config(self, kind: str):
+        """The transforms.identity config of `kind` ("contacts" or "companies"): this file's identity section,
+        phones parsed in settings.default_region."""
+        from transforms.identity.config import CompaniesConfig, ContactsConfig, SurvivorshipConfig
+
+        m: IdentityMatching = getattr(self.identity, kind)
+        cls = ContactsConfig if kind == "contacts" else CompaniesConfig
+        return cls(region=self.settings.default_region, match_threshold=m.match_threshold,
+                   model_path=Path(m.model_file) if m.model_file else None,
+                   survivorship=SurvivorshipConfig(strategy=m.survivorship, source_priority=list(m.source_priority),
+                                                   field_strategy=dict(m.field_strategy)))
+
     def stage_order(self) -> dict[tuple[str, str], int]:
         return {(p.id, s.id): i for p in self.pipelines for i, s in enumerate(p.stages)}
 
@@ -344,6 +384,16 @@ def _semantic_problems(model: SalesModel) -> list[tuple[tuple, str]]:
     from warehouse.dictionary import table_doc
 
     problems: list[tuple[tuple, str]] = []
+    from transforms.identity.core import golden_field_names
+
+    for kind in ("contacts", "companies"):
+        m = getattr(model.identity, kind)
+        if m.model_file and not Path(m.model_file).is_file():
+            problems.append((("identity", kind, "model_file"),
+                             f"no file {m.model_file} (a path relative to the folder the pipeline runs in)"))
+        for name in sorted(set(m.field_strategy) - set(golden_field_names(kind))):
+            problems.append((("identity", kind, "field_strategy", name),
+                             f"no golden field {name!r}; {kind} have {', '.join(golden_field_names(kind))}"))
     total = sum(s.planned_share for s in model.segments.values())
     if abs(total - 1.0) > 0.001:
         problems.append((("segments",), f"planned_share values must sum to 1 (they sum to {total:g})"))

@@ -33,6 +33,11 @@ CONFLICTS = {
 }
 
 
+def golden_field_names(kind: str) -> list[str]:
+    """The golden record's fields of `kind` (besides passthrough columns), as survivorship config names them."""
+    return list(_golden_fields(kind))
+
+
 def _golden_fields(kind: str) -> dict[str, str]:
     t = nz.sql_clean_text
     if kind == "contacts":

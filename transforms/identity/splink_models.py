@@ -238,6 +238,30 @@ def model_version(model: dict[str, Any]) -> str:
     return str(model.get("linker_uid") or "untrained")
 
 
+def model_record(kind: str, cfg: Any, model: dict[str, Any]) -> dict[str, Any]:
+    """What decides a resolution's links and golden records, as one row of core.identity_models: the trained
+    Splink model (its JSON, parameters included), its blocking rules, the threshold and survivorship; keyed by a
+    hash of them all. A crosswalk row's model_version and this row say how a merge was decided, and the `model`
+    JSON can be given back to `crm-etl resolve --model` to reproduce it."""
+    import hashlib
+
+    import splink
+
+    model_json = json.dumps(model, sort_keys=True, default=str)
+    survivorship = cfg.survivorship.model_dump_json()
+    config = cfg.model_dump_json(exclude={"model_path"})  # where the file was read from does not decide anything
+    return {
+        "kind": kind,
+        "config_sha256": hashlib.sha256(f"{model_json}\n{config}".encode()).hexdigest(),
+        "model_version": cfg.model_version or model_version(model),
+        "match_threshold": float(cfg.match_threshold),
+        "survivorship": survivorship,
+        "blocking_rules": json.dumps(blocking_rules(model)),
+        "model": model_json,
+        "splink_version": splink.__version__,
+    }
+
+
 def _api(con: duckdb.DuckDBPyConnection):
     from splink import DuckDBAPI
 
