@@ -114,6 +114,14 @@ def _ascii_keep_case(s: str) -> str:
     return "".join(c for c in unicodedata.normalize("NFKD", s) if not unicodedata.combining(c))
 
 
+def _mobile(digits: str) -> str:
+    """A French mobile number in an allocated range (06, 073-079: what phonenumbers accepts as valid), the same
+    random draws as before: 070-072 do not exist, and a real CRM holds them only as typos."""
+    if digits.startswith("07") and digits[2] in "012":
+        digits = f"07{int(digits[2]) + 7}{digits[3:]}"
+    return digits
+
+
 def _phone_style(r: random.Random, digits: str | None) -> str | None:
     if not digits:
         return None
@@ -186,7 +194,7 @@ def generate_contacts(n_records: int = 10_000, seed: int = 1, variant: str = "de
         comp = r.choice(companies)
         first = _zipf_choice(r, FIRST)
         last = _zipf_choice(r, last_names)
-        phone = ("06" if r.random() < 0.5 else "07") + f"{r.randrange(10**8):08d}" if r.random() < 0.6 else None
+        phone = _mobile(("06" if r.random() < 0.5 else "07") + f"{r.randrange(10**8):08d}") if r.random() < 0.6 else None
         k = r.random()
         if k < 0.75:
             email = f"{_ascii(first)}.{_ascii(last)}@{comp['domain']}"
