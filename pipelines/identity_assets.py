@@ -76,14 +76,16 @@ def publish_identity_table(wh: Warehouse, run, table: str, which: str) -> dict:
     held = wh.table_version("core", table)
     if held is not None and held == run.version:
         return {"warehouse_write": "none (already this version)", "rows_written": 0}
+    source = res.crosswalk if which == "crosswalk" else res.golden
     if run.delta_from is not None and held == run.delta_from:
         rows, deleted = run.delta(which)
+        # the copy must end with the state's row count (else it drifted: rolled back, written whole below)
+        expect = res.con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
         written = wh.apply_delta("core", table, _KEYS[which], rows, deleted,
-                                 expect_version=held, version=run.version)
+                                 expect_version=held, version=run.version, expect_rows=expect)
         if written is not None:
             return {"warehouse_write": "delta", "rows_written": written, "rows_removed_or_replaced": deleted.num_rows}
-    written = wh.write_frame("core", table, res.table_arrow(res.crosswalk if which == "crosswalk" else res.golden),
-                             version=run.version)
+    written = wh.write_frame("core", table, res.table_arrow(source), version=run.version)
     return {"warehouse_write": "full", "rows_written": written}
 
 

@@ -51,6 +51,10 @@ def redact(url: str) -> str:
     return re.sub(r"(://[^:/@]+):[^@]*@", r"\1:***@", url)
 
 
+class _DeltaDoesNotAddUp(Exception):
+    """apply_delta: the table would not have the expected row count; raised to roll the change back."""
+
+
 @dataclass
 class Warehouse:
     """A handle on the warehouse: dialect, SQL execution, atomic builds, the dlt destination."""
@@ -295,13 +299,21 @@ class Warehouse:
         return self.scalar(f"select version from {qualify(schema, VERSIONS_TABLE)} where table_name = :t", {"t": table})
 
     def apply_delta(self, schema: str, table: str, keys: Sequence[str], rows, deleted, *, expect_version: str,
-                    version: str) -> int | None:
+                    version: str, expect_rows: int | None = None) -> int | None:
         """Change `schema.table` in one transaction: the rows whose `keys` are in `deleted` (a frame of key
         columns) or in `rows` are removed, then `rows` inserted. Only if the table still holds `expect_version`
         (else nothing is touched and None is returned: the caller writes the table whole); records `version`.
+        `expect_rows`: the row count the table must have afterwards (the source's), else the change is rolled back
+        and None returned: a copy that drifted is rewritten, never patched into a wrong state.
         Returns the number of rows inserted. Readers see the table before or after, never in between."""
         rows, deleted = _warehouse_arrow(rows), _warehouse_arrow(deleted)
         target = qualify(schema, table)
+        try:
+            return self._apply_delta(target, schema, table, keys, rows, deleted, expect_version, version, expect_rows)
+        except _DeltaDoesNotAddUp:
+            return None
+
+    def _apply_delta(self, target, schema, table, keys, rows, deleted, expect_version, version, expect_rows):
         with self.connect() as conn:
             if not (self._exists(conn, schema, VERSIONS_TABLE) and self._exists(conn, schema, table)):
                 return None
@@ -324,6 +336,8 @@ class Warehouse:
             conn.exec_driver_sql(f"insert into {target} ({col_list}) select {col_list} from {stage_rows}")
             for t in (stage_rows, stage_del):
                 conn.exec_driver_sql(f"drop table {t}")
+            if expect_rows is not None and conn.exec_driver_sql(f"select count(*) from {target}").scalar() != expect_rows:
+                raise _DeltaDoesNotAddUp  # rolls the transaction back
             self._set_version(conn, schema, table, version)
         return rows.num_rows
 
