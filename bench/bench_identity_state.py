@@ -63,7 +63,8 @@ def _one_run(kind: str, state: str, parquet: str, full: bool, warehouse: str) ->
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         res = run.resolution
         t1, c1 = time.perf_counter(), time.process_time()
-        writes = [publish_identity_table(wh, run, f"{kind[:-1]}_crosswalk", "crosswalk")["warehouse_write"]]
+        writes = [publish_identity_table(wh, run, "contact_crosswalk" if kind == "contacts" else "company_crosswalk",
+                                         "crosswalk")["warehouse_write"]]
         if kind == "contacts":
             writes.append(publish_identity_table(wh, run, "contact_golden", "golden")["warehouse_write"])
         read_wall, read_cpu = time.perf_counter() - t1, time.process_time() - c1

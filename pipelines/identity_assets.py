@@ -74,13 +74,13 @@ def publish_identity_table(wh: Warehouse, run, table: str, which: str) -> dict:
     `which`: "crosswalk" or "golden". Returns the write's metadata."""
     res = run.resolution
     held = wh.table_version("core", table)
-    if held is not None and held == run.version:
-        return {"warehouse_write": "none (already this version)", "rows_written": 0}
     source = res.crosswalk if which == "crosswalk" else res.golden
+    # the copy must have (or end with) the state's row count, else it drifted: written whole
+    expect = res.con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
+    if held is not None and held == run.version and wh.row_count("core", table) == expect:
+        return {"warehouse_write": "none (already this version)", "rows_written": 0}
     if run.delta_from is not None and held == run.delta_from:
         rows, deleted = run.delta(which)
-        # the copy must end with the state's row count (else it drifted: rolled back, written whole below)
-        expect = res.con.execute(f"SELECT count(*) FROM {source}").fetchone()[0]
         written = wh.apply_delta("core", table, _KEYS[which], rows, deleted,
                                  expect_version=held, version=run.version, expect_rows=expect)
         if written is not None:
@@ -91,21 +91,19 @@ def publish_identity_table(wh: Warehouse, run, table: str, which: str) -> dict:
 
 def record_identity_model(wh: Warehouse, kind: str, cfg, model: dict) -> str:
     """Keep in core.identity_models the model and settings this run resolved `kind` with (a new row the first time
-    they are used, else its last_used_at moved); returns the row's key (config_sha256). A small table, rewritten
-    whole (build, then swap)."""
+    they are used, else its last_used_at moved), one row upserted (concurrent runs of the other kind keep theirs);
+    returns the row's key (config_sha256)."""
     import pandas as pd
 
     row, now = model_record(kind, cfg, model), pd.Timestamp.now(tz="UTC")
-    old = wh.query_df("select * from core.identity_models") if wh.table_exists("core", "identity_models") else None
-    if old is not None and len(old):
-        same = (old["kind"] == kind) & (old["config_sha256"] == row["config_sha256"])
-        first = old.loc[same, "first_used_at"].min() if same.any() else now
-        rows = pd.concat([old[~same], pd.DataFrame([{**row, "first_used_at": first, "last_used_at": now}])])
-    else:
-        rows = pd.DataFrame([{**row, "first_used_at": now, "last_used_at": now}])
-    rows["first_used_at"] = pd.to_datetime(rows["first_used_at"], utc=True)
-    rows["last_used_at"] = pd.to_datetime(rows["last_used_at"], utc=True)
-    wh.write_frame("core", "identity_models", rows.sort_values(["kind", "first_used_at"]).reset_index(drop=True))
+    first = None
+    if wh.table_exists("core", "identity_models"):
+        first = wh.scalar("select min(first_used_at) from core.identity_models where kind = :k and config_sha256 = :h",
+                          {"k": kind, "h": row["config_sha256"]})
+    frame = pd.DataFrame([{**row, "first_used_at": pd.Timestamp(first or now), "last_used_at": now}])
+    for col in ("first_used_at", "last_used_at"):
+        frame[col] = pd.to_datetime(frame[col], utc=True)
+    wh.upsert_frame("core", "identity_models", ["kind", "config_sha256"], frame)
     return row["config_sha256"]
 
 

@@ -419,7 +419,7 @@ def test_identity_settings_come_from_the_sales_model_and_are_kept_in_the_warehou
 
     from pipelines.identity_assets import CONTACT_INPUTS, identity_resolution
     from pipelines.resources import WarehouseResource
-    from transforms.identity import ContactsConfig, SurvivorshipConfig
+    from transforms.identity import ContactsConfig
     from transforms.identity.core import resolve
     from transforms.sales_model import SAMPLE_PATH
 
@@ -451,8 +451,8 @@ def test_identity_settings_come_from_the_sales_model_and_are_kept_in_the_warehou
 
     # what the warehouse kept reproduces the crosswalk, outside the pipeline
     row = models.iloc[1]
-    cfg = ContactsConfig(match_threshold=row.match_threshold,
-                         survivorship=SurvivorshipConfig.model_validate_json(row.survivorship))
+    cfg = ContactsConfig.model_validate_json(row.match_config)
+    assert cfg.match_threshold == row.match_threshold == 0.9999 and cfg.survivorship.source_priority == ["hubspot", "koban"]
     again = resolve("contacts", duckdb_warehouse.query_arrow(CONTACT_INPUTS[("staging", "contacts")]), config=cfg,
                     model=json.loads(row.model)).crosswalk_df()
     kept = duckdb_warehouse.query_df("select * from core.contact_crosswalk")
@@ -466,3 +466,20 @@ def test_identity_settings_come_from_the_sales_model_and_are_kept_in_the_warehou
         "select * from core.identity_models where kind = 'contacts' order by first_used_at")
     assert list(again_models.config_sha256) == list(models.config_sha256)
     assert again_models.last_used_at[0] > models.last_used_at[0]
+
+
+def test_two_copies_of_one_state_never_name_their_updates_alike(people, tmp_path):
+    """A state file restored from a backup or baked into two workers: each copy's next update starts from the same
+    version but must not be named alike, or a warehouse holding one copy's update would be taken for the other's
+    (and never rewritten)."""
+    import shutil
+
+    path, copy = tmp_path / "a" / "contacts.duckdb", tmp_path / "b" / "contacts.duckdb"
+    base = people.iloc[:800]
+    first = _run("contacts", base, path)[0]
+    copy.parent.mkdir()
+    shutil.copy(path, copy)
+    a = _run("contacts", base.iloc[:-1], path)[0]
+    b = _run("contacts", base.iloc[:-2], copy)[0]
+    assert a.mode == b.mode == "incremental"
+    assert a.delta_from == b.delta_from == first.version and a.version != b.version

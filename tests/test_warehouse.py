@@ -64,13 +64,29 @@ def _delta_case(wh):
     assert wh.row_count("core", "xw") == 3
 
 
+def _upsert_case(wh):
+    """Rows upserted by key: created when missing, a row with the same key replaced, the others kept."""
+    a = pd.DataFrame({"kind": ["contacts"], "h": ["1"], "used": [pd.Timestamp("2026-01-01", tz="UTC")]})
+    b = pd.DataFrame({"kind": ["companies"], "h": ["1"], "used": [pd.Timestamp("2026-01-02", tz="UTC")]})
+    assert wh.upsert_frame("core", "models", ["kind", "h"], a) == 1
+    wh.upsert_frame("core", "models", ["kind", "h"], b)
+    wh.upsert_frame("core", "models", ["kind", "h"], a.assign(used=pd.Timestamp("2026-02-01", tz="UTC")))
+    got = wh.query_df("select kind, h, used from core.models order by kind")
+    assert list(got.kind) == ["companies", "contacts"]
+    assert [str(pd.Timestamp(u).date()) for u in got.used] == ["2026-01-02", "2026-02-01"]
+    with pytest.raises(ValueError, match="has columns"):
+        wh.upsert_frame("core", "models", ["kind", "h"], a.rename(columns={"used": "when"}))
+
+
 def test_apply_delta_on_the_version_written(duckdb_warehouse):
     _delta_case(duckdb_warehouse)
+    _upsert_case(duckdb_warehouse)
 
 
 @pytest.mark.postgres
 def test_postgres_apply_delta_on_the_version_written(postgres_warehouse):
     _delta_case(postgres_warehouse)
+    _upsert_case(postgres_warehouse)
 
 
 @pytest.mark.postgres

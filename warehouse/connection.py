@@ -317,29 +317,57 @@ class Warehouse:
         with self.connect() as conn:
             if not (self._exists(conn, schema, VERSIONS_TABLE) and self._exists(conn, schema, table)):
                 return None
+            if self.dialect == "postgres":
+                # a concurrent swap (write_frame) commits before or after this change, not between the version
+                # read and the delete (READ COMMITTED would let the delete hit the new table)
+                conn.exec_driver_sql(f"lock table {target} in share row exclusive mode")
             held = conn.execute(sa.text(f"select version from {qualify(schema, VERSIONS_TABLE)} where table_name = :t"),
                                 {"t": table}).scalar()
             if held != expect_version:
                 return None
-            cols = [c for c in self._columns(conn, schema, table)]
-            if [f.name for f in rows.schema] != cols:
+            if not self._replace_by_key(conn, schema, table, keys, rows, deleted):
                 return None  # the table's shape changed: written whole
-            key_list = ", ".join(quote_ident(k) for k in keys)
-            stage_rows, stage_del = f"{table}__delta_rows", f"{table}__delta_keys"
-            self._stage(conn, stage_rows, rows, temp=True)
-            self._stage(conn, stage_del, deleted.select(list(keys)), temp=True)
-            match = " and ".join(f"t.{quote_ident(k)} = d.{quote_ident(k)}" for k in keys)
-            conn.exec_driver_sql(
-                f"""delete from {target} t using (select {key_list} from {stage_del}
-                                                   union select {key_list} from {stage_rows}) d where {match}""")
-            col_list = ", ".join(quote_ident(c) for c in cols)
-            conn.exec_driver_sql(f"insert into {target} ({col_list}) select {col_list} from {stage_rows}")
-            for t in (stage_rows, stage_del):
-                conn.exec_driver_sql(f"drop table {t}")
             if expect_rows is not None and conn.exec_driver_sql(f"select count(*) from {target}").scalar() != expect_rows:
                 raise _DeltaDoesNotAddUp  # rolls the transaction back
             self._set_version(conn, schema, table, version)
         return rows.num_rows
+
+    def upsert_frame(self, schema: str, table: str, keys: Sequence[str], frame) -> int:
+        """Insert the rows of a frame into `schema.table`, replacing those with the same `keys`, in one transaction
+        (the table is created from the frame when missing). For small bookkeeping tables written by concurrent runs
+        (core.identity_models): no run rewrites, and so loses, another's rows."""
+        arrow = _warehouse_arrow(frame)
+        with self.connect() as conn:
+            conn.exec_driver_sql(f"create schema if not exists {quote_ident(schema)}")
+            if not self._exists(conn, schema, table):
+                self._stage(conn, qualify(schema, table), arrow)
+                return arrow.num_rows
+            if self.dialect == "postgres":
+                conn.exec_driver_sql(f"lock table {qualify(schema, table)} in share row exclusive mode")
+            if not self._replace_by_key(conn, schema, table, keys, arrow, arrow.select(list(keys))):
+                raise ValueError(f"{schema}.{table} has columns {self._columns(conn, schema, table)}, "
+                                 f"the rows {arrow.schema.names}")
+        return arrow.num_rows
+
+    def _replace_by_key(self, conn, schema: str, table: str, keys: Sequence[str], rows, deleted) -> bool:
+        """In the caller's transaction: delete the rows of `schema.table` whose keys are in `deleted` or `rows`, then
+        insert `rows` (Arrow, the table's columns in its order; else nothing is done and False returned)."""
+        cols = self._columns(conn, schema, table)
+        if [f.name for f in rows.schema] != cols:
+            return False
+        target, key_list = qualify(schema, table), ", ".join(quote_ident(k) for k in keys)
+        stage_rows, stage_del = f"{table}__delta_rows", f"{table}__delta_keys"
+        self._stage(conn, stage_rows, rows, temp=True)
+        self._stage(conn, stage_del, deleted.select(list(keys)), temp=True)
+        match = " and ".join(f"t.{quote_ident(k)} = d.{quote_ident(k)}" for k in keys)
+        conn.exec_driver_sql(
+            f"""delete from {target} t using (select {key_list} from {stage_del}
+                                               union select {key_list} from {stage_rows}) d where {match}""")
+        col_list = ", ".join(quote_ident(c) for c in cols)
+        conn.exec_driver_sql(f"insert into {target} ({col_list}) select {col_list} from {stage_rows}")
+        for t in (stage_rows, stage_del):
+            conn.exec_driver_sql(f"drop table {t}")
+        return True
 
     def _exists(self, conn, schema: str, table: str) -> bool:
         return bool(conn.execute(sa.text(

@@ -248,14 +248,13 @@ def model_record(kind: str, cfg: Any, model: dict[str, Any]) -> dict[str, Any]:
     import splink
 
     model_json = json.dumps(model, sort_keys=True, default=str)
-    survivorship = cfg.survivorship.model_dump_json()
     config = cfg.model_dump_json(exclude={"model_path"})  # where the file was read from does not decide anything
     return {
         "kind": kind,
-        "config_sha256": hashlib.sha256(f"{model_json}\n{config}".encode()).hexdigest(),
+        "config_sha256": hashlib.sha256(f"{model_json}\n{config}\n{splink.__version__}".encode()).hexdigest(),
         "model_version": cfg.model_version or model_version(model),
         "match_threshold": float(cfg.match_threshold),
-        "survivorship": survivorship,
+        "match_config": config,
         "blocking_rules": json.dumps(blocking_rules(model)),
         "model": model_json,
         "splink_version": splink.__version__,

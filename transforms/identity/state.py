@@ -8,8 +8,8 @@ One DuckDB file per kind, `<state dir>/<kind>.duckdb` (see `state_path`), holds:
     source_system, source_id, a 64-bit key of them (k) and a hash of its contract and passthrough columns (h);
   - identity_state.meta: the fingerprint of everything that decides the result (model version, match config,
     the identity and normalisation code, DuckDB and Splink versions, the input columns), whether the stored keys
-    are unique, a `complete` marker, and the crosswalk/golden `version` (`<state id>.<update number>`) with the
-    version the last update started from (`delta_from`);
+    are unique, a `complete` marker, and the crosswalk/golden `version` (`<state id>.<update number>.<random>`)
+    with the version the last update started from (`delta_from`);
   - identity_state.delta_records / delta_entities: what the last update replaced or removed (crosswalk records,
     golden entities), so that a copy of the tables at `delta_from` (the warehouse's) is brought up to date by
     replacing just those rows (StateRun.delta) instead of being rewritten.
@@ -519,8 +519,13 @@ def _new_version() -> str:
 
 
 def _next_version(version: str) -> str:
-    state_id, _, n = version.rpartition(".")
-    return f"{state_id}.{int(n) + 1}" if state_id and n.isdigit() else _new_version()
+    """The version after `version`: `<state id>.<update number>.<random>`. The random part keeps two copies of one
+    state file (a restored backup, a worker image) from naming their different updates alike: a warehouse copy
+    holding one's update is never taken for the other's."""
+    import uuid
+
+    state_id, n = (version.split(".") + [""])[:2]
+    return f"{state_id}.{int(n) + 1}.{uuid.uuid4().hex[:8]}" if state_id and n.isdigit() else _new_version()
 
 
 def _take(data: Any, rows: Any) -> Any:
