@@ -150,7 +150,8 @@ def identity_resolution(context: dg.AssetExecutionContext, config: IdentityConfi
     wh = warehouse.get()
     selected = {k.path[-1] for k in context.selected_asset_keys}
     # the sales model file's identity section: thresholds, survivorship, model file (a change rebuilds in full)
-    cfgs = {kind: load_sales_model().identity_config(kind) for kind in ("companies", "contacts")}
+    sales_model = load_sales_model()
+    cfgs = {kind: sales_model.identity_config(kind) for kind in ("companies", "contacts")}
     state = dict(warehouse_url=wh.url, full_rebuild=config.full_rebuild, log=context.log.info)
 
     def resolve(kind: str, inputs: dict):
