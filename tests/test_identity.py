@@ -264,16 +264,24 @@ def test_company_name_typo_links_only_a_lone_neighbour():
 
 def test_contact_one_edit_names_share_a_mailbox_but_a_family_does_not():
     """'Jean' typed 'Jemn' behind the same personal address is one person (Jaro-Winkler 0.87 used
-    to call the mailbox shared); Jean and Anne behind a family address stay two."""
+    to call the mailbox shared); Jean and Anne behind a family address stay two, Lina and Nina too."""
     df = pd.DataFrame([
         _c("1", "Jean", "Moreau", "jean.moreau@paysagesardesgal.eu", company="Paysages Ardesgal"),
         _c("2", "Jemn", "Moreau", "jean.moreau@paysagesardesgal.eu", company="Paysages Ardesgal", src="koban"),
         _c("3", "Jean", "Gall", "famille.gall137@laposte.net"),
         _c("4", "Anne", "Gall", "famille.gall137@laposte.net"),
+        # a family-name typo on its first letter ('Le Goff' typed 'le noff'), same mailbox: one person
+        _c("5", "Marion", "Le Goff", "marion.legoff@immobilierecautou.eu", company="Immobilier Ecautou"),
+        _c("6", "Marion", "le noff", "MARION.LEGOFF@IMMOBILIERECAUTOU.EU", src="koban"),
+        # ...but a first name that differs on its first letter behind one family address: sisters
+        _c("7", "Lina", "Morec", "famille.morec54@gmail.com"),
+        _c("8", "Nina", "Morec", "famille.morec54@gmail.com"),
     ])
     keys, cw = _keys(resolve_contacts(df))
     assert keys[("hubspot", "1")] == keys[("koban", "2")]
     assert keys[("hubspot", "3")] != keys[("hubspot", "4")]
+    assert keys[("hubspot", "5")] == keys[("koban", "6")]
+    assert keys[("hubspot", "7")] != keys[("hubspot", "8")]
 
 
 def test_contact_company_named_by_the_other_record_email_domain():
