@@ -366,12 +366,10 @@ class IdentityState:
             self.log(f"identity {self.kind}: {records} records unchanged, nothing to resolve")
             _drop_raw(con, cur)
             self._drop_temp()
-            version = self._meta.get("version")
-            if version is None:  # a state from before versions: name this one (its copies are then rewritten once)
-                version = _new_version()
-                self._set_meta({"version": version})
-            return StateRun(res, "unchanged", "no new or changed records", timings=timings, version=version,
-                            delta_from=self._meta.get("delta_from") or None, **counts)
+            # the stored version, and its delta for a copy that missed the last update (its write failed)
+            return StateRun(res, "unchanged", "no new or changed records", timings=timings,
+                            version=self._meta.get("version"), delta_from=self._meta.get("delta_from") or None,
+                            **counts)
         t0 = time.perf_counter()
         if by_key:
             changes = self._changes_by_key(numbered, row, passthrough)
