@@ -26,8 +26,12 @@ _FIELDS = {
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), help="Trained Splink model JSON.")
 @click.option("--retrain", is_flag=True, help="Re-estimate the Splink model on this input.")
 @click.option("--save-model", type=click.Path(dir_okay=False), help="Write the model used (JSON) here.")
+@click.option("--identity-model", metavar="latest|SHA",
+              help="Use the model and every match setting a pipeline run used, as kept in the warehouse's "
+                   "core.identity_models (CRM_ETL_WAREHOUSE_URL): `latest` for KIND's last run, or a config_sha256 "
+                   "(or its first characters) from the run's metadata.")
 def resolve_cmd(kind, input_path, out_path, golden_out, mapping, source_system, threshold, region, model_path,
-                retrain, save_model):
+                retrain, save_model, identity_model):
     """Deduplicate and link KIND records in INPUT_PATH (.parquet or .csv)."""
     import json
 
@@ -35,6 +39,14 @@ def resolve_cmd(kind, input_path, out_path, golden_out, mapping, source_system, 
 
     from transforms.identity import CompaniesConfig, ContactsConfig
     from transforms.identity.core import resolve
+
+    kept = None
+    if identity_model:
+        clash = [flag for flag, given in (("--threshold", threshold is not None), ("--model", model_path),
+                                          ("--retrain", retrain)) if given]
+        if clash:
+            raise click.UsageError(f"--identity-model sets the model and thresholds; drop {', '.join(clash)}")
+        kept = _kept_model(kind, identity_model)
 
     con = duckdb.connect()
     reader = "read_parquet" if input_path.lower().endswith(".parquet") else "read_csv_auto"
@@ -52,12 +64,14 @@ def resolve_cmd(kind, input_path, out_path, golden_out, mapping, source_system, 
     if source_system and "source_system" not in renames.values():
         select.append(f"'{source_system.replace(chr(39), chr(39) * 2)}' AS source_system")
     con.execute(f"CREATE TEMP VIEW cli_input AS SELECT {', '.join(select)} FROM {reader}(?)".replace("?", "'" + input_path.replace("'", "''") + "'"))
-    cfg = ContactsConfig(region=region) if kind == "contacts" else CompaniesConfig(region=region)
+    config_cls = ContactsConfig if kind == "contacts" else CompaniesConfig
+    cfg = config_cls.model_validate_json(kept["match_config"]) if kept else config_cls(region=region)
     if threshold is not None:
         cfg.match_threshold = threshold
     if model_path:
         cfg.model_path = model_path
-    res = resolve(kind, "cli_input", con=con, config=cfg, retrain=retrain)
+    res = resolve(kind, "cli_input", con=con, config=cfg, retrain=retrain,
+                  model=json.loads(kept["model"]) if kept else None)
 
     def write(table, path):
         fmt = "(FORMAT parquet)" if path.lower().endswith(".parquet") else "(HEADER, DELIMITER ',')"
@@ -73,3 +87,21 @@ def resolve_cmd(kind, input_path, out_path, golden_out, mapping, source_system, 
     click.echo(f"{res.counts['records']} records -> {res.counts['entities']} {kind} entities "
                f"(model {res.model_version}); by rule: " + ", ".join(f"{r}={n}" for r, n in rules))
     click.echo(f"crosswalk: {out_path}" + (f"; golden: {golden_out}" if golden_out else ""))
+
+
+def _kept_model(kind: str, which: str) -> dict:
+    """The core.identity_models row of `kind` named by `which` (latest, or a config_sha256 prefix)."""
+    from warehouse import Warehouse, redact
+
+    wh = Warehouse()
+    if not wh.table_exists("core", "identity_models"):
+        raise click.ClickException(f"no identity run recorded in {redact(wh.url)} (core.identity_models is missing): "
+                                   "run identity_resolution first, or point CRM_ETL_WAREHOUSE_URL at its warehouse")
+    rows = wh.query("select config_sha256, model, match_config from core.identity_models where kind = :k "
+                    "order by last_used_at desc", {"k": kind})
+    chosen = rows[:1] if which == "latest" else [r for r in rows if r["config_sha256"].startswith(which)]
+    if len(chosen) != 1:
+        known = ", ".join(r["config_sha256"][:12] for r in rows) or "none"
+        raise click.ClickException(f"{'no' if not chosen else 'more than one'} {kind} identity model {which!r} in "
+                                   f"core.identity_models (kept: {known})")
+    return chosen[0]

@@ -411,16 +411,18 @@ def test_input_given_as_a_function_is_read_under_the_lock(people, tmp_path):
 def test_identity_settings_come_from_the_sales_model_and_are_kept_in_the_warehouse(duckdb_warehouse, tmp_path,
                                                                                    monkeypatch):
     """A data engineer raises the contacts threshold in sales_model.yaml: the next run rebuilds in full with it and
-    the weaker merges split; core.identity_models keeps each model and setting used, and its model JSON with its
-    settings reproduces the crosswalk outside the pipeline."""
+    the weaker merges split; core.identity_models keeps each model and setting used, and `crm-etl resolve
+    --identity-model` reproduces the crosswalk from them outside the pipeline."""
     import json
 
     import dagster as dg
 
     from pipelines.identity_assets import CONTACT_INPUTS, identity_resolution
     from pipelines.resources import WarehouseResource
+    from click.testing import CliRunner
+
+    from crm_etl_cli import main
     from transforms.identity import ContactsConfig
-    from transforms.identity.core import resolve
     from transforms.sales_model import SAMPLE_PATH
 
     contacts = generate_contacts(600, seed=6).drop(columns="person_key")
@@ -449,13 +451,18 @@ def test_identity_settings_come_from_the_sales_model_and_are_kept_in_the_warehou
     assert list(models.config_sha256) == [loose["identity_model"].value, strict["identity_model"].value]
     assert json.loads(models.blocking_rules[1]) and models.model_version[1] == strict["model_version"].value
 
-    # what the warehouse kept reproduces the crosswalk, outside the pipeline
     row = models.iloc[1]
     cfg = ContactsConfig.model_validate_json(row.match_config)
     assert cfg.match_threshold == row.match_threshold == 0.9999 and cfg.survivorship.source_priority == ["hubspot", "koban"]
-    again = resolve("contacts", duckdb_warehouse.query_arrow(CONTACT_INPUTS[("staging", "contacts")]), config=cfg,
-                    model=json.loads(row.model)).crosswalk_df()
-    kept = duckdb_warehouse.query_df("select * from core.contact_crosswalk")
+    # what the warehouse kept reproduces the crosswalk outside the pipeline: `crm-etl resolve --identity-model`
+    export = tmp_path / "contacts.parquet"
+    duckdb_warehouse.query_arrow(CONTACT_INPUTS[("staging", "contacts")]).to_pandas().to_parquet(export)
+    out = tmp_path / "again.parquet"
+    cli = CliRunner().invoke(main, ["resolve", "contacts", str(export), "--out", str(out),
+                                    "--identity-model", strict["identity_model"].value[:10]],
+                             env={"CRM_ETL_WAREHOUSE_URL": duckdb_warehouse.url})
+    assert cli.exit_code == 0, cli.output
+    again, kept = pd.read_parquet(out), duckdb_warehouse.query_df("select * from core.contact_crosswalk")
     cols = ["source_system", "source_id", "entity_key", "rule"]
     pd.testing.assert_frame_equal(again[cols].sort_values(cols[:2]).reset_index(drop=True),
                                   kept[cols].sort_values(cols[:2]).reset_index(drop=True))
