@@ -79,7 +79,7 @@ def test_identity_section_gives_the_matching_config_and_names_its_mistakes(tmp_p
     assert custom.match_threshold == 0.97 and custom.model_path == model
     assert (custom.survivorship.strategy, custom.survivorship.field_strategy) == ("source_priority", {"email": "most_recent"})
 
-    bad = SAMPLE.replace("  companies:\n    match_threshold: 0.9\n", "  companies:\n    match_threshold: 1.2\n")
+    bad = SAMPLE.replace("  companies:\n    match_threshold: 0.95", "  companies:\n    match_threshold: 1.2")
     (p,) = _problems(bad)
     line = _line_of(bad, "match_threshold: 1.2")
     assert p == f"sales_model.yaml:{line}:5: identity.companies.match_threshold: must be < 1.0 (got 1.2)"

@@ -157,7 +157,7 @@ class IdentityMatching(_Strict):
 
 class Identity(_Strict):
     contacts: IdentityMatching = IdentityMatching()
-    companies: IdentityMatching = IdentityMatching()
+    companies: IdentityMatching = IdentityMatching(match_threshold=0.95)  # see CompaniesConfig
 
 
 class RepCost(_Strict):
