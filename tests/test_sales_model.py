@@ -67,15 +67,19 @@ def test_semantic_rules_shares_home_rate_severity():
     assert any("quality.mandatory_fields.contact[2].severity" in p and "'error' or 'warn'" in p for p in sev)
 
 
-def test_identity_section_gives_the_matching_config_and_names_its_mistakes(tmp_path):
+def test_identity_section_gives_the_matching_config_and_names_its_mistakes(tmp_path, monkeypatch):
     cfg = load_sales_model(SAMPLE_PATH).identity_config("contacts")
     assert (cfg.match_threshold, cfg.region, cfg.survivorship.source_priority) == (0.9, "FR", ["hubspot", "koban"])
-    model = tmp_path / "contacts_model.json"
+    # a model file named relative to the sales model file, read from wherever the pipeline runs
+    (tmp_path / "models").mkdir()
+    model = tmp_path / "models" / "contacts.json"
     model.write_text("{}")
-    custom = parse_sales_model(SAMPLE.replace(
+    (tmp_path / "sales_model.yaml").write_text(SAMPLE.replace(
         "  contacts:\n    match_threshold: 0.9\n",
-        f"  contacts:\n    match_threshold: 0.97\n    survivorship: source_priority\n"
-        f"    field_strategy: {{email: most_recent}}\n    model_file: {model}\n")).identity_config("contacts")
+        "  contacts:\n    match_threshold: 0.97\n    survivorship: source_priority\n"
+        "    field_strategy: {email: most_recent}\n    model_file: models/contacts.json\n"), encoding="utf-8")
+    monkeypatch.chdir(SAMPLE_PATH.parent)
+    custom = load_sales_model(tmp_path / "sales_model.yaml").identity_config("contacts")
     assert custom.match_threshold == 0.97 and custom.model_path == model
     assert (custom.survivorship.strategy, custom.survivorship.field_strategy) == ("source_priority", {"email": "most_recent"})
 

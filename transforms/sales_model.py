@@ -14,7 +14,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SAMPLE_PATH = PROJECT_ROOT / "sales_model.yaml"
@@ -144,7 +144,8 @@ class IdentityMatching(_Strict):
     source_priority: list[str] = Field(default_factory=lambda: ["registry", "hubspot", "koban", "stripe"], min_length=1)
     # per golden field, the other strategy (e.g. {email: source_priority})
     field_strategy: dict[str, Literal["most_recent", "source_priority"]] = Field(default_factory=dict)
-    # a trained Splink model (JSON, e.g. from `crm-etl resolve --save-model`); empty: the shipped model
+    # a trained Splink model (JSON, e.g. from `crm-etl resolve --save-model`), its path relative to this file;
+    # empty: the shipped model
     model_file: str | None = None
 
     @field_validator("source_priority")
@@ -226,6 +227,8 @@ class Quality(_Strict):
 
 
 class SalesModel(_Strict):
+    #: the folder relative paths in the file (identity model files) are read from: the file's own folder
+    _base_dir: Path = PrivateAttr(default_factory=Path.cwd)
     version: Literal[1] = 1
     settings: Settings = Settings()
     segments: dict[str, Segment] = Field(min_length=1)
@@ -259,7 +262,7 @@ class SalesModel(_Strict):
         m: IdentityMatching = getattr(self.identity, kind)
         cls = ContactsConfig if kind == "contacts" else CompaniesConfig
         return cls(region=self.settings.default_region, match_threshold=m.match_threshold,
-                   model_path=Path(m.model_file) if m.model_file else None,
+                   model_path=self._base_dir / m.model_file if m.model_file else None,
                    survivorship=SurvivorshipConfig(strategy=m.survivorship, source_priority=list(m.source_priority),
                                                    field_strategy=dict(m.field_strategy)))
 
@@ -388,9 +391,9 @@ def _semantic_problems(model: SalesModel) -> list[tuple[tuple, str]]:
 
     for kind in ("contacts", "companies"):
         m = getattr(model.identity, kind)
-        if m.model_file and not Path(m.model_file).is_file():
+        if m.model_file and not (model._base_dir / m.model_file).is_file():
             problems.append((("identity", kind, "model_file"),
-                             f"no file {m.model_file} (a path relative to the folder the pipeline runs in)"))
+                             f"no file {m.model_file} (a path relative to this file's folder, {model._base_dir})"))
         for name in sorted(set(m.field_strategy) - set(golden_field_names(kind))):
             problems.append((("identity", kind, "field_strategy", name),
                              f"no golden field {name!r}; {kind} have {', '.join(golden_field_names(kind))}"))
@@ -459,10 +462,13 @@ def load_sales_model(path: str | os.PathLike | None = None) -> SalesModel:
     """Read and validate the sales model file; raise SalesModelError listing every problem with its line."""
     path = Path(path) if path is not None else default_path()
     text = path.read_text(encoding="utf-8")
-    return parse_sales_model(text, name=path.name if path.parent == Path(".") else str(path))
+    return parse_sales_model(text, name=path.name if path.parent == Path(".") else str(path),
+                             base_dir=path.resolve().parent)
 
 
-def parse_sales_model(text: str, name: str = "sales_model.yaml") -> SalesModel:
+def parse_sales_model(text: str, name: str = "sales_model.yaml", base_dir: Path | None = None) -> SalesModel:
+    """`base_dir`: where relative paths in the file are read from (load_sales_model: the file's folder; default:
+    the working directory)."""
     from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError
 
@@ -480,6 +486,8 @@ def parse_sales_model(text: str, name: str = "sales_model.yaml") -> SalesModel:
     except ValidationError as exc:
         problems = [_format(name, doc, err["loc"], _message(err)) for err in exc.errors()]
         raise SalesModelError(problems) from None
+    if base_dir is not None:
+        model._base_dir = Path(base_dir)
     semantic = _semantic_problems(model)
     if semantic:
         raise SalesModelError([_format(name, doc, loc, msg) for loc, msg in semantic])
