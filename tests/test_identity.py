@@ -37,6 +37,18 @@ def _keys(res):
     return {(r.source_system, r.source_id): r.entity_key for r in cw.itertuples()}, cw
 
 
+def test_an_input_with_only_some_contract_columns_is_resolved():
+    """A CRM export without job titles, phones or companies: the missing columns are read as empty."""
+    df = pd.DataFrame({"source_system": ["hubspot", "koban", "koban"], "source_id": ["1", "1", "2"],
+                       "last_name": ["Martin", "MARTIN", "Dupont"],
+                       "email": ["j.martin@exemple.fr", "J.Martin@exemple.fr", None]})
+    keys, _ = _keys(resolve_contacts(df))
+    assert keys[("hubspot", "1")] == keys[("koban", "1")] != keys[("koban", "2")]
+    companies = resolve_companies(pd.DataFrame({"source_system": ["hubspot", "stripe"], "source_id": ["1", "cus_1"],
+                                                "name": ["ACME SAS", "Acme"], "siren": ["732829320", "732829320"]}))
+    assert companies.crosswalk_df().entity_key.nunique() == 1
+
+
 def test_same_email_links_and_role_mailbox_does_not_merge_people():
     df = pd.DataFrame([
         _c("1", "Jean", "Dupont", "Jean.Dupont@acme.fr"),
@@ -273,15 +285,22 @@ def test_contact_one_edit_names_share_a_mailbox_but_a_family_does_not():
         # a family-name typo on its first letter ('Le Goff' typed 'le noff'), same mailbox: one person
         _c("5", "Marion", "Le Goff", "marion.legoff@immobilierecautou.eu", company="Immobilier Ecautou"),
         _c("6", "Marion", "le noff", "MARION.LEGOFF@IMMOBILIERECAUTOU.EU", src="koban"),
-        # ...but a first name that differs on its first letter behind one family address: sisters
+        # ...but a first name that differs on its first letter behind one family address: sisters; and behind a
+        # plain shared mailbox with one record's names swapped (whichever record comes first in a pair)
         _c("7", "Lina", "Morec", "famille.morec54@gmail.com"),
         _c("8", "Nina", "Morec", "famille.morec54@gmail.com"),
+        _c("a1", "Morec", "Lina", "morec77@gmail.com"),
+        _c("a2", "Nina", "Morec", "morec77@gmail.com"),
+        _c("b1", "Lina", "Morec", "morec88@gmail.com"),
+        _c("b2", "Morec", "Nina", "morec88@gmail.com"),
     ])
     keys, cw = _keys(resolve_contacts(df))
     assert keys[("hubspot", "1")] == keys[("koban", "2")]
     assert keys[("hubspot", "3")] != keys[("hubspot", "4")]
     assert keys[("hubspot", "5")] == keys[("koban", "6")]
     assert keys[("hubspot", "7")] != keys[("hubspot", "8")]
+    assert keys[("hubspot", "a1")] != keys[("hubspot", "a2")]
+    assert keys[("hubspot", "b1")] != keys[("hubspot", "b2")]
 
 
 def test_contact_company_named_by_the_other_record_email_domain():

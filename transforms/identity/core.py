@@ -140,8 +140,10 @@ def _prepare_sql(con, data, kind: str, name: str, passthrough: list[str] | None 
     keep_extra = extra_cols if passthrough is None else [c for c in extra_cols if c in passthrough]
     keep = [c for c in cols if c in CONTRACT[kind] or c in keep_extra]
     upd = "updated_at" if "updated_at" in cols else "NULL"
-    extra = "" if "updated_at" in cols else ", CAST(NULL AS TIMESTAMP) AS updated_at"
     q = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
+    # a contract column the input lacks (an export without job titles, phones...) is read as empty
+    extra = "" if "updated_at" in cols else ", CAST(NULL AS TIMESTAMP) AS updated_at"
+    extra += "".join(f", CAST(NULL AS VARCHAR) AS {q(c)}" for c in CONTRACT[kind] if c not in cols and c != "updated_at")
     select = f"""SELECT * REPLACE (CAST(source_system AS VARCHAR) AS source_system, CAST(source_id AS VARCHAR) AS source_id){extra},
                    {sql_uid()} AS uid
             FROM (SELECT {', '.join(q(c) for c in keep + ([row_col] if row_col else []))} FROM {name}_raw) WHERE source_system IS NOT NULL AND source_id IS NOT NULL"""

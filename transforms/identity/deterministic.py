@@ -31,7 +31,8 @@ def _last_ok(a: str, b: str) -> str:
 
 NAMES_COMPATIBLE = (
     f"(({_first_ok('l.n_first_name', 'r.n_first_name')} AND {_last_ok('l.n_last_name', 'r.n_last_name')}) OR "
-    f"({_first_ok('l.n_first_name', 'r.n_last_name')} AND {_last_ok('l.n_last_name', 'r.n_first_name')}))"
+    # swapped: either record may be the swapped one, so both crossed pairs may be first names: both checked as such
+    f"({_first_ok('l.n_first_name', 'r.n_last_name')} AND {_first_ok('l.n_last_name', 'r.n_first_name')}))"
 )
 # kept for callers of the first version
 FIRST_COMPATIBLE, LAST_COMPATIBLE = NAMES_COMPATIBLE, "TRUE"
