@@ -70,6 +70,10 @@ def test_semantic_rules_shares_home_rate_severity():
 def test_identity_section_gives_the_matching_config_and_names_its_mistakes(tmp_path, monkeypatch):
     cfg = load_sales_model(SAMPLE_PATH).identity_config("contacts")
     assert (cfg.match_threshold, cfg.region, cfg.survivorship.source_priority) == (0.9, "FR", ["hubspot", "koban"])
+    # a kind's section without a threshold keeps that kind's default
+    no_threshold = SAMPLE.replace("    match_threshold: 0.95\n", "")
+    assert "0.95" not in no_threshold.split("identity:")[1].split("rep_costs")[0]
+    assert parse_sales_model(no_threshold).identity_config("companies").match_threshold == 0.95
     # a model file named relative to the sales model file, read from wherever the pipeline runs
     (tmp_path / "models").mkdir()
     model = tmp_path / "models" / "contacts.json"
@@ -83,7 +87,7 @@ def test_identity_section_gives_the_matching_config_and_names_its_mistakes(tmp_p
     assert custom.match_threshold == 0.97 and custom.model_path == model
     assert (custom.survivorship.strategy, custom.survivorship.field_strategy) == ("source_priority", {"email": "most_recent"})
 
-    bad = SAMPLE.replace("  companies:\n    match_threshold: 0.95", "  companies:\n    match_threshold: 1.2")
+    bad = SAMPLE.replace("    match_threshold: 0.95", "    match_threshold: 1.2")
     (p,) = _problems(bad)
     line = _line_of(bad, "match_threshold: 1.2")
     assert p == f"sales_model.yaml:{line}:5: identity.companies.match_threshold: must be < 1.0 (got 1.2)"

@@ -156,9 +156,14 @@ class IdentityMatching(_Strict):
         return sources
 
 
+class CompanyMatching(IdentityMatching):
+    # see CompaniesConfig: a name + postcode alone (0.949 with the shipped model) does not link two companies
+    match_threshold: float = Field(0.95, gt=0, lt=1)
+
+
 class Identity(_Strict):
     contacts: IdentityMatching = IdentityMatching()
-    companies: IdentityMatching = IdentityMatching(match_threshold=0.95)  # see CompaniesConfig
+    companies: CompanyMatching = CompanyMatching()
 
 
 class RepCost(_Strict):
