@@ -30,7 +30,8 @@ _FIELDS = {
               help="Use the model and every match setting a pipeline run used, as kept in the warehouse's "
                    "core.identity_models (CRM_ETL_WAREHOUSE_URL): `latest` for KIND's last run, or a config_sha256 "
                    "(or its first characters) from the run's metadata.")
-def resolve_cmd(kind, input_path, out_path, golden_out, mapping, source_system, threshold, region, model_path,
+@click.pass_context
+def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_system, threshold, region, model_path,
                 retrain, save_model, identity_model):
     """Deduplicate and link KIND records in INPUT_PATH (.parquet or .csv)."""
     import json
@@ -41,12 +42,15 @@ def resolve_cmd(kind, input_path, out_path, golden_out, mapping, source_system, 
     from transforms.identity.core import resolve
 
     kept = None
-    if identity_model:
+    if identity_model is not None:
+        region_given = ctx.get_parameter_source("region") == click.core.ParameterSource.COMMANDLINE
         clash = [flag for flag, given in (("--threshold", threshold is not None), ("--model", model_path),
-                                          ("--retrain", retrain)) if given]
+                                          ("--retrain", retrain), ("--region", region_given)) if given]
         if clash:
-            raise click.UsageError(f"--identity-model sets the model and thresholds; drop {', '.join(clash)}")
-        kept = _kept_model(kind, identity_model)
+            raise click.UsageError(f"--identity-model sets the model and every match setting; drop {', '.join(clash)}")
+        if not identity_model.strip():
+            raise click.BadParameter("latest, or a config_sha256 (or its first characters)", param_hint="--identity-model")
+        kept = _kept_model(kind, identity_model.strip().lower())
 
     con = duckdb.connect()
     reader = "read_parquet" if input_path.lower().endswith(".parquet") else "read_csv_auto"
@@ -63,7 +67,8 @@ def resolve_cmd(kind, input_path, out_path, golden_out, mapping, source_system, 
     select = [f"{q(c)} AS {q(renames.get(c, c))}" for c in cols if renames.get(c, c) not in renames.values() or c in renames]
     if source_system and "source_system" not in renames.values():
         select.append(f"'{source_system.replace(chr(39), chr(39) * 2)}' AS source_system")
-    con.execute(f"CREATE TEMP VIEW cli_input AS SELECT {', '.join(select)} FROM {reader}(?)".replace("?", "'" + input_path.replace("'", "''") + "'"))
+    source = "'" + input_path.replace("'", "''") + "'"  # (a view cannot take a bound parameter)
+    con.execute(f"CREATE TEMP VIEW cli_input AS SELECT {', '.join(select)} FROM {reader}({source})")
     config_cls = ContactsConfig if kind == "contacts" else CompaniesConfig
     cfg = config_cls.model_validate_json(kept["match_config"]) if kept else config_cls(region=region)
     if threshold is not None:

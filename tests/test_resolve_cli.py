@@ -17,7 +17,8 @@ def test_resolve_a_csv_export_with_its_own_column_names(tmp_path):
     people = generate_contacts(600, seed=8)
     # an export as a CRM gives it: French headers, no source_system column
     export = people.drop(columns=["person_key", "source_system"]).rename(
-        columns={"source_id": "ID", "first_name": "Prénom", "last_name": "Nom", "email": "Courriel"})
+        columns={"source_id": "ID", "first_name": "Prénom", "last_name": "Nom", "email": "Courriel",
+                 "job_title": "Fonction ?"})
     csv = tmp_path / "export.csv"
     export.to_csv(csv, index=False)
     out, golden = tmp_path / "clusters.parquet", tmp_path / "golden.csv"
@@ -60,3 +61,6 @@ def test_identity_model_needs_a_recorded_run(tmp_path):
     result = CliRunner().invoke(main, ["resolve", "contacts", str(csv), "--out", str(tmp_path / "o.parquet"),
                                        "--identity-model", "latest", "--threshold", "0.5"], env=env)
     assert result.exit_code == 2 and "drop --threshold" in result.output
+    result = CliRunner().invoke(main, ["resolve", "contacts", str(csv), "--out", str(tmp_path / "o.parquet"),
+                                       "--identity-model", "latest", "--region", "BE"], env=env)
+    assert result.exit_code == 2 and "drop --region" in result.output
