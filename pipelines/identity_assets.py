@@ -8,9 +8,9 @@ Thresholds, survivorship and the model file come from the sales model file's `id
 setting a run used is kept in core.identity_models (a change of them rebuilds in full, so a raised threshold
 splits the weaker merges again).
 
-The warehouse's copies (core.company_crosswalk, core.contact_crosswalk, core.contact_golden) carry the state's version
-(core._table_versions): a run that changed nothing writes nothing, an incremental run replaces only the rows it
-changed (one transaction), and a copy of any other version is rewritten whole (see publish_identity_table).
+The warehouse's copies (core.company_crosswalk, company_golden, contact_crosswalk, contact_golden) carry the state's
+version (core._table_versions): a run that changed nothing writes nothing, an incremental run replaces only the rows
+it changed (one transaction), and a copy of any other version is rewritten whole (see publish_identity_table).
 """
 
 import dagster as dg
@@ -131,11 +131,18 @@ def _write(context, wh: Warehouse, kind: str, run, table: str, model_key: str) -
     )
 
 
+_COMPANY_DEPS = [dg.AssetKey(list(k)) for k in COMPANY_INPUTS] + [dg.AssetKey(["staging", "billing_customers"])]
+
+
 @dg.multi_asset(
     specs=[
-        dg.AssetSpec(dg.AssetKey(["core", "company_crosswalk"]), group_name="core",
-                     deps=[dg.AssetKey(list(k)) for k in COMPANY_INPUTS] + [dg.AssetKey(["staging", "billing_customers"])], kinds={"splink", "duckdb"},
+        dg.AssetSpec(dg.AssetKey(["core", "company_crosswalk"]), group_name="core", deps=_COMPANY_DEPS,
+                     kinds={"splink", "duckdb"},
                      description="Which real company every source record belongs to, and why (rule, probability)."),
+        dg.AssetSpec(dg.AssetKey(["core", "company_golden"]), group_name="core", deps=_COMPANY_DEPS,
+                     kinds={"splink", "duckdb"},
+                     description="Golden company fields of the CRM and billing records, chosen by survivorship, each "
+                                 "with the source it came from."),
         dg.AssetSpec(dg.AssetKey(["core", "contact_crosswalk"]), group_name="core",
                      deps=[dg.AssetKey(list(k)) for k in CONTACT_INPUTS], kinds={"splink", "duckdb"},
                      description="Which real person every CRM contact record belongs to, and why."),
@@ -158,19 +165,20 @@ def identity_resolution(context: dg.AssetExecutionContext, config: IdentityConfi
         # the input is read under the state's lock (a function, not a table): see resolve_with_state
         return resolve_with_state(kind, lambda: _gather(wh, inputs, context.log), config=cfgs[kind], **state)
 
-    if "company_crosswalk" in selected:
-        with resolve("companies", COMPANY_INPUTS) as run:
-            model_key = record_identity_model(wh, "companies", cfgs["companies"], run.resolution.model)
-            yield _write(context, wh, "companies", run, "company_crosswalk", model_key)
-    if selected & {"contact_crosswalk", "contact_golden"}:
-        with resolve("contacts", CONTACT_INPUTS) as run:
-            model_key = record_identity_model(wh, "contacts", cfgs["contacts"], run.resolution.model)
-            if "contact_crosswalk" in selected:
-                yield _write(context, wh, "contacts", run, "contact_crosswalk", model_key)
-            if "contact_golden" in selected:
+    # per kind: its input, its crosswalk and golden tables
+    kinds = (("companies", COMPANY_INPUTS, "company_crosswalk", "company_golden"),
+             ("contacts", CONTACT_INPUTS, "contact_crosswalk", "contact_golden"))
+    for kind, inputs, crosswalk, golden in kinds:
+        if not selected & {crosswalk, golden}:
+            continue
+        with resolve(kind, inputs) as run:
+            model_key = record_identity_model(wh, kind, cfgs[kind], run.resolution.model)
+            if crosswalk in selected:
+                yield _write(context, wh, kind, run, crosswalk, model_key)
+            if golden in selected:
                 res = run.resolution
-                write = publish_identity_table(wh, run, "contact_golden", "golden")
+                write = publish_identity_table(wh, run, golden, "golden")
                 rows = res.con.execute(f"SELECT count(*) FROM {res.golden}").fetchone()[0]
-                yield dg.MaterializeResult(asset_key=dg.AssetKey(["core", "contact_golden"]),
+                yield dg.MaterializeResult(asset_key=dg.AssetKey(["core", golden]),
                                            metadata={"dagster/row_count": rows, **run.metadata(), **write,
                                                      "identity_model": model_key})

@@ -32,7 +32,7 @@ def _sql_type(t: str) -> str:
 def input_tables() -> dict[tuple[str, str], dict[str, str]]:
     d = load_dictionary()
     out = {("staging", t): {c: v["type"] for c, v in doc["columns"].items()} for t, doc in d["staging"].items()}
-    for t in ("company_crosswalk", "contact_crosswalk"):
+    for t in ("company_crosswalk", "contact_crosswalk", "company_golden"):
         out[("core", t)] = {c: v["type"] for c, v in d["core"][t]["columns"].items()}
     out.update({("staging", t): cols for t, cols in CFG_TABLES.items()})
     return out
@@ -179,6 +179,9 @@ def world() -> dict[str, list[dict]]:
                         ("stripe", "cus_2", "E2"), (hs, "c3", "E3"), ("stripe", "cus_3", "E4"),
                         (hs, "c5", "E5"), (kb, "kc5", "E5")]
     ]
+    # E5's golden name (identity survivorship) differs from its CRM records': dim_company shows the golden one
+    w["core.company_golden"] = [{"entity_key": "E5", "n_records": 2, "sources": "hubspot, koban",
+                                 "name": "Fromagerie Petit & Fils", "name_source": "koban"}]
     w["staging.pipeline_stages"] = [
         {"source_system": hs, "pipeline_id": "default", "pipeline_label": "Sales", "stage_id": s, "stage_label": s,
          "stage_order": o, "probability": p, "is_closed": c, "is_won": won}

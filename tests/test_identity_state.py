@@ -320,7 +320,7 @@ def test_dagster_asset_reports_the_mode(duckdb_warehouse, tmp_path):
 
     first = run()
     assert {k: v["identity_mode"].value for k, v in first.items()} == {
-        "company_crosswalk": "full", "contact_crosswalk": "full", "contact_golden": "full"}
+        "company_crosswalk": "full", "company_golden": "full", "contact_crosswalk": "full", "contact_golden": "full"}
     assert (tmp_path / "identity" / "contacts.duckdb").exists()  # beside the warehouse file
     contacts.loc[contacts.index[0], "email"] = "changed@exemple.fr"
     _staging(duckdb_warehouse, contacts, companies)
@@ -332,7 +332,8 @@ def test_dagster_asset_reports_the_mode(duckdb_warehouse, tmp_path):
     assert duckdb_warehouse.row_count("core", "contact_crosswalk") == len(contacts)
     # the warehouse's copies follow the state by the cheapest write their version allows
     assert {k: v["warehouse_write"].value for k, v in second.items()} == {
-        "company_crosswalk": "none (already this version)", "contact_crosswalk": "delta", "contact_golden": "delta"}
+        "company_crosswalk": "none (already this version)", "company_golden": "none (already this version)",
+        "contact_crosswalk": "delta", "contact_golden": "delta"}
     assert second["contact_crosswalk"]["rows_written"].value < len(contacts) / 10
 
     def tables():

@@ -92,9 +92,11 @@ def test_dim_rep_one_row_per_person(wh):
     assert reps["hubspot:o1"]["team_name"] == "South"
 
 
-def test_dim_company_customer_won_twice_is_acquired_once(wh):
+def test_dim_company_golden_name_and_a_customer_won_twice_acquired_once(wh):
     comp = {r["company_key"]: r for r in rows(wh, "select * from core.dim_company")}
     assert set(comp) == {"E1", "E2", "E3", "E4", "E5"}
+    # the golden name where identity chose one, else the most recent CRM record's
+    assert comp["E5"]["name"] == "Fromagerie Petit & Fils" and comp["E1"]["name"]
     # E1: won 2026-01-20 (d1), 2026-01-28 (kd7), 2026-03-05 (d2): acquired at the first
     assert str(comp["E1"]["acquired_at"])[:10] == "2026-01-20"
     assert str(comp["E2"]["acquired_at"])[:10] == "2026-02-20"

@@ -1,5 +1,6 @@
--- Golden company records, one per resolved company (first SQL version: the most recently updated CRM record wins
--- for each descriptive field; the identity step may replace this table with a richer survivorship, same columns).
+-- Golden company records, one per resolved company. The name is the identity step's golden name (core.company_golden:
+-- survivorship over the CRM and billing records, as sales_model.yaml identity.companies sets it; there each field
+-- says which source it came from); the other CRM fields come from the most recently updated CRM record.
 -- acquired_at = first closed-won deal, else first paid invoice: the moment a company became a customer.
 -- Registry enrichment (core.company_registry_match, core.company_enrichment): legal and registry fields of the
 -- matched legal unit; naf_code, headcount_band, postcode and city are golden values (what a person typed wins,
@@ -56,7 +57,7 @@ paid as (
 )
 select
     k.company_key,
-    r.name,
+    coalesce(cg.name, r.name) as name,
     coalesce(r.siren, a.siren, g.siren) as siren,
     r.domain,
     coalesce(r.postcode, e.postcode) as postcode,
@@ -88,3 +89,4 @@ left join won w on w.company_key = k.company_key
 left join paid p on p.company_key = k.company_key
 left join golden e on e.company_key = k.company_key
 left join registry g on g.company_key = k.company_key
+left join core.company_golden cg on cg.entity_key = k.company_key
