@@ -301,16 +301,22 @@ def _staging(wh, contacts: pd.DataFrame, companies: pd.DataFrame) -> None:
     wh.write_frame("staging", "companies", k)
 
 
-def test_dagster_asset_reports_the_mode(duckdb_warehouse, tmp_path):
+@pytest.mark.parametrize("backend", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_dagster_asset_reports_the_mode(backend, request, tmp_path, monkeypatch):
+    """The asset on either warehouse: the run's mode, and the cheapest write that brings each copy to the state."""
     import dagster as dg
+
+    wh = request.getfixturevalue(f"{backend}_warehouse")
+    if backend == "postgres":
+        monkeypatch.setenv("CRM_ETL_IDENTITY_STATE_DIR", str(tmp_path / "identity"))
 
     from pipelines.identity_assets import identity_resolution
     from pipelines.resources import WarehouseResource
 
     contacts = generate_contacts(400, seed=4).drop(columns="person_key")
     companies = generate_companies(300, seed=4).drop(columns="company_key")
-    _staging(duckdb_warehouse, contacts, companies)
-    resources = {"warehouse": WarehouseResource(url=duckdb_warehouse.url)}
+    _staging(wh, contacts, companies)
+    resources = {"warehouse": WarehouseResource(url=wh.url)}
 
     def run(config=None):
         result = dg.materialize([identity_resolution], resources=resources,
@@ -321,15 +327,15 @@ def test_dagster_asset_reports_the_mode(duckdb_warehouse, tmp_path):
     first = run()
     assert {k: v["identity_mode"].value for k, v in first.items()} == {
         "company_crosswalk": "full", "company_golden": "full", "contact_crosswalk": "full", "contact_golden": "full"}
-    assert (tmp_path / "identity" / "contacts.duckdb").exists()  # beside the warehouse file
+    assert (tmp_path / "identity" / "contacts.duckdb").exists()  # beside a DuckDB warehouse file
     contacts.loc[contacts.index[0], "email"] = "changed@exemple.fr"
-    _staging(duckdb_warehouse, contacts, companies)
+    _staging(wh, contacts, companies)
     second = run()
     assert second["company_crosswalk"]["identity_mode"].value == "unchanged"
     assert second["contact_crosswalk"]["identity_mode"].value == "incremental"
     assert second["contact_crosswalk"]["records_changed"].value == 1
     assert "splink" in second["contact_crosswalk"]["identity_step_seconds"].value
-    assert duckdb_warehouse.row_count("core", "contact_crosswalk") == len(contacts)
+    assert wh.row_count("core", "contact_crosswalk") == len(contacts)
     # the warehouse's copies follow the state by the cheapest write their version allows
     assert {k: v["warehouse_write"].value for k, v in second.items()} == {
         "company_crosswalk": "none (already this version)", "company_golden": "none (already this version)",
@@ -337,11 +343,11 @@ def test_dagster_asset_reports_the_mode(duckdb_warehouse, tmp_path):
     assert second["contact_crosswalk"]["rows_written"].value < len(contacts) / 10
 
     def tables():
-        return {t: duckdb_warehouse.query_df(f"select * from core.{t}").sort_values(key).reset_index(drop=True)
+        return {t: wh.query_df(f"select * from core.{t}").sort_values(key).reset_index(drop=True)
                 for t, key in (("contact_crosswalk", ["source_system", "source_id"]), ("contact_golden", "entity_key"))}
 
     def crosswalk_only():  # the golden copy is not written (as when its write failed): it falls a version behind
-        _staging(duckdb_warehouse, contacts, companies)
+        _staging(wh, contacts, companies)
         assert dg.materialize([identity_resolution], resources=resources, selection=["core/contact_crosswalk"]).success
 
     # deleted and changed records: the next run, with nothing new, still brings the golden copy up by the kept delta
@@ -356,11 +362,11 @@ def test_dagster_asset_reports_the_mode(duckdb_warehouse, tmp_path):
     contacts.loc[contacts.index[2], "first_name"] = "Anne-Sophie"
     crosswalk_only()
     contacts.loc[contacts.index[4], "phone"] = "+33 6 12 34 56 78"
-    _staging(duckdb_warehouse, contacts, companies)
+    _staging(wh, contacts, companies)
     fourth = run()
     assert fourth["contact_crosswalk"]["warehouse_write"].value == "delta"
     assert fourth["contact_golden"]["warehouse_write"].value == "full"
-    assert duckdb_warehouse.row_count("core", "contact_crosswalk") == len(contacts)
+    assert wh.row_count("core", "contact_crosswalk") == len(contacts)
     incremental = tables()
 
     forced = run({"full_rebuild": True})
@@ -370,21 +376,21 @@ def test_dagster_asset_reports_the_mode(duckdb_warehouse, tmp_path):
     for name, frame in tables().items():
         pd.testing.assert_frame_equal(incremental[name], frame, check_like=True, obj=name)
     # a copy rewritten by someone else (no version) is written whole on the next run, never patched
-    duckdb_warehouse.write_frame("core", "contact_crosswalk", duckdb_warehouse.query_df("select * from core.contact_crosswalk"))
+    wh.write_frame("core", "contact_crosswalk", wh.query_df("select * from core.contact_crosswalk"))
     contacts.loc[contacts.index[1], "email"] = "autre@exemple.fr"
-    _staging(duckdb_warehouse, contacts, companies)
+    _staging(wh, contacts, companies)
     fifth = run()
     assert fifth["contact_crosswalk"]["identity_mode"].value == "incremental"
     assert fifth["contact_crosswalk"]["warehouse_write"].value == "full"
     assert fifth["contact_golden"]["warehouse_write"].value == "delta"
     # a row lost from the copy by hand, its version kept: the delta would not add up, the copy is written whole
-    duckdb_warehouse.execute("delete from core.contact_crosswalk where source_id = (select min(source_id) "
+    wh.execute("delete from core.contact_crosswalk where source_id = (select min(source_id) "
                              "from core.contact_crosswalk)")
     contacts.loc[contacts.index[5], "city"] = "Quimper"
-    _staging(duckdb_warehouse, contacts, companies)
+    _staging(wh, contacts, companies)
     sixth = run()
     assert sixth["contact_crosswalk"]["warehouse_write"].value == "full"
-    assert duckdb_warehouse.row_count("core", "contact_crosswalk") == len(contacts)
+    assert wh.row_count("core", "contact_crosswalk") == len(contacts)
 
 
 def test_input_given_as_a_function_is_read_under_the_lock(people, tmp_path):
