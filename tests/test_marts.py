@@ -599,3 +599,29 @@ def test_catalog_table_functions_are_not_tables(tmp_path):
     assert m.deps == {("core", "x")}
     assert m.indexes == (("a", "b"), ("c",))
     assert m.description() == "a model"
+
+
+def test_dim_company_builds_before_the_identity_step_wrote_company_golden(tmp_path):
+    """An upgraded warehouse whose registry sync (which rebuilds dim_company) runs before the identity step ever wrote
+    core.company_golden: dim_company is built with the CRM names, and the run says why."""
+    import dagster as dg
+
+    from pipelines.resources import WarehouseResource
+    from pipelines.transform_assets import sql_model_asset
+    from transforms.catalog import discover
+
+    w = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    load_world(w, world())
+    build_models(w, only=MY_MARTS + ["dim_rep"])
+    w.execute("drop table core.company_golden")
+    w.execute("drop table core.dim_company")
+    (model,) = [m for m in discover(("core",)) if m.name == "dim_company"]
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([sql_model_asset(model)], resources={"warehouse": WarehouseResource(url=w.url)},
+                            instance=instance)
+    assert result.success
+    names = {r["company_key"]: r["name"] for r in w.query("select company_key, name from core.dim_company")}
+    assert names["E5"] == "Fromagerie Petit"  # the CRM record's (no golden name to take)
+    logs = [e.user_message for e in instance.all_logs(result.run_id)]
+    assert any("core.company_golden not built yet, read as empty" in m for m in logs)
+    w.dispose()

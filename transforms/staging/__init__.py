@@ -63,7 +63,7 @@ class StagingPart:
         for (schema, table), cols in opt_tables.items():
             if not table_exists(schema, table):
                 nulls = ", ".join(f'cast(null as text) as "{c}"' for c in cols)
-                sql = _replace_table(sql, schema, table, f"(select {nulls} where 1 = 0)")
+                sql = replace_table(sql, schema, table, f"(select {nulls} where 1 = 0)")
                 notes.append(f"{self.source}: {schema}.{table} absent, read as empty")
         # An optional table that exists may still lack some of its declared columns: those read as null too.
         declared = dict(opt_cols)
@@ -76,7 +76,7 @@ class StagingPart:
             absent = [c for c in cols if c not in present]
             if absent:
                 extra = ", ".join(f'cast(null as text) as "{c}"' for c in absent)
-                sql = _replace_table(sql, schema, table, f"(select *, {extra} from {schema}.{table})")
+                sql = replace_table(sql, schema, table, f"(select *, {extra} from {schema}.{table})")
                 notes.append(f"{self.source}: {schema}.{table} has no {', '.join(absent)} yet, read as null")
         return sql, notes
 
@@ -100,7 +100,7 @@ _NOT_ALIASES = {"where", "union", "left", "right", "inner", "outer", "full", "cr
                 "limit", "having", "window", "using", "natural", "lateral", "except", "intersect"}
 
 
-def _replace_table(sql: str, schema: str, table: str, replacement: str) -> str:
+def replace_table(sql: str, schema: str, table: str, replacement: str) -> str:
     """Put `replacement` (a parenthesised subquery) where the table is read, keeping or adding an alias
     (PostgreSQL requires one on a subquery in FROM). Comment lines are left alone."""
     pattern = re.compile(rf"\b{re.escape(schema)}\.{re.escape(table)}(?!\w)(\s+(?:as\s+)?(\w+))?", re.IGNORECASE)
