@@ -48,8 +48,8 @@ def _changed(df, share: float, seed: int, n_new: int):
 
 
 def _one_run(kind: str, state: str, parquet: str, full: bool, warehouse: str) -> dict:
-    """One pipeline run in this process: read the input, resolve against the state, then write the crosswalk (and
-    golden records) to the DuckDB warehouse file `warehouse` as the asset does (nothing, the delta, or whole)."""
+    """One pipeline run in this process: read the input, resolve against the state, then write the crosswalk and
+    golden records to the DuckDB warehouse file `warehouse` as the asset does (nothing, the delta, or whole)."""
     import pyarrow.parquet as pq
 
     from pipelines.identity_assets import publish_identity_table
@@ -63,10 +63,9 @@ def _one_run(kind: str, state: str, parquet: str, full: bool, warehouse: str) ->
         wall, cpu = time.perf_counter() - t0, time.process_time() - c0
         res = run.resolution
         t1, c1 = time.perf_counter(), time.process_time()
-        writes = [publish_identity_table(wh, run, "contact_crosswalk" if kind == "contacts" else "company_crosswalk",
-                                         "crosswalk")["warehouse_write"]]
-        if kind == "contacts":
-            writes.append(publish_identity_table(wh, run, "contact_golden", "golden")["warehouse_write"])
+        prefix = "contact" if kind == "contacts" else "company"
+        writes = [publish_identity_table(wh, run, f"{prefix}_{which}", which)["warehouse_write"]
+                  for which in ("crosswalk", "golden")]
         read_wall, read_cpu = time.perf_counter() - t1, time.process_time() - c1
         records = res.con.execute(f"SELECT count(*) FROM {res.crosswalk}").fetchone()[0]
         # a digest of the result, to compare an incremental run with a full rebuild of the same input

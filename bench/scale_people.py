@@ -115,8 +115,9 @@ def _ascii_keep_case(s: str) -> str:
 
 
 def _mobile(digits: str) -> str:
-    """A French mobile number in an allocated range (06, 073-079: what phonenumbers accepts as valid), the same
-    random draws as before: 070-072 do not exist, and a real CRM holds them only as typos."""
+    """A French mobile number with the same random draws as before, moved out of 070-072 (which do not exist:
+    phonenumbers calls them invalid) into 077-079. A few 06 blocks are unallocated too (0639, most of 069x): left,
+    ~4% of the numbers, standing for the invalid numbers a real CRM holds."""
     if digits.startswith("07") and digits[2] in "012":
         digits = f"07{int(digits[2]) + 7}{digits[3:]}"
     return digits

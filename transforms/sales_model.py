@@ -133,15 +133,26 @@ class Enrichment(_Strict):
     tier_min_peers: int = Field(3, ge=1)
 
 
+def _identity_default(config: str, field: str) -> Any:
+    """A default of transforms.identity.config, defined there once (imported when first needed: the identity package
+    is heavy to import)."""
+    from transforms.identity import config as identity_config
+
+    return getattr(getattr(identity_config, config)(), field)
+
+
 class IdentityMatching(_Strict):
     """How one kind (contacts, companies) is resolved (transforms.identity.MatchConfig). A change here makes the
     next identity run rebuild in full with it: raise the threshold and a merge that was wrong splits again."""
 
-    # Splink pairs at or above this match probability are linked (deterministic rules always link)
-    match_threshold: float = Field(0.9, gt=0, lt=1)
+    # Splink pairs at or above this match probability are linked (deterministic rules always link); the defaults
+    # are transforms.identity.config's
+    match_threshold: float = Field(default_factory=lambda: _identity_default("ContactsConfig", "match_threshold"),
+                                   gt=0, lt=1)
     # golden records: "most_recent" non-null value wins (source priority breaks ties) or "source_priority" first
     survivorship: Literal["most_recent", "source_priority"] = "most_recent"
-    source_priority: list[str] = Field(default_factory=lambda: ["registry", "hubspot", "koban", "stripe"], min_length=1)
+    source_priority: list[str] = Field(
+        default_factory=lambda: _identity_default("SurvivorshipConfig", "source_priority"), min_length=1)
     # per golden field, the other strategy (e.g. {email: source_priority})
     field_strategy: dict[str, Literal["most_recent", "source_priority"]] = Field(default_factory=dict)
     # a trained Splink model (JSON, e.g. from `crm-etl resolve --save-model`), its path relative to this file;
@@ -158,12 +169,13 @@ class IdentityMatching(_Strict):
 
 class CompanyMatching(IdentityMatching):
     # see CompaniesConfig: a name + postcode alone (0.949 with the shipped model) does not link two companies
-    match_threshold: float = Field(0.95, gt=0, lt=1)
+    match_threshold: float = Field(default_factory=lambda: _identity_default("CompaniesConfig", "match_threshold"),
+                                   gt=0, lt=1)
 
 
 class Identity(_Strict):
-    contacts: IdentityMatching = IdentityMatching()
-    companies: CompanyMatching = CompanyMatching()
+    contacts: IdentityMatching = Field(default_factory=IdentityMatching)
+    companies: CompanyMatching = Field(default_factory=CompanyMatching)
 
 
 class RepCost(_Strict):
@@ -243,7 +255,7 @@ class SalesModel(_Strict):
     channels: list[Channel] = Field(default_factory=list)
     lead_scoring: LeadScoring = LeadScoring(handoff_threshold=50)
     enrichment: Enrichment = Enrichment()
-    identity: Identity = Identity()
+    identity: Identity = Field(default_factory=Identity)
     rep_costs: list[RepCost] = Field(default_factory=list)
     freshness: dict[str, Freshness] = Field(default_factory=dict)
     quality: Quality = Quality()
@@ -389,11 +401,10 @@ def _sql_literal(value: Any) -> str:
 
 # -- semantic checks (cross-references the schema alone cannot express) ----------------------------------------
 def _semantic_problems(model: SalesModel) -> list[tuple[tuple, str]]:
+    from transforms.identity.core import golden_field_names
     from warehouse.dictionary import table_doc
 
     problems: list[tuple[tuple, str]] = []
-    from transforms.identity.core import golden_field_names
-
     for kind in ("contacts", "companies"):
         m = getattr(model.identity, kind)
         if m.model_file and not (model._base_dir / m.model_file).is_file():

@@ -309,27 +309,26 @@ class Warehouse:
         rows, deleted = _warehouse_arrow(rows), _warehouse_arrow(deleted)
         target = qualify(schema, table)
         try:
-            return self._apply_delta(target, schema, table, keys, rows, deleted, expect_version, version, expect_rows)
+            with self.connect() as conn:
+                if not (self._exists(conn, schema, VERSIONS_TABLE) and self._exists(conn, schema, table)):
+                    return None
+                if self.dialect == "postgres":
+                    # a concurrent swap (write_frame) commits before or after this change, not between the version
+                    # read and the delete (READ COMMITTED would let the delete hit the new table)
+                    conn.exec_driver_sql(f"lock table {target} in share row exclusive mode")
+                held = conn.execute(
+                    sa.text(f"select version from {qualify(schema, VERSIONS_TABLE)} where table_name = :t"),
+                    {"t": table}).scalar()
+                if held != expect_version:
+                    return None
+                if not self._replace_by_key(conn, schema, table, keys, rows, deleted):
+                    return None  # the table's shape changed: written whole
+                if expect_rows is not None and \
+                        conn.exec_driver_sql(f"select count(*) from {target}").scalar() != expect_rows:
+                    raise _DeltaDoesNotAddUp  # rolls the transaction back
+                self._set_version(conn, schema, table, version)
         except _DeltaDoesNotAddUp:
             return None
-
-    def _apply_delta(self, target, schema, table, keys, rows, deleted, expect_version, version, expect_rows):
-        with self.connect() as conn:
-            if not (self._exists(conn, schema, VERSIONS_TABLE) and self._exists(conn, schema, table)):
-                return None
-            if self.dialect == "postgres":
-                # a concurrent swap (write_frame) commits before or after this change, not between the version
-                # read and the delete (READ COMMITTED would let the delete hit the new table)
-                conn.exec_driver_sql(f"lock table {target} in share row exclusive mode")
-            held = conn.execute(sa.text(f"select version from {qualify(schema, VERSIONS_TABLE)} where table_name = :t"),
-                                {"t": table}).scalar()
-            if held != expect_version:
-                return None
-            if not self._replace_by_key(conn, schema, table, keys, rows, deleted):
-                return None  # the table's shape changed: written whole
-            if expect_rows is not None and conn.exec_driver_sql(f"select count(*) from {target}").scalar() != expect_rows:
-                raise _DeltaDoesNotAddUp  # rolls the transaction back
-            self._set_version(conn, schema, table, version)
         return rows.num_rows
 
     def upsert_frame(self, schema: str, table: str, keys: Sequence[str], frame) -> int:

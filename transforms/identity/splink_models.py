@@ -241,8 +241,8 @@ def model_version(model: dict[str, Any]) -> str:
 def model_record(kind: str, cfg: Any, model: dict[str, Any]) -> dict[str, Any]:
     """What decides a resolution's links and golden records, as one row of core.identity_models: the trained
     Splink model (its JSON, parameters included), its blocking rules, the threshold and survivorship; keyed by a
-    hash of them all. A crosswalk row's model_version and this row say how a merge was decided, and the `model`
-    JSON can be given back to `crm-etl resolve --model` to reproduce it."""
+    hash of them all. A crosswalk row's model_version and this row say how a merge was decided, and
+    `crm-etl resolve --identity-model` resolves a file with it again."""
     import hashlib
 
     import splink
