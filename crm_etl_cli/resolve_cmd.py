@@ -1,6 +1,10 @@
 """`crm-etl resolve contacts|companies INPUT --out CLUSTERS.parquet`: entity resolution on a file."""
 from __future__ import annotations
 
+import codecs
+import tempfile
+from pathlib import Path
+
 import click
 
 from . import main
@@ -21,6 +25,9 @@ _FIELDS = {
 @click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
               help="Input column holding a contract field, e.g. --map email=Courriel (repeatable).")
 @click.option("--source-system", help="Constant source_system when the file has no such column.")
+@click.option("--encoding", default="auto", show_default=True,
+              help="Text encoding of a CSV input: auto reads UTF-8 (with or without BOM), UTF-16 with a BOM, and "
+                   "otherwise Windows-1252 (Excel's French default); or any Python codec name (cp1252, latin-1...).")
 @click.option("--threshold", type=float, help="Splink match probability threshold (default from config).")
 @click.option("--region", default="FR", show_default=True, help="Default phone region.")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), help="Trained Splink model JSON.")
@@ -31,8 +38,8 @@ _FIELDS = {
                    "core.identity_models (CRM_ETL_WAREHOUSE_URL): `latest` for KIND's last run, or a config_sha256 "
                    "(or its first characters) from the run's metadata.")
 @click.pass_context
-def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_system, threshold, region, model_path,
-                retrain, save_model, identity_model):
+def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_system, encoding, threshold, region,
+                model_path, retrain, save_model, identity_model):
     """Deduplicate and link KIND records in INPUT_PATH (.parquet or .csv)."""
     import json
 
@@ -53,8 +60,15 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
         kept = _kept_model(kind, identity_model.strip().lower())
 
     con = duckdb.connect()
-    reader = "read_parquet" if input_path.lower().endswith(".parquet") else "read_csv_auto"
-    cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}(?)", [input_path]).fetchall()]
+    parquet = input_path.lower().endswith(".parquet")
+    reader = "read_parquet" if parquet else "read_csv_auto"
+    scratch = tempfile.TemporaryDirectory(prefix="crm-etl-resolve-")
+    ctx.call_on_close(scratch.cleanup)
+    readable = input_path if parquet else _utf8_csv(input_path, encoding, Path(scratch.name))
+    try:
+        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}(?)", [readable]).fetchall()]
+    except duckdb.Error as exc:
+        raise _unreadable(input_path, exc) from None
     renames: dict[str, str] = {}
     for m in mapping:
         field, _, col = m.partition("=")
@@ -67,8 +81,11 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
     select = [f"{q(c)} AS {q(renames.get(c, c))}" for c in cols if renames.get(c, c) not in renames.values() or c in renames]
     if source_system and "source_system" not in renames.values():
         select.append(f"'{source_system.replace(chr(39), chr(39) * 2)}' AS source_system")
-    source = "'" + input_path.replace("'", "''") + "'"  # (a view cannot take a bound parameter)
-    con.execute(f"CREATE TEMP VIEW cli_input AS SELECT {', '.join(select)} FROM {reader}({source})")
+    source = "'" + readable.replace("'", "''") + "'"  # (a view cannot take a bound parameter)
+    try:  # read once here, so that a malformed line further down is reported as the file's fault
+        con.execute(f"CREATE TEMP TABLE cli_input AS SELECT {', '.join(select)} FROM {reader}({source})")
+    except duckdb.Error as exc:
+        raise _unreadable(input_path, exc) from None
     config_cls = ContactsConfig if kind == "contacts" else CompaniesConfig
     cfg = config_cls.model_validate_json(kept["match_config"]) if kept else config_cls(region=region)
     if threshold is not None:
@@ -110,3 +127,68 @@ def _kept_model(kind: str, which: str) -> dict:
         raise click.ClickException(f"{'no' if not chosen else 'more than one'} {kind} identity model {which!r} in "
                                    f"core.identity_models (kept: {known})")
     return chosen[0]
+
+
+def _utf8_csv(path: str, encoding: str, scratch: Path) -> str:
+    """A path DuckDB reads as UTF-8: `path` itself when it is UTF-8, else a UTF-8 copy in `scratch`.
+
+    Written by hand: DuckDB reads UTF-8 and UTF-16 but not Windows-1252, the encoding French Excel's
+    "CSV (séparateur: point-virgule)" export uses. Detection stays deterministic (UTF-8, UTF-16 with a BOM, else
+    Windows-1252) rather than a statistical guess (charset-normalizer): on a short export a guess among
+    near-identical single-byte code pages (cp1250, mac_roman...) silently garbles accents."""
+    if encoding.strip().lower() == "auto":
+        with open(path, "rb") as fh:
+            head = fh.read(4)
+        if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and head[:4] != codecs.BOM_UTF32_LE:
+            encoding = "utf-16"
+        elif _is_utf8(path):
+            return path
+        else:
+            encoding = "cp1252"
+            click.echo(f"note: {path} is not UTF-8; read as Windows-1252 (cp1252). Pass --encoding if it is "
+                       "another one (latin-1, utf-16...).", err=True)
+    try:
+        encoding = codecs.lookup(encoding).name
+    except LookupError:
+        raise click.BadParameter(f"unknown encoding {encoding!r} (auto, utf-8, cp1252, latin-1, utf-16...)",
+                                 param_hint="--encoding") from None
+    if encoding == "utf-8":
+        return path
+    out = scratch / (Path(path).stem + ".utf8.csv")
+    try:
+        # newline="" keeps the file's line ends (a quoted field may hold one)
+        with open(path, encoding=encoding, newline="") as src, open(out, "w", encoding="utf-8", newline="") as dst:
+            while chunk := src.read(1 << 20):
+                dst.write(chunk)
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(
+            f"{path} is not valid {encoding} (byte {exc.start} of a block: {exc.reason}); pass its encoding with "
+            "--encoding (cp1252, latin-1, utf-16...)") from None
+    return str(out)
+
+
+def _is_utf8(path: str) -> bool:
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(1 << 20):
+                decoder.decode(block)
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def _unreadable(path: str, exc: Exception) -> click.ClickException:
+    """DuckDB's reader error as a one-paragraph message: what is wrong, where, and what to try."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    detail = " ".join(ln for ln in lines[:3] if not ln.startswith(("LINE ", "^")))
+    hint = ("check the file is an export with a header row and one delimiter (, ; tab or |), fields holding it "
+            "quoted; --encoding if it is not UTF-8")
+    if "unicode" in detail.lower() or "utf" in detail.lower():
+        hint = "pass its encoding with --encoding (cp1252, latin-1, utf-16...)"
+    elif "sniffing" in detail.lower():
+        detail = detail.split(" The search space")[0]
+        hint = ("no delimiter gives every line the header's number of fields: look for a line with extra fields or "
+                "with the delimiter inside an unquoted field")
+    return click.ClickException(f"cannot read {path}: {detail[:500]}\n  {hint}")

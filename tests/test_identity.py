@@ -102,6 +102,10 @@ def test_golden_survivorship_recency_priority_and_source_columns():
     cfg = ContactsConfig(survivorship=SurvivorshipConfig(strategy="source_priority", source_priority=["hubspot", "koban"]))
     g2 = resolve_contacts(df, config=cfg).golden_df().iloc[0]
     assert g2.job_title == "Gérant" and g2.job_title_source == "hubspot"
+    assert row.last_updated_at == pd.Timestamp("2026-09-01")
+    # records that carry no date: the entity's last update is unknown, not 1970
+    undated = resolve_contacts(df.assign(updated_at=None)).golden_df().iloc[0]
+    assert pd.isna(undated.last_updated_at)
 
 
 def test_incremental_equals_full_rebuild():

@@ -64,3 +64,61 @@ def test_identity_model_needs_a_recorded_run(tmp_path):
     result = CliRunner().invoke(main, ["resolve", "contacts", str(csv), "--out", str(tmp_path / "o.parquet"),
                                        "--identity-model", "latest", "--region", "BE"], env=env)
     assert result.exit_code == 2 and "drop --region" in result.output
+
+
+def _excel_export(rows: list[list[str]], delimiter: str) -> str:
+    import csv
+    import io
+
+    buf = io.StringIO()
+    csv.writer(buf, delimiter=delimiter, lineterminator="\r\n").writerows(rows)
+    return buf.getvalue()
+
+
+_FRENCH_EXPORT = [
+    ["Id", "Prénom", "Nom", "Courriel", "Société", "Fonction"],
+    ["1", "Aurélie", "Lœuvre", "aurelie.loeuvre@cœur-et-co.fr", "Cœur & Co", "Responsable d’achats (budget 10 000 €)"],
+    ["2", "Aurelie", "LŒUVRE", " Aurelie.Loeuvre@CŒUR-ET-CO.fr ", "Coeur et Co SAS", "Acheteuse"],
+    ["3", "Zoé", "Dupont", "zoe@exemple.fr", "Exemple; SARL", "Gérante"],
+]
+_FRENCH_MAP = ["--map", "source_id=Id", "--map", "first_name=Prénom", "--map", "last_name=Nom", "--map", "email=Courriel",
+               "--map", "company_name=Société", "--map", "job_title=Fonction"]
+
+
+def test_resolve_reads_excel_exports_in_windows_1252_and_utf_16(tmp_path):
+    # French Excel saves "CSV (séparateur: point-virgule)" in Windows-1252 (œ, ’ and € are not Latin-1) and
+    # "Texte Unicode" as tab-separated UTF-16: both must read as the user typed them
+    exports = {"cp1252.csv": _excel_export(_FRENCH_EXPORT, ";").encode("cp1252"),
+               "unicode.txt.csv": _excel_export(_FRENCH_EXPORT, "\t").encode("utf-16")}
+    for name, data in exports.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        out, golden = tmp_path / f"{name}.parquet", tmp_path / f"{name}.golden.parquet"
+        result = CliRunner().invoke(main, ["resolve", "contacts", str(path), "--out", str(out), "--golden-out",
+                                           str(golden), "--source-system", "excel", *_FRENCH_MAP])
+        assert result.exit_code == 0, result.output
+        assert ("read as Windows-1252" in result.output) == (name == "cp1252.csv")
+        crosswalk = pd.read_parquet(out).set_index("source_id")
+        assert crosswalk.loc["1", "entity_key"] == crosswalk.loc["2", "entity_key"] != crosswalk.loc["3", "entity_key"]
+        g = pd.read_parquet(golden)
+        assert "Responsable d’achats (budget 10 000 €)" in set(g.job_title) or "Acheteuse" in set(g.job_title)
+        assert {"Aurélie", "Aurelie"} & set(g.first_name) and "Exemple; SARL" in set(g.company_name)
+        assert "Zoé" in set(g.first_name)
+
+
+def test_resolve_explains_a_file_it_cannot_read(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes(_excel_export(_FRENCH_EXPORT, ";").encode("cp1252"))
+    run = lambda *extra: CliRunner().invoke(  # noqa: E731
+        main, ["resolve", "contacts", str(path), "--out", str(tmp_path / "o.parquet"), "--source-system", "x", *extra])
+    # told it is UTF-8 when it is not: an error naming the fix, no traceback
+    result = run("--encoding", "utf-8", *_FRENCH_MAP)
+    assert result.exit_code == 1 and "--encoding" in result.output and "Traceback" not in result.output
+    result = run("--encoding", "klingon")
+    assert result.exit_code == 2 and "unknown encoding 'klingon'" in result.output
+    # a line with more fields than the header, further down the file
+    lines = ["Id;Nom;Courriel"] + [f"{i};Nom{i};n{i}@exemple.fr" for i in range(5000)] + ["9999;Martin;m@x.fr;extra;fields"]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run("--map", "source_id=Id", "--map", "last_name=Nom", "--map", "email=Courriel")
+    assert result.exit_code == 1 and result.output.startswith(f"Error: cannot read {path}"), result.output
+    assert "Traceback" not in result.output

@@ -56,16 +56,18 @@ def golden_table(
         CREATE OR REPLACE {"TEMP TABLE" if temp else "TABLE"} {out_table} AS
         WITH r0 AS (
             SELECT entity_key, uid, source_system, {prio} AS prio,
-                   coalesce(TRY_CAST(updated_at AS TIMESTAMP), TIMESTAMP '1970-01-01') AS updated_at_ts,
+                   TRY_CAST(updated_at AS TIMESTAMP) AS __updated,
+                   -- (ranking only: a record without a date loses to any dated one)
+                   coalesce(__updated, TIMESTAMP '1970-01-01') AS updated_at_ts,
                    {alone_sql} AS __alone,
                    {', '.join(select)}
             FROM {records} {where}
         ), r AS (SELECT *, {ranks} FROM r0 WHERE NOT __alone)
         SELECT entity_key, count(*) AS n_records, list_sort(list_distinct(list(source_system))) AS sources,
-               max(updated_at_ts) AS last_updated_at, {', '.join(aggs)}
+               max(__updated) AS last_updated_at, {', '.join(aggs)}
         FROM r GROUP BY entity_key
         UNION ALL
-        SELECT entity_key, 1::BIGINT, [source_system], updated_at_ts, {', '.join(single)}
+        SELECT entity_key, 1::BIGINT, [source_system], __updated, {', '.join(single)}
         FROM r0 WHERE __alone
         """
     )
