@@ -79,8 +79,17 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
         renames[col] = field
     q = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
     select = [f"{q(c)} AS {q(renames.get(c, c))}" for c in cols if renames.get(c, c) not in renames.values() or c in renames]
-    if source_system and "source_system" not in renames.values():
+    named = {renames.get(c, c) for c in cols}
+    if "source_system" not in named:
+        if not source_system:  # every row still says where it came from: the file
+            source_system = Path(input_path).name.split(".")[0]
+            click.echo(f"note: no source_system column or --source-system: source_system = {source_system!r}", err=True)
         select.append(f"'{source_system.replace(chr(39), chr(39) * 2)}' AS source_system")
+    if "source_id" not in named:
+        # an export without ids (a trade-show list...): each row is known by its place in the file
+        click.echo("note: no source_id column (--map source_id=COLUMN): source_id = the row's number in the file, "
+                   "1 for the first record", err=True)
+        select.append("CAST(row_number() OVER () AS VARCHAR) AS source_id")
     source = "'" + readable.replace("'", "''") + "'"  # (a view cannot take a bound parameter)
     try:  # read once here, so that a malformed line further down is reported as the file's fault
         con.execute(f"CREATE TEMP TABLE cli_input AS SELECT {', '.join(select)} FROM {reader}({source})")
@@ -92,8 +101,11 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
         cfg.match_threshold = threshold
     if model_path:
         cfg.model_path = model_path
-    res = resolve(kind, "cli_input", con=con, config=cfg, retrain=retrain,
-                  model=json.loads(kept["model"]) if kept else None)
+    try:
+        res = resolve(kind, "cli_input", con=con, config=cfg, retrain=retrain,
+                      model=json.loads(kept["model"]) if kept else None)
+    except ValueError as exc:  # the input or the model does not fit (core names what)
+        raise click.ClickException(str(exc)) from None
 
     def write(table, path):
         fmt = "(FORMAT parquet)" if path.lower().endswith(".parquet") else "(HEADER, DELIMITER ',')"

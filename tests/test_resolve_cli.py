@@ -122,3 +122,19 @@ def test_resolve_explains_a_file_it_cannot_read(tmp_path):
     result = run("--map", "source_id=Id", "--map", "last_name=Nom", "--map", "email=Courriel")
     assert result.exit_code == 1 and result.output.startswith(f"Error: cannot read {path}"), result.output
     assert "Traceback" not in result.output
+
+
+def test_resolve_an_export_without_ids_names_rows_by_their_place(tmp_path):
+    # a trade-show list: no source system, no ids; the output must still map every row back to the file
+    path = tmp_path / "salon-2026.csv"
+    path.write_text("Raison sociale;SIRET;CP;Ville\nACME SAS;552 100 554 00013;69003;Lyon\n"
+                    "Boulangerie Dupont SARL;;75011;Paris\nAcme;55210055400013;69003;LYON\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = CliRunner().invoke(main, ["resolve", "companies", str(path), "--out", str(out), "--map",
+                                       "name=Raison sociale", "--map", "siret=SIRET", "--map", "postcode=CP"])
+    assert result.exit_code == 0, result.output
+    assert "source_system = 'salon-2026'" in result.output and "row's number in the file" in result.output
+    crosswalk = pd.read_csv(out, dtype=str).set_index("source_id")
+    assert set(crosswalk.source_system) == {"salon-2026"}
+    # rows 1 and 3 are one company (same SIRET), row 2 another
+    assert crosswalk.loc["1", "entity_key"] == crosswalk.loc["3", "entity_key"] != crosswalk.loc["2", "entity_key"]
