@@ -380,3 +380,33 @@ def test_quality_sanity_floor():
     assert c["precision"] >= 0.99 and c["recall"] >= 0.95, c
     k = _quality("companies", 3000, "default")
     assert k["precision"] >= 0.995 and k["recall"] >= 0.9, k
+
+
+def test_rare_name_two_companies_in_one_place_proves_nothing():
+    """A rare name borne in one town by records of two companies (or two employers' mail domains) is two
+    people's: the record naming no company is not the bridge between them."""
+    filler = [_c(f"f{i}", f"Prenom{i}", f"Nom{i}") for i in range(400)]
+    df = pd.DataFrame(filler + [
+        _c("a1", "Christine", "Fontaine", "christine.fontaine@restaurantmichel.eu", company="Restaurant Michel"),
+        _c("a2", "Christine", "Fontaine", "christine.fontaine@restaurantmichel.eu", src="koban"),
+        _c("b", "Christine", "Fontaine", "christinefontaine7@laposte.net", company="Electricite Vergrey"),
+        _c("c1", "Ysolde", "Kerbrat", "ysolde.kerbrat@conseildufour.eu", company="Conseil Dufour"),
+        _c("c2", "Ysolde", "Kerbrat", "ysolde.kerbrat@solutionsautard.fr"),
+    ])
+    keys, cw = _keys(resolve_contacts(df))
+    assert keys[("hubspot", "a1")] == keys[("koban", "a2")] != keys[("hubspot", "b")]
+    assert keys[("hubspot", "c1")] != keys[("hubspot", "c2")]
+
+
+def test_swapped_or_twice_typed_name_of_one_company_record_is_compared():
+    """Swapped first/last names, or a typo in both parts, under one CRM company record (the company's name
+    missing on one side): blocked by the company record, so Splink scores the pair."""
+    df = pd.DataFrame([
+        _c("1", "Marie", "Robert", "marie.robert@negoceeaulanbou.eu", company="Négoce Eaulanbou", company_source_id="C1"),
+        _c("2", "ROBERT", "Marie", None, company_source_id="C1"),
+        _c("3", "Charlotte", "Martin", "charlotte.martin@atelierpetit.eu", company="Atelier Petit", company_source_id="C2"),
+        _c("4", "Chralotte", "Matrin", None, company_source_id="C2"),
+    ])
+    keys, _ = _keys(resolve_contacts(df))
+    assert keys[("hubspot", "1")] == keys[("hubspot", "2")]
+    assert keys[("hubspot", "3")] == keys[("hubspot", "4")]

@@ -157,16 +157,25 @@ def contact_edges_keyed(
                                AND NOT l.n_email_is_free AND NOT l.n_email_is_role AND NOT r.n_email_is_role, false)
               AND {phone_pairs}
         ), nm AS (  -- full name, order-insensitive (swapped first/last), rare ones in scope only
-            SELECT uid, n.{FULL_NAME} AS full_name, n_company, n_company_ref, n_postcode, n_city, rr.in_place
+            SELECT uid, n.{FULL_NAME} AS full_name, n_company, n_company_ref, n_postcode, n_city, rr.in_place,
+                   CASE WHEN NOT n_email_is_free THEN n_email_domain END AS employer_domain
             FROM {norm} n JOIN (SELECT * FROM {rare} WHERE {name_scope}) rr ON rr.full_name = n.{FULL_NAME}
-        ), by_rare AS (
-            SELECT l.uid AS uid_l, r.uid AS uid_r, CASE WHEN l.in_place THEN 'rare_name_place' ELSE 'rare_name' END AS rule,
-                   l.full_name AS k
+        ), nm_pairs AS (
+            SELECT l.uid AS uid_l, r.uid AS uid_r, l.full_name, l.in_place,
+                   coalesce(l.n_company IS NULL OR r.n_company IS NULL OR l.n_company = r.n_company
+                            OR l.n_company_ref = r.n_company_ref OR jaro_winkler_similarity(l.n_company, r.n_company) >= 0.9, false)
+                   -- two employers' mail domains are two companies, as two company names are
+                   AND coalesce(l.employer_domain = r.employer_domain, true) AS company_ok
             FROM nm l JOIN nm r ON l.full_name = r.full_name AND l.uid < r.uid
-            WHERE (l.n_company IS NULL OR r.n_company IS NULL OR l.n_company = r.n_company
-                   OR l.n_company_ref = r.n_company_ref OR jaro_winkler_similarity(l.n_company, r.n_company) >= 0.9)
-              AND (NOT l.in_place OR l.n_postcode = r.n_postcode
+            WHERE (NOT l.in_place OR l.n_postcode = r.n_postcode
                    OR ((l.n_postcode IS NULL OR r.n_postcode IS NULL) AND l.n_city = r.n_city))
+        ), nm_clash AS (SELECT uid_l AS uid FROM nm_pairs WHERE NOT company_ok UNION SELECT uid_r FROM nm_pairs WHERE NOT company_ok),
+        by_rare AS (
+            -- a rare name two records of different companies bear (in one place) is two people's there: it proves
+            -- nothing about either record, as a mailbox two clashing names use proves nothing (the name's group
+            -- is recomputed whole by an incremental run, so this stays a function of the group)
+            SELECT uid_l, uid_r, CASE WHEN in_place THEN 'rare_name_place' ELSE 'rare_name' END AS rule, full_name AS k
+            FROM nm_pairs WHERE company_ok AND uid_l NOT IN (SELECT uid FROM nm_clash) AND uid_r NOT IN (SELECT uid FROM nm_clash)
         )
         SELECT * FROM by_email UNION ALL SELECT * FROM by_phone UNION ALL SELECT * FROM by_rare
         """
@@ -182,8 +191,9 @@ def contact_edges(con: duckdb.DuckDBPyConnection, norm: str, max_group: int, new
     same_phone_and_name: same phone, same name (exact or swapped) when both records carry a full
     name and neither e-mail contradicts (two different addresses at one company are two people).
 
-    rare_name: same rare full name (see contact_rare_names), companies compatible;
-    rare_name_place: same full name rare within one place, same postcode (or town), companies compatible."""
+    rare_name: same rare full name (see contact_rare_names), companies compatible (names, CRM company records,
+    employers' mail domains), neither record sharing the name with a record of another company;
+    rare_name_place: same full name rare within one place, same postcode (or town), the same company conditions."""
     contact_rare_names(con, norm, "__det_rare_set")
     contact_edges_keyed(con, norm, max_group, "__det_rare_set", "__det_keyed")
     con.execute(

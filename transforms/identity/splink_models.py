@@ -134,11 +134,21 @@ def contact_settings() -> dict[str, Any]:
             {"blocking_rule": "l.n_last_name = r.n_first_name AND l.n_company = r.n_company"},
             {"blocking_rule": "l.n_last_name = r.n_last_name AND l.n_company_ref = r.n_company_ref"},
             {"blocking_rule": "l.n_first_name = r.n_first_name AND l.n_company_ref = r.n_company_ref"},
+            # swapped first/last names, one company record (the rules above pair swapped names by company name only)
+            {"blocking_rule": "l.n_first_name = r.n_last_name AND l.n_company_ref = r.n_company_ref"},
+            {"blocking_rule": "l.n_last_name = r.n_first_name AND l.n_company_ref = r.n_company_ref"},
+            # a typo in both parts (or in one part of a swapped name) leaves the initials: one company record
+            {"blocking_rule": "left(l.n_first_name, 1) = left(r.n_first_name, 1) AND left(l.n_last_name, 1) = left(r.n_last_name, 1) AND l.n_company_ref = r.n_company_ref"},
+            {"blocking_rule": "left(l.n_first_name, 1) = left(r.n_first_name, 1) AND left(l.n_last_name, 1) = left(r.n_last_name, 1) AND l.n_company = r.n_company"},
             # a company named on one side only by the other's e-mail domain (see _COMPANY_IS_DOMAIN)
             {"blocking_rule": "l.n_last_name = r.n_last_name AND l.n_email_org = replace(r.n_company, ' ', '') AND l.n_company IS NULL"},
             {"blocking_rule": "l.n_last_name = r.n_last_name AND r.n_email_org = replace(l.n_company, ' ', '') AND r.n_company IS NULL"},
             {"blocking_rule": "l.n_first_name = r.n_first_name AND l.n_email_org = replace(r.n_company, ' ', '') AND l.n_company IS NULL"},
             {"blocking_rule": "l.n_first_name = r.n_first_name AND r.n_email_org = replace(l.n_company, ' ', '') AND r.n_company IS NULL"},
+            {"blocking_rule": "l.n_first_name = r.n_last_name AND l.n_email_org = replace(r.n_company, ' ', '') AND l.n_company IS NULL"},
+            {"blocking_rule": "l.n_first_name = r.n_last_name AND r.n_email_org = replace(l.n_company, ' ', '') AND r.n_company IS NULL"},
+            {"blocking_rule": "l.n_last_name = r.n_first_name AND l.n_email_org = replace(r.n_company, ' ', '') AND l.n_company IS NULL"},
+            {"blocking_rule": "l.n_last_name = r.n_first_name AND r.n_email_org = replace(l.n_company, ' ', '') AND r.n_company IS NULL"},
             # one name exact, the other's initial (typos rarely hit the first letter), same place, and a
             # company missing on one side: two different companies score "else" and never reach the
             # threshold without an e-mail or phone (blocked above), and namesakes of one town were
