@@ -81,8 +81,8 @@ def world() -> dict[str, list[dict]]:
         {"siren": S3, "legal_name": "DUPONT ET FILS", "naf_code": "43.22A", "postcode": "75002", "city": "PARIS",
          "is_ceased": True, "ceased_on": "2025-06-30", "created_on": "1998-01-15", "fetched_at": "2026-03-03",
          "source": "stock"},
-        {"siren": S5, "legal_name": "CINQ CONSEIL", "naf_code": "70.22Z", "postcode": "33000", "city": "BORDEAUX",
-         "is_ceased": False, "fetched_at": "2026-03-04", "source": "api"},
+        {"siren": S5, "legal_name": "CINQ CONSEIL", "naf_code": "70.22Z", "headcount_band": "03", "postcode": "33000",
+         "city": "BORDEAUX", "is_ceased": False, "fetched_at": "2026-03-04", "source": "api"},
     ]
     candidates = [
         {"query_key": "name:BOULANGERIE MARTIN|69001", "query_name": "Boulangerie Martin", "query_postcode": "69001",
@@ -176,6 +176,11 @@ def test_siret_only_matches_its_siren(wh):
     m = _by(wh, "company_registry_match", "company_key")["E5"]
     assert (m["siren"], m["match_method"], m["enrichment_status"]) == (S5, "siret", "enriched")
     assert _by(wh, "dim_company", "company_key")["E5"]["legal_name"] == "CINQ CONSEIL"
+    # no headcount typed in the CRM: the registry's band fills it, no conflict (an empty CRM value once read as
+    # band 53, 10,000 employees or more, and won)
+    head = _by(wh, "company_enrichment", "company_key", "field")[("E5", "headcount_band")]
+    assert (head["crm_value"], head["golden_value"], head["golden_source"], head["conflict"]) == (None, "03", "registry", False)
+    assert _by(wh, "dim_company", "company_key")["E5"]["headcount_band"] == "03"
 
 
 def test_typed_crm_value_is_kept_and_the_conflict_shown(wh):

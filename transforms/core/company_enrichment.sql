@@ -74,7 +74,9 @@ shaped as (
                 case when regexp_replace(upper(trim(j.crm_value)), '^[0-9]{2}\.?[0-9]{2}[A-Z]$', '') = ''
                      then regexp_replace(upper(trim(j.crm_value)), '^([0-9]{2})\.?([0-9]{2}[A-Z])$', '\1.\2') end
             when 'headcount_band' then
-                case when cast(j.crm_value as integer) <= 0 then '00'
+                -- (no typed headcount: no band; the open-ended else below must not read it as 10,000+)
+                case when j.crm_value is null then null
+                     when cast(j.crm_value as integer) <= 0 then '00'
                      when cast(j.crm_value as integer) <= 2 then '01'
                      when cast(j.crm_value as integer) <= 5 then '02'
                      when cast(j.crm_value as integer) <= 9 then '03'
