@@ -145,6 +145,13 @@ def world() -> dict[str, list[dict]]:
         {"rep_email": "alice@acme.fr", "hourly_cost": 60, "valid_from": "2025-01-01", "valid_to": "2026-01-31"},
         {"rep_email": "alice@acme.fr", "hourly_cost": 80, "valid_from": "2026-02-01", "valid_to": None},
     ]
+    # the rep cost files (inputs connector): they win over the sales model's rows of the same day
+    w["staging.rep_costs"] = [
+        {"rep_email": "bob@acme.fr", "hourly_cost": 65, "valid_from": "2026-02-01", "valid_to": None,
+         "source_file": "rep_costs.xlsx"},
+        {"rep_email": "alice@acme.fr", "hourly_cost": 70, "valid_from": "2026-02-15", "valid_to": None,
+         "source_file": "rep_costs.xlsx"},
+    ]
     w["staging.owners"] = [
         {"source_system": hs, "owner_id": "o1", "email": "Alice@acme.fr", "first_name": "Alice", "last_name": "Martin",
          "full_name": "Alice Martin", "team_id": "t2", "team_name": "South", "is_active": True, "created_at": "2024-01-01"},

@@ -220,15 +220,19 @@ def test_cac_zero_new_customers_is_null_not_an_error(wh):
     assert email["spend_allocation_method"] == "unallocated_no_new_customers"
     assert email["marketing_spend_home"] == Decimal("500.00") and email["cac_home"] is None
     paid = one(wh, CAC, m="2026-02-01", ch="PAID_SEARCH", tier="unknown")
-    # USD 100 = 90 EUR unallocated; E3 effort: a5 0.75 h + a10 0.25 h at alice's February 80/h
-    assert paid["marketing_spend_home"] == Decimal("90.00") and paid["sales_cost_home"] == Decimal("80.00")
-    assert paid["acquisition_cost_home"] == Decimal("170.00")
+    # USD 100 = 90 EUR unallocated; E3 effort: a5 0.75 h at alice's February 80/h (sales model file), a10 0.25 h
+    # on 02-20 at the cost file's 70/h from 02-15 (the file wins over the sales model's row of the same day)
+    assert paid["marketing_spend_home"] == Decimal("90.00") and paid["sales_cost_home"] == Decimal("77.50")
+    assert paid["acquisition_cost_home"] == Decimal("167.50")
 
 
 def test_cac_bob_default_cost_and_immature_cohort(wh):
     feb = one(wh, CAC, m="2026-02-01", ch="OFFLINE", tier="Argent")
-    # a6 demo 1 h (default) at the default 50/h; E2 acquired 2026-02-20 through d4 (OFFLINE)
-    assert (feb["sales_cost_home"], feb["new_customers"], feb["cac_home"]) == (Decimal("50.00"), 1, Decimal("50.00"))
+    # a6 demo 1 h (default) at bob's 65/h from the cost file (no sales model row; before February he costs the
+    # default 50/h); E2 acquired 2026-02-20 through d4 (OFFLINE)
+    assert (feb["sales_cost_home"], feb["new_customers"], feb["cac_home"]) == (Decimal("65.00"), 1, Decimal("65.00"))
+    jan = one(wh, CAC, m="2026-01-01", ch="OFFLINE", tier="Argent")
+    assert jan["sales_cost_home"] == Decimal("50.00")  # a4 call 1 h at the default
     assert feb["first_year_revenue_home"] == Decimal("900.00")  # i3 USD 1000
     mar = one(wh, CAC, m="2026-03-01", ch="UNKNOWN", tier="unknown")  # E4 via its first paid invoice
     assert mar["new_customers"] == 1 and not mar["cohort_mature"] and mar["first_year_revenue_home"] is None
