@@ -70,6 +70,14 @@ def world() -> dict[str, list[dict]]:
                   "match_probability": 1.0, "model_version": "t"} for k, v in entity.items()]
     crosswalk.append({"source_system": "koban", "source_id": "kb1", "entity_key": "B1", "rule": "same_siren",
                       "match_probability": 1.0, "model_version": "t"})
+    # a record deleted in the CRM (merged into c1 there): identity leaves it out, so must dim_company
+    companies.append(_company("c7", "Atelier Lumen SAS", siren=S1, domain="atelier-lumen.fr", is_deleted=True))
+    # a company known only from billing: its golden record holds its address
+    crosswalk.append({"source_system": "stripe", "source_id": "cus_9", "entity_key": "E9", "rule": "singleton",
+                      "match_probability": 1.0, "model_version": "t"})
+    golden = [{"entity_key": "E9", "n_records": 1, "sources": "[stripe]", "name": "Cabinet Noël",
+               "name_source": "stripe", "domain": "cabinet-noel.fr", "domain_source": "stripe", "postcode": "66000",
+               "postcode_source": "stripe", "city": "Perpignan", "city_source": "stripe"}]
     registry = [
         {"siren": S1, "siret_head_office": S1 + "00011", "legal_name": "ATELIER LUMEN", "naf_code": "62.01Z",
          "naf_label": "Programmation informatique", "headcount_band": "21", "legal_form_code": "5710",
@@ -112,6 +120,7 @@ def world() -> dict[str, list[dict]]:
         _contact("ct10", "ines@bronze-deux.fr", "b2", views=5),
         _contact("ct11", "jo@or-un.fr", "o1", views=100),
         {**_contact("ct12", "gone@atelier-lumen.fr", "c1", hard_bounced=True), "is_deleted": True},
+        _contact("ct13", "kim@atelier-lumen.fr", "c7", views=3),  # her company record was deleted (merged)
     ]
     contact_xw = [
         {"source_system": "hubspot", "source_id": "ct8", "entity_key": "P8", "rule": "same_email",
@@ -125,6 +134,7 @@ def world() -> dict[str, list[dict]]:
     return {
         "staging.companies": companies,
         "core.company_crosswalk": crosswalk,
+        "core.company_golden": golden,
         "staging.registry_companies": registry,
         "staging.registry_candidates": candidates,
         "staging.contacts": contacts,
@@ -364,3 +374,15 @@ def test_segment_by_tag_else_headcount_typed_else_registry_band(tmp_path):
     assert got["B2"] == ("Bronze", "tag", 1000)
     assert got["A1"] == ("Argent", "tag", None)
     assert got["E2"] == ("unknown", "none", None)  # no tag, no headcount, no registry match: shown, not dropped
+
+
+def test_deleted_crm_record_is_no_company_and_billing_only_company_has_its_address(wh):
+    companies = _by(wh, "dim_company", "company_key")
+    assert "hubspot:c7" not in companies  # was a second "Atelier Lumen", carrying E1's SIREN
+    assert companies["E1"]["siren"] == S1
+    # the contact of the deleted record: no company rather than a company key nothing else knows
+    assert _by(wh, "lead_scores", "contact_key")["hubspot:ct13"]["company_key"] is None
+    assert {r["company_key"] for r in wh.query("select * from core.contact_flags where contact_key = 'hubspot:ct13'")} \
+        <= {None}
+    e9 = companies["E9"]
+    assert (e9["name"], e9["domain"], e9["postcode"], e9["city"]) == ("Cabinet Noël", "cabinet-noel.fr", "66000", "Perpignan")

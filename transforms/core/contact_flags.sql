@@ -22,7 +22,7 @@ contacts as (
         c.source_system,
         c.contact_id,
         coalesce(cx.entity_key, c.source_system || ':' || c.contact_id) as contact_key,
-        coalesce(x.entity_key, case when c.company_id is not null then c.source_system || ':' || c.company_id end) as company_key,
+        dco.company_key,  -- the contact's company, when it is one of dim_company's (not a deleted record)
         nullif(lower(trim(c.email)), '') as email,
         case when lower(trim(c.email)) like '%_@_%'
              then regexp_replace(lower(trim(c.email)), '^.*@', '') end as email_domain,
@@ -30,6 +30,8 @@ contacts as (
     from staging.contacts c
     left join core.contact_crosswalk cx on cx.source_system = c.source_system and cx.source_id = c.contact_id
     left join core.company_crosswalk x on x.source_system = c.source_system and x.source_id = c.company_id
+    left join core.dim_company dco
+        on dco.company_key = coalesce(x.entity_key, c.source_system || ':' || c.company_id)
     where not coalesce(c.is_deleted, false)
 ),
 company_domains as (

@@ -1,6 +1,7 @@
 -- Golden company records, one per resolved company. The name is the identity step's golden name (core.company_golden:
 -- survivorship over the CRM and billing records, as sales_model.yaml identity.companies sets it; there each field
--- says which source it came from); the other CRM fields come from the most recently updated CRM record.
+-- says which source it came from); the other CRM fields come from the most recently updated CRM record (domain,
+-- postcode and city from the golden record when it has none). Records deleted in the CRM are left out.
 -- acquired_at = first closed-won deal, else first paid invoice: the moment a company became a customer.
 -- Registry enrichment (core.company_registry_match, core.company_enrichment): legal and registry fields of the
 -- matched legal unit; naf_code, headcount_band, postcode and city are golden values (what a person typed wins,
@@ -13,11 +14,13 @@ with records as (
         coalesce(rx.rep_key, case when c.owner_id is not null then c.source_system || ':' || c.owner_id end) as rep_key,
         row_number() over (
             partition by coalesce(x.entity_key, c.source_system || ':' || c.company_id)
-            order by coalesce(c.is_deleted, false), c.updated_at desc nulls last, c.source_system, c.company_id
+            order by c.updated_at desc nulls last, c.source_system, c.company_id
         ) as rn
     from staging.companies c
     left join core.company_crosswalk x on x.source_system = c.source_system and x.source_id = c.company_id
     left join core.rep_crosswalk rx on rx.source_system = c.source_system and rx.owner_id = c.owner_id
+    -- a record deleted in the CRM (often merged into another) is no company of its own
+    where not coalesce(c.is_deleted, false)
 ),
 keys as (
     select entity_key as company_key from core.company_crosswalk
@@ -59,9 +62,10 @@ select
     k.company_key,
     coalesce(cg.name, r.name) as name,
     coalesce(r.siren, a.siren, g.siren) as siren,
-    r.domain,
-    coalesce(r.postcode, e.postcode) as postcode,
-    coalesce(r.city, e.city) as city,
+    -- (a company known only from billing, or whose latest CRM record lacks them: the golden record's)
+    coalesce(r.domain, cg.domain) as domain,
+    coalesce(r.postcode, e.postcode, cg.postcode) as postcode,
+    coalesce(r.city, e.city, cg.city) as city,
     coalesce(t.tier, 'unknown') as tier,
     coalesce(r.account_type, 'unknown') as account_type,
     r.rep_key as owner_id,

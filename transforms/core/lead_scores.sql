@@ -22,7 +22,7 @@ records as (
         c.source_system,
         c.contact_id,
         coalesce(cx.entity_key, c.source_system || ':' || c.contact_id) as contact_key,
-        coalesce(x.entity_key, case when c.company_id is not null then c.source_system || ':' || c.company_id end) as company_key,
+        dco.company_key,  -- the contact's company, when it is one of dim_company's (not a deleted record)
         nullif(lower(trim(c.email)), '') as email,
         lower(c.lifecycle_stage) as lifecycle_stage,
         st.stage_rank,
@@ -37,6 +37,8 @@ records as (
     from staging.contacts c
     left join core.contact_crosswalk cx on cx.source_system = c.source_system and cx.source_id = c.contact_id
     left join core.company_crosswalk x on x.source_system = c.source_system and x.source_id = c.company_id
+    left join core.dim_company dco
+        on dco.company_key = coalesce(x.entity_key, c.source_system || ':' || c.company_id)
     left join stages st on st.stage = lower(c.lifecycle_stage)
     where not coalesce(c.is_deleted, false)
 ),
