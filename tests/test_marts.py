@@ -191,6 +191,25 @@ def test_fct_invoices_currency_and_links(wh):
     assert str(one(wh, "select acquired_at from core.dim_company where company_key = 'E4'")["acquired_at"])[:10] == "2026-03-15"
 
 
+def test_fct_invoices_revenue_excludes_tax_and_credit_notes(wh):
+    inv = {r["invoice_key"]: r for r in rows(wh, "select * from core.fct_invoices")}
+
+    def money(key):
+        r = inv[f"stripe:{key}"]
+        return tuple(r[c] for c in ("amount_paid_home", "amount_excl_tax_home", "credited_excl_tax_home", "revenue_home"))
+
+    D = Decimal
+    # cash received keeps the VAT; revenue is the lines excluding tax minus the issued credit notes excluding tax
+    assert money("i1") == (D("1200.00"), D("1000.00"), D("200.00"), D("800.00"))
+    assert money("i2") == (D("600.00"), D("500.00"), D("0.00"), D("500.00"))  # 600 + proration -100
+    # USD: the credit note's USD 100 excl. tax is 90 EUR; the voided one (USD 300) does not count
+    assert money("i3") == (D("900.00"), D("900.00"), D("90.00"), D("810.00"))
+    assert money("i4") == (D("240.00"), D("200.00"), D("0.00"), D("200.00"))  # its credit note was deleted
+    assert money("i5") == (D("0.00"), D("300.00"), D("0.00"), D("0.00"))  # open: billed, no revenue yet
+    assert money("i8") == (D("360.00"), D("300.00"), D("300.00"), D("0.00"))  # credited in full
+    assert str(inv["stripe:i8"]["last_credited_at"])[:10] == "2026-03-10" and inv["stripe:i2"]["last_credited_at"] is None
+
+
 # -- mart_cac -----------------------------------------------------------------------------------------------------
 
 CAC = "select * from marts.mart_cac where month = cast(:m as date) and channel = :ch and tier = :tier"
@@ -207,9 +226,10 @@ def test_cac_allocated_spend_sales_cost_and_value(wh):
     assert r["cac_home"] == Decimal("1350.00")
     assert (r["cac_marketing_only_home"], r["cac_sales_only_home"]) == (Decimal("1200.00"), Decimal("150.00"))
     assert r["channel_group"] == "marketing"
-    # first "year" = 1 month in this world: i1 1000 + i2 500 within [01-20, 02-20)
-    assert r["cohort_mature"] and r["first_year_revenue_home"] == Decimal("1500.00")
-    assert r["revenue_to_cac"] == pytest.approx(1.111111) and r["payback_months"] == pytest.approx(0.9)
+    # first "year" = 1 month in this world, [01-20, 02-20): revenue excluding tax, net of credit notes, of i1 (1000
+    # - 200 credited in February, still counted against i1) + i2 (600 - 100 proration) + i8 (300, credited in full)
+    assert r["cohort_mature"] and r["first_year_revenue_home"] == Decimal("1300.00")  # paid incl. tax: 2160
+    assert r["revenue_to_cac"] == pytest.approx(0.962963) and r["payback_months"] == pytest.approx(1.038462)
 
 
 def test_cac_zero_new_customers_is_null_not_an_error(wh):
@@ -233,7 +253,7 @@ def test_cac_bob_default_cost_and_immature_cohort(wh):
     assert (feb["sales_cost_home"], feb["new_customers"], feb["cac_home"]) == (Decimal("65.00"), 1, Decimal("65.00"))
     jan = one(wh, CAC, m="2026-01-01", ch="OFFLINE", tier="Argent")
     assert jan["sales_cost_home"] == Decimal("50.00")  # a4 call 1 h at the default
-    assert feb["first_year_revenue_home"] == Decimal("900.00")  # i3 USD 1000
+    assert feb["first_year_revenue_home"] == Decimal("810.00")  # i3 USD 1000 (no VAT) - USD 100 credited = 900 - 90
     mar = one(wh, CAC, m="2026-03-01", ch="UNKNOWN", tier="unknown")  # E4 via its first paid invoice
     assert mar["new_customers"] == 1 and not mar["cohort_mature"] and mar["first_year_revenue_home"] is None
     assert wh.scalar("select sum(new_customers) from marts.mart_cac") == 4  # E1, E2, E4 and E5 (December 2025)
@@ -300,16 +320,22 @@ BASKET = "select * from marts.mart_average_basket where month = cast(:m as date)
 
 
 def test_average_basket_period_and_lifetime(wh):
+    # revenue excluding tax, net of credit notes (core.fct_invoices.revenue_home), by month of payment
     mar = one(wh, BASKET, m="2026-03-01", at="all", tier="all")
-    # March: i3 900 (E2), i4 200 (E4), i6 100 (unlinked); i7 deleted
-    assert (mar["invoices_paid"], mar["paying_customers"], mar["amount_paid_home"]) == (3, 2, Decimal("1200.00"))
-    assert (mar["average_basket_home"], mar["revenue_per_customer_home"]) == (Decimal("400.00"), Decimal("600.00"))
-    assert (mar["lifetime_invoices"], mar["lifetime_customers"], mar["lifetime_amount_home"]) == (5, 3, Decimal("2700.00"))
-    assert (mar["lifetime_average_basket_home"], mar["lifetime_revenue_per_customer_home"]) == (Decimal("540.00"), Decimal("900.00"))
+    # March: i3 810 (E2: USD 1000 = 900, minus USD 100 credited), i4 200 (E4), i6 100 (unlinked); i7 deleted
+    assert (mar["invoices_paid"], mar["paying_customers"], mar["revenue_home"]) == (3, 2, Decimal("1110.00"))
+    assert (mar["average_basket_home"], mar["revenue_per_customer_home"]) == (Decimal("370.00"), Decimal("555.00"))
+    # + January i1 800 (its February credit note counts in January) + February i2 500; i8 credited in full is no sale
+    assert (mar["lifetime_invoices"], mar["lifetime_customers"], mar["lifetime_amount_home"]) == (5, 3, Decimal("2410.00"))
+    assert (mar["lifetime_average_basket_home"], mar["lifetime_revenue_per_customer_home"]) == (Decimal("482.00"), Decimal("803.33"))
+    jan = one(wh, BASKET, m="2026-01-01", at="all", tier="all")
+    assert (jan["invoices_paid"], jan["revenue_home"], jan["average_basket_home"]) == (1, Decimal("800.00"), Decimal("800.00"))
     feb = one(wh, BASKET, m="2026-02-01", at="customer", tier="Or")
-    assert (feb["invoices_paid"], feb["average_basket_home"]) == (1, Decimal("500.00"))
-    assert (feb["lifetime_invoices"], feb["lifetime_average_basket_home"], feb["lifetime_revenue_per_customer_home"]) == (2, Decimal("750.00"), Decimal("1500.00"))
+    # i2 500 (600 - 100 proration); i8 (paid 360 incl. tax, credited in full in March) counts nowhere
+    assert (feb["invoices_paid"], feb["revenue_home"], feb["average_basket_home"]) == (1, Decimal("500.00"), Decimal("500.00"))
+    assert (feb["lifetime_invoices"], feb["lifetime_average_basket_home"], feb["lifetime_revenue_per_customer_home"]) == (2, Decimal("650.00"), Decimal("1300.00"))
     unk = one(wh, BASKET, m="2026-03-01", at="unknown", tier="unknown")
+    # i4 200 + i6 100 excluding tax (paid 240 + 120)
     assert (unk["invoices_paid"], unk["paying_customers"], unk["average_basket_home"]) == (2, 1, Decimal("150.00"))
 
 
@@ -341,6 +367,8 @@ def test_pipeline_daily_property_history_stale_and_consistency(wh):
     assert (late["days_in_stage"], late["is_stale"], late["probability_inconsistent"]) == (39, True, False)
     assert late["calibrated_win_rate"] == 0.75  # d1, d2, d4 won, d3 lost after proposal
     assert late["weighted_amount_calibrated_home"] == Decimal("3000.00")
+    # a lost deal's probability falls to 0: a close is no advance, so no inconsistency (d3 and d4 were flagged)
+    assert rows(wh, "select deal_key from core.deal_state_periods where is_closed and probability_inconsistent") == []
 
 
 def test_weighted_pipeline(wh):

@@ -111,6 +111,7 @@ select
     cast(round(cast(amount_home * probability as numeric(18,6)), 2) as numeric(18,2)) as weighted_amount_home,
     cast(round(cast(amount_home * calibrated_win_rate as numeric(18,6)), 2) as numeric(18,2)) as weighted_amount_calibrated_home,
     expected_close_date, expected_days,
-    (prev_stage_order is not null and stage_order > prev_stage_order and probability_before_entry is not null
-        and probability < probability_before_entry) as probability_inconsistent
+    -- (a close is no advance: a lost deal's probability falls to 0 by definition)
+    (not is_closed and prev_stage_order is not null and stage_order > prev_stage_order
+        and probability_before_entry is not null and probability < probability_before_entry) as probability_inconsistent
 from resolved
