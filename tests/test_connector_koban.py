@@ -251,6 +251,11 @@ def test_staging_from_koban_raw(world, tmp_path, monkeypatch):
         if c["vat_number"]:
             assert c["vat_number"] == by_key[c["company_id"]].vat
     assert any(c["siret"] for c in companies) and any(c["tier"] for c in companies)
+    # the account type in HubSpot's vocabulary (direct / reseller / partner), whatever the customer status
+    recs = {r.record_id: r for r in world.company_records if r.vendor == "koban"}
+    assert {c["company_id"]: c["account_type"] for c in companies} == \
+        {c["company_id"]: recs[c["company_id"]].account_type for c in companies}
+    assert {c["account_type"] for c in companies} >= {"direct", "reseller"}
 
     contacts = wh.query("select contact_id, email, company_id from staging.contacts")
     recs = {r.record_id: r for r in world.contact_records if r.vendor == "koban"}

@@ -1,6 +1,6 @@
 -- Koban accounts (ncThird), typed. OfficialNumber holds the SIRET (sometimes the SIREN, sometimes spaced): the
 -- SIREN is its first 9 digits. Tier and industry are tags (categories SEGMENT and ACTIVITY). Account type from
--- the Type (partner / reseller) and Status (CLI = customer, else prospect) list values. Headcount lives in an
+-- the Type list value (PART partner, REV reseller, PRO direct); Status (CLI = customer) is the lifecycle stage. Headcount lives in an
 -- account-specific MoreFields id, so it is not read here.
 -- optional table: raw_koban.accounts__tags(_dlt_parent_id, tag_category_code, label)
 with tags as (
@@ -29,9 +29,9 @@ select
     nullif(trim(t.activity), '') as naf_code,
     cast(null as integer) as headcount,
     nullif(trim(t.tier), '') as tier,
-    case when upper(a.type__code) in ('PART', 'REV') then 'partner'
-         when upper(a.status__code) = 'CLI' then 'customer'
-         when a.status__code is not null then 'prospect' end as account_type,
+    -- HubSpot's vocabulary (direct / reseller / partner); the customer status is a lifecycle stage, not a type
+    case upper(a.type__code) when 'PART' then 'partner' when 'REV' then 'reseller' when 'PRO' then 'direct'
+         else lower(nullif(trim(a.type__code), '')) end as account_type,
     case when upper(a.status__code) = 'CLI' then 'customer' when a.status__code is not null then 'lead' end as lifecycle_stage,
     nullif(trim(a.assigned_to__guid), '') as owner_id,
     a.created_at,
