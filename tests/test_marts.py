@@ -657,3 +657,26 @@ def test_dim_company_builds_before_the_identity_step_wrote_company_golden(tmp_pa
     logs = [e.user_message for e in instance.all_logs(result.run_id)]
     assert any("core.company_golden not built yet, read as empty" in m for m in logs)
     w.dispose()
+
+
+def test_activities_follow_a_migrated_deal_and_drop_a_deleted_one(tmp_path):
+    w = world()
+    hs, kb = "hubspot", "koban"
+    deal = dict(w["staging.deals"][0], deal_id="dx", deal_name="dx", is_deleted=True)
+    w["staging.deals"].append(deal)
+    base = dict(w["staging.activities"][0], duration_minutes=30, company_id=None, is_deleted=False)
+    w["staging.activities"] += [
+        # logged in Koban on kd9 before the migration: kd9 became hubspot d9 (E5's won deal)
+        dict(base, source_system=kb, activity_id="ak1", owner_id="k1", deal_id="kd9"),
+        # on a deal deleted since: no deal to point at, the activity stays (effort on its company)
+        dict(base, source_system=hs, activity_id="ax1", deal_id="dx", company_id="c1"),
+    ]
+    wh = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    load_world(wh, w)
+    build_models(wh, only=["fct_activities"])
+    acts = {r["activity_key"]: r for r in wh.query("select * from core.fct_activities")}
+    assert (acts["koban:ak1"]["deal_key"], acts["koban:ak1"]["company_key"]) == ("hubspot:d9", "E5")
+    assert (acts["hubspot:ax1"]["deal_key"], acts["hubspot:ax1"]["company_key"]) == (None, "E1")
+    deals = {r["deal_key"] for r in wh.query("select deal_key from core.fct_deals")}
+    assert {a["deal_key"] for a in acts.values() if a["deal_key"]} <= deals  # no activity points at a missing deal
+    wh.dispose()

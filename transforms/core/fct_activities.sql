@@ -1,5 +1,6 @@
 -- One row per sales activity (not deleted): rep and team of the day, resolved company (from the activity, else its
--- deal), segment, and hours = logged duration, else the activity type's default from sales_model.yaml.
+-- deal), segment, and hours = logged duration, else the activity type's default from sales_model.yaml. Its deal is
+-- a core.fct_deals one: the record a migrated deal became, none when the deal was deleted.
 with migrated as (
     -- an activity migrated to another CRM (named in the new record's imported_from) counts once, as the new record;
     -- the (few) migrated keys are collected once and anti-joined by hash, not looked up per activity
@@ -11,6 +12,13 @@ acts as (
     left join migrated m on m.imported_from = a.source_system || ':' || a.activity_id
     where not coalesce(a.is_deleted, false) and m.imported_from is null
 ),
+successor as (
+    -- a deal migrated to another CRM: its activities follow it to the record that names it in imported_from
+    select imported_from, min(source_system || ':' || deal_id) as deal_key
+    from staging.deals
+    where imported_from is not null and not coalesce(is_deleted, false)
+    group by imported_from
+),
 based as (
     select
         a.*,
@@ -20,12 +28,13 @@ based as (
             case when a.company_id is not null then a.source_system || ':' || a.company_id end,
             d.company_key
         ) as company_key,
-        case when a.deal_id is not null then a.source_system || ':' || a.deal_id end as deal_key,
+        d.deal_key,  -- null when the deal was deleted (no fct_deals row to point at)
         t.default_minutes
     from acts a
     left join core.rep_crosswalk rx on rx.source_system = a.source_system and rx.owner_id = a.owner_id
     left join core.company_crosswalk x on x.source_system = a.source_system and x.source_id = a.company_id
-    left join core.fct_deals d on d.source_system = a.source_system and d.deal_id = a.deal_id
+    left join successor sd on sd.imported_from = a.source_system || ':' || a.deal_id
+    left join core.fct_deals d on d.deal_key = coalesce(sd.deal_key, a.source_system || ':' || a.deal_id)
     left join staging.cfg_activity_types t on t.activity_type = a.activity_type
 )
 select
