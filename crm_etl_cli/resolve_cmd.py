@@ -91,10 +91,7 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
                    "1 for the first record", err=True)
         select.append("CAST(row_number() OVER () AS VARCHAR) AS source_id")
     source = "'" + readable.replace("'", "''") + "'"  # (a view cannot take a bound parameter)
-    try:  # read once here, so that a malformed line further down is reported as the file's fault
-        con.execute(f"CREATE TEMP TABLE cli_input AS SELECT {', '.join(select)} FROM {reader}({source})")
-    except duckdb.Error as exc:
-        raise _unreadable(input_path, exc) from None
+    con.execute(f"CREATE TEMP VIEW cli_input AS SELECT {', '.join(select)} FROM {reader}({source})")
     config_cls = ContactsConfig if kind == "contacts" else CompaniesConfig
     cfg = config_cls.model_validate_json(kept["match_config"]) if kept else config_cls(region=region)
     if threshold is not None:
@@ -106,6 +103,10 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
                       model=json.loads(kept["model"]) if kept else None)
     except ValueError as exc:  # the input or the model does not fit (core names what)
         raise click.ClickException(str(exc)) from None
+    except duckdb.InvalidInputException as exc:  # the reader met a malformed line further down the file
+        if "CSV" not in str(exc) and "arquet" not in str(exc):
+            raise
+        raise _unreadable(input_path, exc) from None
 
     def write(table, path):
         fmt = "(FORMAT parquet)" if path.lower().endswith(".parquet") else "(HEADER, DELIMITER ',')"

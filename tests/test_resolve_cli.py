@@ -122,6 +122,11 @@ def test_resolve_explains_a_file_it_cannot_read(tmp_path):
     result = run("--map", "source_id=Id", "--map", "last_name=Nom", "--map", "email=Courriel")
     assert result.exit_code == 1 and result.output.startswith(f"Error: cannot read {path}"), result.output
     assert "Traceback" not in result.output
+    # beyond the rows DuckDB samples to guess the dialect: found while reading, named with its line number
+    lines[1:1] = [f"{i};Nom{i};n{i}@exemple.fr" for i in range(5000, 30000)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    result = run("--map", "source_id=Id", "--map", "last_name=Nom", "--map", "email=Courriel")
+    assert result.exit_code == 1 and "cannot read" in result.output and "Line: 30002" in result.output, result.output
 
 
 def test_resolve_an_export_without_ids_names_rows_by_their_place(tmp_path):
