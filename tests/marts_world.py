@@ -272,14 +272,52 @@ def world() -> dict[str, list[dict]]:
                 "amount_paid": amount if status == "paid" else 0, "created_at": _ts(created),
                 "paid_at": _ts(paid) if paid else None, "is_deleted": deleted}
 
+    # Stripe's amount_paid includes VAT (20% on EUR invoices here, none on the USD one); the lines carry the amount
+    # excluding tax and the tax beside it. Revenue = lines excluding tax - issued credit notes excluding tax.
     w["staging.invoices"] = [
-        inv("i1", "cus_1", "paid", "2026-01-24", "2026-01-25", 1000),
-        inv("i2", "cus_1", "paid", "2026-02-09", "2026-02-10", 500),
-        inv("i3", "cus_2", "paid", "2026-02-28", "2026-03-01", 1000, currency="usd"),  # 900 EUR
-        inv("i4", "cus_3", "paid", "2026-03-14", "2026-03-15", 200),  # E4: a customer by invoice only
-        inv("i5", "cus_1", "open", "2026-04-01", None, 0, due=300),
-        inv("i6", "cus_9", "paid", "2026-03-19", "2026-03-20", 100),  # billing customer not linked
+        inv("i1", "cus_1", "paid", "2026-01-24", "2026-01-25", 1200),  # 1000 + VAT 200; credited 200 excl. tax
+        inv("i2", "cus_1", "paid", "2026-02-09", "2026-02-10", 600),  # 600 - 100 proration + VAT 100
+        inv("i3", "cus_2", "paid", "2026-02-28", "2026-03-01", 1000, currency="usd"),  # 900 EUR; credited USD 100
+        inv("i4", "cus_3", "paid", "2026-03-14", "2026-03-15", 240),  # E4: a customer by invoice only; 200 + VAT 40
+        inv("i5", "cus_1", "open", "2026-04-01", None, 0, due=360),
+        inv("i6", "cus_9", "paid", "2026-03-19", "2026-03-20", 120),  # billing customer not linked; 100 + VAT 20
         inv("i7", "cus_1", "paid", "2026-03-02", "2026-03-03", 999, deleted=True),
+        inv("i8", "cus_1", "paid", "2026-02-14", "2026-02-15", 360),  # 300 + VAT 60, a duplicate credited in full
+    ]
+
+    def line(lid, iid, cus, amount, tax, currency="EUR", rate=1.0, proration=False, deleted=False):
+        return {"source_system": "stripe", "invoice_line_id": lid, "invoice_id": iid, "customer_id": cus,
+                "subscription_id": "sub_1" if iid == "i2" else None,
+                "line_type": "subscription_item_details" if iid == "i2" else "invoice_item_details",
+                "description": lid, "quantity": 1, "currency": currency, "amount": amount,
+                "amount_home": round(amount * rate, 2), "tax_amount": tax, "period_start": None, "period_end": None,
+                "is_proration": proration, "is_deleted": deleted}
+
+    w["staging.invoice_lines"] = [
+        line("l1", "i1", "cus_1", 1000, 200),
+        line("l2a", "i2", "cus_1", 600, 120),
+        line("l2b", "i2", "cus_1", -100, -20, proration=True),  # unused time credited on a plan change
+        line("l3", "i3", "cus_2", 1000, 0, currency="USD", rate=0.9),
+        line("l4", "i4", "cus_3", 200, 40),
+        line("l5", "i5", "cus_1", 300, 60),
+        line("l6", "i6", "cus_9", 100, 20),
+        line("l7", "i7", "cus_1", 999, 0, deleted=True),
+        line("l8", "i8", "cus_1", 300, 60),
+    ]
+
+    def credit(cid, iid, cus, status, created, amount, excl, currency="EUR", rate=1.0, voided=None, deleted=False,
+               reason="order_change"):
+        return {"source_system": "stripe", "credit_note_id": cid, "invoice_id": iid, "customer_id": cus,
+                "number": cid.upper(), "status": status, "reason": reason, "currency": currency, "amount": amount,
+                "amount_excluding_tax": excl, "amount_home": round(amount * rate, 2), "created_at": _ts(created),
+                "voided_at": _ts(voided) if voided else None, "is_deleted": deleted}
+
+    w["staging.credit_notes"] = [
+        credit("cn1", "i1", "cus_1", "issued", "2026-02-05", 240, 200),  # January's invoice, credited in February
+        credit("cn3", "i3", "cus_2", "issued", "2026-03-05", 100, 100, currency="USD", rate=0.9),  # 90 EUR
+        credit("cn3v", "i3", "cus_2", "void", "2026-03-04", 300, 300, currency="USD", rate=0.9, voided="2026-03-06"),
+        credit("cn4d", "i4", "cus_3", "issued", "2026-03-20", 240, 200, deleted=True),  # deleted: ignored
+        credit("cn8", "i8", "cus_1", "issued", "2026-03-10", 360, 300, reason="duplicate"),  # the whole invoice
     ]
     w["staging.marketing_spend"] = [
         {"month": "2026-01-01", "channel": "PAID_SEARCH", "campaign": "brand", "tier": None, "amount": 1200, "currency": "EUR"},

@@ -1,20 +1,69 @@
 -- One row per invoice (not deleted), linked to the resolved company through the crosswalk (null when the billing
 -- customer is not linked), with paid and due amounts converted to the home currency (cfg_fx_rates).
+-- amount_paid / amount_paid_home: the cash received, tax included (what finance reconciles with the bank).
+-- Revenue, excluding tax and net of credit notes (what the marts sum): amount_excl_tax_home = Σ of the invoice's
+-- lines (staging.invoice_lines amounts exclude tax; proration lines count as Stripe counts them; null when no line
+-- is loaded), credited_excl_tax_home = Σ excluding tax of its issued credit notes (not voided, not deleted), each
+-- summed in its currency and converted once; revenue_home = amount_excl_tax_home - credited_excl_tax_home for a
+-- paid invoice, 0 for any other status (nothing received). Stripe caps an invoice's credit notes at its total, so
+-- revenue_home is never below 0 (not clamped). A credit note counts against its invoice, in the invoice's payment
+-- period (paid_at), not in the month it was issued: a period's basket stays made of whole invoices, and a credit
+-- note issued later restates that period (last_credited_at says when it last changed).
 -- indexes: (company_key, paid_at)
+with lines as (
+    select source_system, invoice_id, sum(amount) as amount_excl_tax
+    from staging.invoice_lines
+    where not coalesce(is_deleted, false)
+    group by source_system, invoice_id
+),
+credit_by_currency as (
+    select cn.source_system, cn.invoice_id,
+           sum(cn.amount_excluding_tax) * max(fx.rate_to_home) as credited_home,
+           max(cn.created_at) as last_credited_at
+    from staging.credit_notes cn
+    left join staging.cfg_fx_rates fx on upper(fx.currency) = upper(cn.currency)
+    where cn.status = 'issued' and cn.voided_at is null and not coalesce(cn.is_deleted, false)
+    group by cn.source_system, cn.invoice_id, upper(cn.currency)
+),
+credits as (
+    select source_system, invoice_id,
+           sum(cast(round(cast(credited_home as numeric(18,6)), 2) as numeric(18,2))) as credited_excl_tax_home,
+           max(last_credited_at) as last_credited_at
+    from credit_by_currency
+    group by source_system, invoice_id
+),
+invoices as (
+    select
+        i.source_system || ':' || i.invoice_id as invoice_key,
+        x.entity_key as company_key,
+        coalesce(c.tier, 'unknown') as tier,
+        coalesce(c.account_type, 'unknown') as account_type,
+        i.status,
+        upper(i.currency) as currency,
+        cast(i.amount_paid as numeric(18,2)) as amount_paid,
+        cast(round(cast(i.amount_paid * fx.rate_to_home as numeric(18,6)), 2) as numeric(18,2)) as amount_paid_home,
+        cast(round(cast(i.amount_due * fx.rate_to_home as numeric(18,6)), 2) as numeric(18,2)) as amount_due_home,
+        cast(round(cast(l.amount_excl_tax * fx.rate_to_home as numeric(18,6)), 2) as numeric(18,2)) as amount_excl_tax_home,
+        cast(coalesce(cr.credited_excl_tax_home, 0) as numeric(18,2)) as credited_excl_tax_home,
+        cr.last_credited_at,
+        i.created_at,
+        i.paid_at
+    from staging.invoices i
+    left join core.company_crosswalk x on x.source_system = i.source_system and x.source_id = i.customer_id
+    left join core.dim_company c on c.company_key = x.entity_key
+    left join staging.cfg_fx_rates fx on upper(fx.currency) = upper(i.currency)
+    left join lines l on l.source_system = i.source_system and l.invoice_id = i.invoice_id
+    left join credits cr on cr.source_system = i.source_system and cr.invoice_id = i.invoice_id
+    where not coalesce(i.is_deleted, false)
+)
 select
-    i.source_system || ':' || i.invoice_id as invoice_key,
-    x.entity_key as company_key,
-    coalesce(c.tier, 'unknown') as tier,
-    coalesce(c.account_type, 'unknown') as account_type,
-    i.status,
-    upper(i.currency) as currency,
-    cast(i.amount_paid as numeric(18,2)) as amount_paid,
-    cast(round(cast(i.amount_paid * fx.rate_to_home as numeric(18,6)), 2) as numeric(18,2)) as amount_paid_home,
-    cast(round(cast(i.amount_due * fx.rate_to_home as numeric(18,6)), 2) as numeric(18,2)) as amount_due_home,
-    i.created_at,
-    i.paid_at
-from staging.invoices i
-left join core.company_crosswalk x on x.source_system = i.source_system and x.source_id = i.customer_id
-left join core.dim_company c on c.company_key = x.entity_key
-left join staging.cfg_fx_rates fx on upper(fx.currency) = upper(i.currency)
-where not coalesce(i.is_deleted, false)
+    invoice_key, company_key, tier, account_type, status, currency,
+    amount_paid, amount_paid_home, amount_due_home,
+    amount_excl_tax_home,
+    credited_excl_tax_home,
+    cast(case when status = 'paid' then amount_excl_tax_home - credited_excl_tax_home else 0 end as numeric(18,2))
+        as revenue_home,
+    last_credited_at,
+    created_at,
+    paid_at
+from invoices

@@ -3,7 +3,8 @@
 -- Spend not tagged with a segment is allocated to segments in proportion to the channel's new customers of the
 -- month; with no new customer in that channel and month it stays in segment 'unknown' ('unallocated').
 -- The value side (first-year revenue) follows the customers acquired in the row and is shown only once the cohort
--- is mature: every one of them has had first_year_window_months of invoices before the as-of.
+-- is mature: every one of them has had first_year_window_months of invoices before the as-of. Revenue is
+-- core.fct_invoices.revenue_home of the invoices paid in the window: excluding tax, net of their credit notes.
 with settings as (
     select coalesce(cast(max(case when key = 'first_year_window_months' then value end) as integer), 12) as fy_months
     from staging.cfg_settings
@@ -66,7 +67,7 @@ sales as (
     group by 1, 2, 3
 ),
 revenue as (
-    select cu.month, cu.channel, cu.tier, sum(i.amount_paid_home) as first_year_revenue_home
+    select cu.month, cu.channel, cu.tier, sum(i.revenue_home) as first_year_revenue_home
     from customers cu
     cross join settings st
     join core.fct_invoices i
