@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import dlt
 import pytest
@@ -324,6 +324,133 @@ def test_new_custom_property_becomes_a_column(world, tmp_path):
             record["updatedAt"] = record["properties"]["hs_lastmodifieddate"] = stamp[:-4] + "500Z"
         sync.run()
     assert sync.query(f"select score_interne from raw_hubspot.companies where id = '{rid}'") == [("élevé",)]
+
+
+# ------------------------------------------------------------------------------------------- team history
+
+def _build_staging_and_deals(tmp_path):
+    """staging (every table, HubSpot parts) and core.fct_deals with what it needs, on the synced DuckDB file."""
+    from transforms.build import build_models
+    from transforms.sales_model import load_sales_model
+    from transforms.staging import parts, union_sql
+    from warehouse import Warehouse
+
+    wh = Warehouse(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    wh.ensure_schemas()
+    for name, frame in load_sales_model("sales_model.yaml").config_frames().items():
+        wh.write_frame("staging", name, frame)
+    by_table = parts(["hubspot"])
+    first = ["owners", "pipeline_stages"]
+    for table in first + sorted(t for t in by_table if t not in first):
+        sql, _notes = union_sql(table, by_table[table], wh.dialect, wh.table_exists, wh.columns)
+        wh.build_table("staging", table, sql)
+    # identity (a Python step) left out: every company record its own company
+    wh.build_table("core", "company_crosswalk",
+                   "select source_system, company_id as source_id, source_system || ':' || company_id as entity_key, "
+                   "'singleton' as rule, cast(1.0 as double) as match_probability, 't' as model_version "
+                   "from staging.companies")
+    build_models(wh, schemas=("core",), only=["fct_deals"])
+    return wh
+
+
+def _set_team(store, owner_id: str, team_id: str, team_name: str, updated_at: datetime) -> None:
+    with store.lock:
+        owner = next(o for o in store.owners if str(o["id"]) == owner_id)
+        owner["teams"] = [{"id": team_id, "name": team_name, "primary": True}]
+        owner["updatedAt"] = updated_at.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def test_team_moves_are_recorded_from_the_first_sync_and_credit_deals_to_the_team_of_the_day(
+        world, tmp_path, monkeypatch):
+    """HubSpot serves only an owner's current team. The sandbox's mover left PME for Grands Comptes mid-history:
+    a sync before the move (the server then served PME) and one after it record both teams; staging makes two
+    periods and core.fct_deals credits each closed deal to the team of its close, as the sandbox truth says."""
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parents[1])
+    mover = next(r for r in world.reps if len(r.team_history) > 1)
+    old, new = mover.team_history
+    team_id = {t.name: t.id for t in world.teams}
+    moved = new.start
+    before_move, at_move = moved - timedelta(days=30), moved + timedelta(hours=1)
+    store = world.hubspot
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        current = next(o["teams"] for o in store.owners if o["id"] == mover.owner_id)
+        _set_team(store, mover.owner_id, team_id[old.team], old.team, before_move)  # HubSpot as it was then
+        sync.run(now=before_move)
+        first = sync.query("select owner_id, team_id, observed_at from raw_hubspot.owner_team_changes")
+        with store.lock:
+            next(o for o in store.owners if o["id"] == mover.owner_id)["teams"] = current  # the move
+        sync.run(now=at_move)
+        sync.run(now=at_move + timedelta(hours=1))  # nothing changed: nothing appended
+        changes = sync.query("select owner_id, team_id, team_name, observed_at from raw_hubspot.owner_team_changes "
+                             "order by observed_at, owner_id")
+
+    # the first sync records every owner (archived ones too), the second only the mover, the third nothing
+    assert {r[0] for r in first} == {str(o["id"]) for o in store.owners} and len(first) == len(store.owners)
+    assert any(o["archived"] for o in store.owners)
+    later = [r for r in changes if r[3] > before_move]
+    assert [(r[0], r[1], r[2], r[3]) for r in later] == [(mover.owner_id, team_id[new.team], new.team, at_move)]
+    assert len(changes) == len(store.owners) + 1
+
+    wh = _build_staging_and_deals(tmp_path)
+    periods = wh.query("select owner_id, team_id, team_name, valid_from, valid_to from staging.owner_team_history "
+                       "where owner_id = :o order by valid_from", {"o": mover.owner_id})
+    assert [(p["team_id"], p["team_name"], p["valid_from"], p["valid_to"]) for p in periods] == [
+        (team_id[old.team], old.team, mover.created_at, at_move),
+        (team_id[new.team], new.team, at_move, None),
+    ]
+    others = wh.query("select owner_id, count(*) as n, min(valid_from) as start, max(valid_to) as stop "
+                      "from staging.owner_team_history where owner_id <> :o group by owner_id", {"o": mover.owner_id})
+    created = {r.owner_id: r.created_at for r in world.reps}
+    assert len(others) == len(world.reps) - 1
+    assert all(r["n"] == 1 and r["start"] == created[r["owner_id"]] and r["stop"] is None for r in others)
+
+    deals = {r["deal_id"]: r for r in wh.query(
+        "select deal_id, team_name, closed_at from core.fct_deals where owner_id = :o and closed_at is not null",
+        {"o": mover.owner_id})}
+    truth = {d.hubspot_id: world.deal_truth(d) for d in world.deals if d.hubspot_id in deals}
+    assert {deals[i]["team_name"] for i in deals} == {old.team, new.team}
+    for deal_id, row in deals.items():
+        want = old.team if row["closed_at"] < at_move else new.team
+        assert row["team_name"] == want == truth[deal_id].team, deal_id
+
+
+def test_owner_team_changes_without_a_move_append_nothing(world, tmp_path):
+    """Two syncs, no team change: the second appends nothing. Staging then reads exactly as it does for a warehouse
+    loaded before teams were recorded (no owner_team_changes table): one period per owner, from its creation, in
+    its current team."""
+    from transforms.staging import parts, union_sql
+    from warehouse import Warehouse
+
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path, objects=["companies"])
+        sync.run()
+        sync.run()
+        rows = sync.query("select owner_id, team_id, observed_at from raw_hubspot.owner_team_changes")
+        counts = sync.pipeline.last_trace.last_normalize_info.row_counts
+    assert "owner_team_changes" not in counts
+    assert len(rows) == len(world.hubspot.owners) == len({r[0] for r in rows})
+    assert {r[0]: r[1] for r in rows} == {str(o["id"]): o["teams"][0]["id"] for o in world.hubspot.owners}
+
+    wh = Warehouse(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    wh.ensure_schemas()
+    by_table = parts(["hubspot"])
+
+    def history() -> list[tuple]:
+        for table in ("owners", "owner_team_history"):
+            sql, _notes = union_sql(table, by_table[table], wh.dialect, wh.table_exists, wh.columns)
+            wh.build_table("staging", table, sql)
+        return sorted(tuple(r.values()) for r in wh.query(
+            "select owner_id, team_id, team_name, valid_from, valid_to from staging.owner_team_history"))
+
+    observed = history()
+    with wh.connect() as conn:
+        conn.exec_driver_sql("drop table raw_hubspot.owner_team_changes")
+    assert not wh.table_exists("raw_hubspot", "owner_team_changes")
+    assert history() == observed
+    reps = {r.owner_id: r for r in world.reps}
+    assert observed == sorted((r.owner_id, {t.name: t.id for t in world.teams}[r.team], r.team, r.created_at, None)
+                              for r in reps.values())
 
 
 # ------------------------------------------------------------------------------------------- shared pieces

@@ -15,6 +15,10 @@ Tables (the dataset name is the pipeline's; the project uses `raw_hubspot`):
   replace that record's previous links (merge key = the from record).
 - `owners` (active and archived), `pipelines`, `pipeline_stages` (label, display_order, probability, is_closed as
   HubSpot sends them), `properties` (property definitions with labels and options), `_quarantine`.
+- `owner_team_changes` (append-only): owner_id, team_id, team_name (the primary team, else the first listed; null
+  when the owner has none), observed_at (the sync's time). HubSpot keeps no team history, so the connector records
+  it: the first sync writes every owner's team, later syncs one row per owner whose team changed since the team this
+  table last recorded (kept in the resource's state). What happened before the first sync is unknown.
 
 Sync: the first run lists everything (GET list endpoints, properties by name, history inline); later runs ask
 POST search for records modified since the cursor minus an overlap window, then batch-read their property
@@ -223,8 +227,10 @@ class _Context:
     def __init__(self, client: HubSpotClient, objects: Sequence[str], custom_properties: Dict[str, Any],
                  history_properties: Dict[str, List[str]], extra_properties: Dict[str, List[str]],
                  overlap: timedelta, include_history: bool, include_associations: bool,
-                 discover_properties: bool = True) -> None:
+                 discover_properties: bool = True, now: Optional[datetime] = None) -> None:
         self.client = client
+        self.now = now
+        self._owners: Optional[List[Dict[str, Any]]] = None
         self.objects = list(objects)
         self.overlap = overlap
         self.include_associations = include_associations
@@ -244,6 +250,23 @@ class _Context:
             self.history[object_type] = [p for p in wanted if p in known or not known]
             logger.info("%s: %d properties, history for %s", object_type, len(self.properties[object_type]),
                         self.history[object_type] or "none")
+
+    def clock(self) -> datetime:
+        """The run's time: `now` when given (tests), else the current UTC time."""
+        return self.now or datetime.now(timezone.utc)
+
+    def owners(self) -> List[Dict[str, Any]]:
+        """Every owner, active then archived (deactivated users only appear with archived=true), each flagged;
+        read once per source instance (the owners and owner_team_changes resources share it)."""
+        if self._owners is None:
+            out = []
+            for archived in (False, True):
+                for owner in self.client.owners(archived=archived):
+                    row = dict(owner)
+                    row["archived"] = archived or bool(row.get("archived"))
+                    out.append(row)
+            self._owners = out
+        return [dict(o) for o in self._owners]
 
 
 def choose_properties(object_type: str, definitions: List[Dict[str, Any]], custom: Any,
@@ -425,15 +448,12 @@ def _owners_resource(ctx: _Context) -> DltResource:
                            "archived": {"data_type": "bool"}, "user_id": {"data_type": "text"}})
     def owners() -> Iterator[Any]:
         rows = []
-        for archived in (False, True):  # deactivated users only appear with archived=true
-            for owner in ctx.client.owners(archived=archived):
-                row = dict(owner)
-                row["id"] = str(row.get("id"))
-                row["archived"] = archived or bool(row.get("archived"))
-                for k in ("userId", "userIdIncludingInactive"):
-                    if row.get(k) is not None:
-                        row[k] = str(row[k])
-                rows.append(row)
+        for row in ctx.owners():
+            row["id"] = str(row.get("id"))
+            for k in ("userId", "userIdIncludingInactive"):
+                if row.get(k) is not None:
+                    row[k] = str(row[k])
+            rows.append(row)
         logger.info("owners: %d read", len(rows))
         changed = _only_changed("hashes", rows, ["id"])
         for row in changed:
@@ -442,6 +462,45 @@ def _owners_resource(ctx: _Context) -> DltResource:
             yield changed
 
     return owners
+
+
+def primary_team(teams: Any) -> Tuple[Optional[str], Optional[str]]:
+    """(id, name) of an owner's primary team, else of the first team listed (as staging.owners picks it);
+    (None, None) without a team."""
+    listed = [t for t in (teams or []) if isinstance(t, dict)]
+    if not listed:
+        return None, None
+    primary = [t for t in listed if str(t.get("primary")).lower() in ("true", "1")]
+    team = (primary or listed)[0]
+    return (None if team.get("id") is None else str(team["id"]),
+            None if team.get("name") is None else str(team["name"]))
+
+
+def _owner_team_changes_resource(ctx: _Context) -> DltResource:
+    @dlt.resource(name="owner_team_changes", write_disposition="append",
+                  columns={"owner_id": {"data_type": "text", "nullable": False},
+                           "team_id": {"data_type": "text"}, "team_name": {"data_type": "text"},
+                           "observed_at": {"data_type": "timestamp", "nullable": False}})
+    def owner_team_changes() -> Iterator[Any]:
+        """One row per owner whose team differs from the one this table last recorded for it (every owner on the
+        first sync): HubSpot keeps no team history, so it is built from what each sync sees."""
+        state = dlt.current.resource_state()
+        last: Dict[str, List[Optional[str]]] = dict(state.get("teams") or {})
+        observed_at = ctx.clock()
+        rows = []
+        for owner in ctx.owners():
+            owner_id = str(owner.get("id"))
+            team = list(primary_team(owner.get("teams")))
+            if owner_id in last and list(last[owner_id]) == team:
+                continue
+            last[owner_id] = team
+            rows.append({"owner_id": owner_id, "team_id": team[0], "team_name": team[1], "observed_at": observed_at})
+        state["teams"] = last
+        logger.info("owner_team_changes: %d owners whose team changed (or first seen)", len(rows))
+        if rows:
+            yield rows
+
+    return owner_team_changes
 
 
 def _pipeline_resources(ctx: _Context) -> List[DltResource]:
@@ -533,6 +592,7 @@ def hubspot_source(
     search_result_cap: int = settings.SEARCH_RESULT_CAP,
     association_batch_size: int = settings.ASSOCIATION_BATCH_SIZE,
     discover_properties: bool = True,
+    now: Optional[datetime] = None,
 ) -> List[DltResource]:
     """HubSpot CRM objects, history, associations, owners, pipelines, archived records.
 
@@ -552,6 +612,7 @@ def hubspot_source(
         search_result_cap: the search API's result cap (10,000 at HubSpot) used for id-windowing.
         discover_properties: read the portal's property definitions when the source is created (default). False
             skips that request (no network I/O at creation) and uses the curated property lists as they are.
+        now: the run's clock, stamped on `owner_team_changes.observed_at` (tests); default: the current UTC time.
     """
     chosen = list(objects or settings.ALL_OBJECTS)
     unknown = [o for o in chosen if o not in settings.ALL_OBJECTS]
@@ -571,7 +632,7 @@ def hubspot_source(
         client, chosen, dict(custom_properties or {}),
         settings.DEFAULT_HISTORY_PROPERTIES if history_properties is None else dict(history_properties),
         dict(extra_properties or {}), timedelta(minutes=overlap_minutes), include_history, include_associations,
-        discover_properties,
+        discover_properties, now,
     )
     resources: List[DltResource] = []
     for object_type in chosen:
@@ -579,6 +640,7 @@ def hubspot_source(
         if include_archived:
             resources.append(_archived_resource(ctx, object_type))
     resources.append(_owners_resource(ctx))
+    resources.append(_owner_team_changes_resource(ctx))
     resources += _pipeline_resources(ctx)
     resources.append(_properties_resource(ctx))
     return resources
