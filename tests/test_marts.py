@@ -680,3 +680,20 @@ def test_activities_follow_a_migrated_deal_and_drop_a_deleted_one(tmp_path):
     deals = {r["deal_key"] for r in wh.query("select deal_key from core.fct_deals")}
     assert {a["deal_key"] for a in acts.values() if a["deal_key"]} <= deals  # no activity points at a missing deal
     wh.dispose()
+
+
+def test_an_invoice_credited_in_full_makes_nobody_a_customer(tmp_path):
+    # E4 is a customer by its only paid invoice (i4, 240 incl. tax); a credit note giving all of it back (an
+    # order cancelled) leaves it a prospect: no acquisition date, no new customer in March
+    w = world()
+    cn = dict(next(c for c in w["staging.credit_notes"] if c["credit_note_id"] == "cn4d"), credit_note_id="cn4",
+              is_deleted=False)
+    w["staging.credit_notes"].append(cn)
+    wh = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    load_world(wh, w)
+    build_models(wh, only=["dim_company"])
+    e4 = wh.query("select first_paid_at, acquired_at from core.dim_company where company_key = 'E4'")[0]
+    assert (e4["first_paid_at"], e4["acquired_at"]) == (None, None)
+    # a partial credit note does not: E2's i3 (USD 1000) keeps its date
+    assert wh.query("select first_paid_at from core.dim_company where company_key = 'E2'")[0]["first_paid_at"] is not None
+    wh.dispose()
