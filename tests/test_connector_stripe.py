@@ -209,6 +209,9 @@ def test_staging_converts_minor_units_once_and_keeps_identity_links(world, tmp_p
     assert len(inv) == len(world.billing.invoices)
     assert float(inv["in_JapanTest0001"]["amount_paid"]) == 12000
     assert float(inv[first.id]["amount_due"]) == first.amount_due / 100
+    # the invoice's worth excluding tax (after discounts) as Stripe states it
+    assert all(float(inv[i.id]["amount_excluding_tax"]) == i.subtotal / 100 for i in world.billing.invoices
+               if i.currency.upper() != "JPY")
     line = wh.query("select amount, amount_home from staging.invoice_lines where invoice_id = 'in_JapanTest0001'")[0]
     assert float(line["amount"]) == 12000 and float(line["amount_home"]) == 72.0
     details = {r["customer_id"]: r for r in wh.query("select * from staging.billing_customer_details")}

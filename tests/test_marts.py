@@ -697,3 +697,19 @@ def test_an_invoice_credited_in_full_makes_nobody_a_customer(tmp_path):
     # a partial credit note does not: E2's i3 (USD 1000) keeps its date
     assert wh.query("select first_paid_at from core.dim_company where company_key = 'E2'")[0]["first_paid_at"] is not None
     wh.dispose()
+
+
+def test_invoice_revenue_is_after_discounts(tmp_path):
+    # i4 with a 10% discount: its line stays 200 (Stripe lines come before discounts), the invoice is worth
+    # 180 excluding tax (total_excluding_tax) and was paid 216 with VAT: revenue is 180, not the line's 200
+    w = world()
+    i4 = next(i for i in w["staging.invoices"] if i["invoice_id"] == "i4")
+    i4.update(amount_paid=216, amount_due=216, amount_excluding_tax=180)
+    wh = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    load_world(wh, w)
+    build_models(wh, only=["fct_invoices"])
+    row = wh.query("select amount_paid_home, amount_excl_tax_home, revenue_home from core.fct_invoices "
+                   "where invoice_key = 'stripe:i4'")[0]
+    assert (row["amount_paid_home"], row["amount_excl_tax_home"], row["revenue_home"]) == \
+        (Decimal("216.00"), Decimal("180.00"), Decimal("180.00"))
+    wh.dispose()

@@ -1,8 +1,9 @@
 -- One row per invoice (not deleted), linked to the resolved company through the crosswalk (null when the billing
 -- customer is not linked), with paid and due amounts converted to the home currency (cfg_fx_rates).
 -- amount_paid / amount_paid_home: the cash received, tax included (what finance reconciles with the bank).
--- Revenue, excluding tax and net of credit notes (what the marts sum): amount_excl_tax_home = Σ of the invoice's
--- lines (staging.invoice_lines amounts exclude tax; proration lines count as Stripe counts them; null when no line
+-- Revenue, excluding tax and net of credit notes (what the marts sum): amount_excl_tax_home = the invoice's total
+-- after discounts excluding tax (staging.invoices.amount_excluding_tax), else Σ of its lines (staging.invoice_lines
+-- amounts exclude tax but come before discounts; proration lines count as Stripe counts them; null when neither
 -- is loaded), credited_excl_tax_home = Σ excluding tax of its issued credit notes (not voided, not deleted), each
 -- summed in its currency and converted once; revenue_home = amount_excl_tax_home - credited_excl_tax_home for a
 -- paid invoice, 0 for any other status (nothing received). Stripe caps an invoice's credit notes at its total, so
@@ -43,7 +44,9 @@ invoices as (
         cast(i.amount_paid as numeric(18,2)) as amount_paid,
         cast(round(cast(i.amount_paid * fx.rate_to_home as numeric(18,6)), 2) as numeric(18,2)) as amount_paid_home,
         cast(round(cast(i.amount_due * fx.rate_to_home as numeric(18,6)), 2) as numeric(18,2)) as amount_due_home,
-        cast(round(cast(l.amount_excl_tax * fx.rate_to_home as numeric(18,6)), 2) as numeric(18,2)) as amount_excl_tax_home,
+        -- the invoice's own total after discounts (line amounts are before them), else its lines
+        cast(round(cast(coalesce(i.amount_excluding_tax, l.amount_excl_tax) * fx.rate_to_home as numeric(18,6)), 2)
+             as numeric(18,2)) as amount_excl_tax_home,
         cast(coalesce(cr.credited_excl_tax_home, 0) as numeric(18,2)) as credited_excl_tax_home,
         cr.last_credited_at,
         i.created_at,

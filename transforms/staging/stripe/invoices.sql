@@ -1,6 +1,6 @@
 -- Stripe invoices; amounts from integer minor units to decimals in the invoice currency, by the currency's exponent
 -- (Stripe's zero-decimal currencies such as JPY: 0; BHD, JOD, KWD, OMR, TND: 3; every other one: 2).
--- optional columns: raw_stripe.invoices(customer, status, currency, amount_due, amount_paid, status_transitions__paid_at)
+-- optional columns: raw_stripe.invoices(customer, status, currency, amount_due, amount_paid, total_excluding_tax, status_transitions__paid_at)
 -- optional table: raw_stripe.deleted_objects(object_type, id)
 with exponents as (
     select * from (values ('BIF', 0), ('CLP', 0), ('DJF', 0), ('GNF', 0), ('JPY', 0), ('KMF', 0), ('KRW', 0),
@@ -17,6 +17,10 @@ select
          when 3 then cast(i.amount_due as numeric(20,0)) / 1000 else cast(i.amount_due as numeric(20,0)) / 100 end as amount_due,
     case coalesce(e.exponent, 2) when 0 then cast(i.amount_paid as numeric(20,0))
          when 3 then cast(i.amount_paid as numeric(20,0)) / 1000 else cast(i.amount_paid as numeric(20,0)) / 100 end as amount_paid,
+    -- after discounts, before tax: what the invoice is worth (null from a raw table that lacks it)
+    case coalesce(e.exponent, 2) when 0 then cast(i.total_excluding_tax as numeric(20,0))
+         when 3 then cast(i.total_excluding_tax as numeric(20,0)) / 1000
+         else cast(i.total_excluding_tax as numeric(20,0)) / 100 end as amount_excluding_tax,
     staging.safe_ts(cast(i.created as text)) as created_at,
     staging.safe_ts(cast(i.status_transitions__paid_at as text)) as paid_at,
     (coalesce(i.deleted, false) or d.id is not null) as is_deleted
