@@ -55,6 +55,13 @@ def test_role_and_free_mail():
         ("+33612345678", "+33612345678"),
         ("06-12-34-56-78", "+33612345678"),
         ("+41 22 123 45 67", "+41221234567"),
+        # overseas departments dial the national format under their own country code
+        ("02 62 46 89 05", "+262262468905"),  # Réunion
+        ("0692 12 34 56", "+262692123456"),  # Réunion mobile
+        ("05 90 83 54 81", "+590590835481"),  # Guadeloupe
+        ("05 94 12 34 56", "+594594123456"),  # Guyane
+        ("06 96 12 34 56", "+596696123456"),  # Martinique mobile
+        ("+33 2 62 46 89 05", None),  # not a metropolitan number, and +33 says it is one
         ("garbage", None),
         ("123", None),
         ("", None),
@@ -138,7 +145,8 @@ def _contacts_frame(rng: random.Random, n_rows: int) -> pd.DataFrame:
     emails = ["Jean.Dupont@Exemple.FR", "mailto:a@b.fr", "zoé@exemple.fr", "x@localhost", "bad", "a@b", "contact@acme.fr",
               "x'y@z.fr", "a" * 300 + "@x.fr", None, "", "é@é.fr", "jean..x@y.fr", "<p@q.fr>", "UPPER@CASE.COM"]
     phones = ["01 23 45 67 89", "+33 (0)6 12 34 56 78", "0033780123456", "+41 22 123 45 67", "garbage", "07 00 00 00 00",
-              "08 00 12 34 56", "04 00 12 34 56", "02 62 12 34 56", None, "", "0" * 500]
+              "08 00 12 34 56", "04 00 12 34 56", "02 62 12 34 56", "0590 83 54 81", "06 94 12 34 56",
+              "+262 692 12 34 56", None, "", "0" * 500]
     for _ in range(300):
         d = "0" + str(rng.randint(1, 9)) + "".join(str(rng.randint(0, 9)) for _ in range(8))
         phones.append(rng.choice([d, "+33" + d[1:], " ".join([d[i:i + 2] for i in range(0, 10, 2)])]))

@@ -117,6 +117,8 @@ def test_email_and_phone_syntax(wh):
            {"contact_id": "good", "email": "Jeanne.Dupont@example.fr", "phone": "01 42 68 53 00"},
            {"contact_id": "bad_email", "email": "jeanne@@example"},
            {"contact_id": "intl", "phone": "0033 6 12 34 56 78", "mobile_phone": "+41 44 668 18 00"},
+           # Réunion, dialled as the French do: valid under its own country code
+           {"contact_id": "reunion", "phone": "02 62 46 89 05", "mobile_phone": "0692 12 34 56"},
            {"contact_id": "bad_mobile", "phone": "+33612345678", "mobile_phone": "12"},
            {"contact_id": "empty", "email": "", "phone": None})
     assert set(failing(wh, "contact_email_valid")) == {"bad_email"}

@@ -140,6 +140,27 @@ def is_free_mail(email_or_domain: str | None) -> bool:
 # --------------------------------------------------------------------------- phone
 
 
+#: Overseas departments and collectivities that dial in the French national format (0 + 9 digits) under their own
+#: country code: '02 62 ...' is Réunion's +262 262 ..., '05 90 ...' Guadeloupe's +590 590 ... . A national number
+#: that is no valid metropolitan one is tried in these, in this order (regions sharing a country code give the
+#: same E.164 number).
+FR_OVERSEAS_REGIONS = ("RE", "YT", "GP", "BL", "MF", "GF", "MQ", "PM")
+
+
+def parse_phone(s: str, region: str = "FR") -> "phonenumbers.PhoneNumber":
+    """The valid phone number `s` denotes with default region `region` (a French national number may be an
+    overseas one, see FR_OVERSEAS_REGIONS); raises NumberParseException when it is no phone number, returns an
+    invalid number when it is none of the regions'."""
+    num = phonenumbers.parse(s, region)
+    if phonenumbers.is_valid_number(num) or region.upper() != "FR" or s.lstrip().startswith(("+", "00")):
+        return num
+    for overseas in FR_OVERSEAS_REGIONS:
+        other = phonenumbers.parse(s, overseas)
+        if phonenumbers.is_valid_number(other):
+            return other
+    return num
+
+
 @lru_cache(maxsize=200_000)
 def normalize_phone(value: object, region: str = "FR") -> str | None:
     """E.164 form of a valid phone number, or None."""
@@ -147,7 +168,7 @@ def normalize_phone(value: object, region: str = "FR") -> str | None:
     if s is None or len(s) > 40:
         return None
     try:
-        num = phonenumbers.parse(s, region)
+        num = parse_phone(s, region)
     except phonenumbers.NumberParseException:
         return None
     if not phonenumbers.is_valid_number(num):
@@ -388,33 +409,40 @@ def _udf_map(
     return name
 
 
-def _fr_valid_nsn_re() -> str:
-    """Regex of every valid French national significant number, built from phonenumbers' own
+def _valid_nsn_re(region: str) -> str:
+    """Regex of every valid national significant number of `region`, built from phonenumbers' own
     metadata (fixed line, mobile, toll free, ...), so SQL decides exactly as the library does."""
-    md = phonenumbers.PhoneMetadata.metadata_for_region("FR")
+    md = phonenumbers.PhoneMetadata.metadata_for_region(region)
     pats = [d.national_number_pattern for d in (
         md.fixed_line, md.mobile, md.toll_free, md.premium_rate, md.shared_cost, md.personal_number, md.voip,
         md.pager, md.uan, md.voicemail) if d is not None and d.national_number_pattern]
     return "(?:" + "|".join(f"(?:{p})" for p in pats) + ")"
 
 
-_FR_VALID_NSN_RE = _fr_valid_nsn_re()
+_FR_VALID_NSN_RE = _valid_nsn_re("FR")
+#: (country code, valid-number regex) of each overseas region, in FR_OVERSEAS_REGIONS order
+_FR_OVERSEAS_NSN = [(phonenumbers.PhoneMetadata.metadata_for_region(r).country_code, _valid_nsn_re(r))
+                    for r in FR_OVERSEAS_REGIONS]
 
 
 def _phone_fast_sql(col: str, region: str) -> tuple[str, str, str]:
     """(cleaned digits expression, fast E.164 expression, decided condition).
 
-    A French number written nationally (0 + 9 digits, default region FR) or internationally
-    (+33 / 0033 + 9 digits) is decided in SQL, valid or not; anything else goes to phonenumbers."""
+    A French number written nationally (0 + 9 digits, default region FR: metropolitan, else overseas) or
+    internationally (+33 / 0033 + 9 digits) is decided in SQL, valid or not; anything else goes to phonenumbers."""
     digits = (
         f"regexp_replace(replace({sql_clip(col)}, '(0)', ''), '[\\s.\\-/()\u00a0]', '', 'g')"
     )
     intl = f"regexp_full_match({digits}, '(\\+|00)33[1-9][0-9]{{8}}')"
     national = f"regexp_full_match({digits}, '0[1-9][0-9]{{8}}')" if region.upper() == "FR" else "false"
     decided = f"coalesce({intl} OR {national}, false)"
+    # a national number no metropolitan one: an overseas one (parse_phone's order)
+    overseas = "".join(
+        f"WHEN {national} AND regexp_full_match(right({digits}, 9), '{pattern}') THEN '+{cc}' || right({digits}, 9) "
+        for cc, pattern in _FR_OVERSEAS_NSN) if region.upper() == "FR" else ""
     fast = (
         f"CASE WHEN {decided} AND regexp_full_match(right({digits}, 9), '{_FR_VALID_NSN_RE}') "
-        f"THEN '+33' || right({digits}, 9) END"
+        f"THEN '+33' || right({digits}, 9) {overseas}END"
     )
     return digits, fast, decided
 

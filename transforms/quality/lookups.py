@@ -39,8 +39,10 @@ def check_email(value: str) -> tuple[bool, str | None, str | None]:
 def check_phone(value: str, region: str = "FR") -> tuple[bool, str | None, str | None]:
     import phonenumbers
 
+    from transforms.normalize import parse_phone
+
     try:
-        num = phonenumbers.parse(value, region)
+        num = parse_phone(value, region)
     except phonenumbers.NumberParseException as exc:
         return False, None, f"not a phone number: {exc}"
     if not phonenumbers.is_valid_number(num):
