@@ -410,3 +410,15 @@ def test_currency_without_a_rate(wh):
            {"deal_id": "xof", "amount": 10, "currency": "XOF"}, {"deal_id": "no_amount", "currency": "XOF"})
     got = failing(wh, "deal_currency_known")
     assert set(got) == {"xof"} and "fx_rates" in got["xof"]
+
+
+def test_a_deal_migrated_to_another_crm_is_checked_once_as_its_new_record(wh):
+    # kd1 was migrated from Koban to HubSpot as d1 (d1 names it in imported_from): core counts d1 only, so the
+    # rules check d1 only; the old Koban copy (missing its stage) is neither a violation nor a checked record
+    insert(wh, "deals",
+           {"source_system": "koban", "deal_id": "kd1", "pipeline_id": "default", "stage_id": None},
+           {"deal_id": "d1", "pipeline_id": "default", "stage_id": "qualifiedtobuy", "imported_from": "koban:kd1"},
+           {"source_system": "koban", "deal_id": "kd2", "pipeline_id": "default", "stage_id": None})
+    assert set(failing(wh, "deal_stage")) == {"kd2"}
+    res = wh.query("select checked, failing from quality.rule_results where rule = 'deal_stage'")
+    assert res == [{"checked": 2, "failing": 1}]  # d1 and kd2

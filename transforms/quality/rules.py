@@ -25,6 +25,16 @@ from transforms.sales_model import OBJECT_TABLES, MandatoryRule, SalesModel, _sq
 OUTPUT_COLUMNS = ("object", "source_system", "record_id", "owner_id", "rule", "severity", "offending_value")
 SCOPE_COLUMNS = ("source_system", "record_id", "owner_id")
 NOT_DELETED = "coalesce(t.is_deleted, false) = false"
+#: Staging tables whose records a CRM migration may supersede: a record another one names in imported_from is the
+#: old copy (core counts the new one only, and so do the rules: the old copy is neither checked nor counted)
+MIGRATED_TABLES = frozenset({"deals", "activities"})
+
+
+def _not_superseded(table: str, id_col: str) -> str:
+    if table not in MIGRATED_TABLES:
+        return "true"
+    return (f"not exists (select 1 from staging.{table} n where n.imported_from = t.source_system || ':' || "
+            f"cast(t.{id_col} as text) and coalesce(n.is_deleted, false) = false)")
 
 
 @dataclass(frozen=True)
@@ -54,7 +64,7 @@ def _record_rule(*, name, obj, severity, fail, offending, scope="true", joins=""
                  description="", kind="builtin", model_table=None) -> Rule:
     """A rule whose record is a row of the object's own staging table (alias t)."""
     table, id_col = OBJECT_TABLES[obj] if model_table is None else model_table
-    base = f"from staging.{table} t {joins} where {NOT_DELETED} and ({scope})"
+    base = f"from staging.{table} t {joins} where {NOT_DELETED} and {_not_superseded(table, id_col)} and ({scope})"
     sql = (
         f"select {_sql_literal(obj)} as object, t.source_system, cast(t.{id_col} as text) as record_id, "
         f"t.owner_id, {_sql_literal(name)} as rule, {_sql_literal(severity)} as severity, "
@@ -272,6 +282,8 @@ _DEAL_STAGE_EVENTS = """
     join staging.pipeline_stages s
       on s.source_system = e.source_system and s.pipeline_id = d.pipeline_id and s.stage_id = e.stage_id
     where coalesce(d.is_deleted, false) = false
+      and not exists (select 1 from staging.deals n where n.imported_from = d.source_system || ':' || d.deal_id
+                      and coalesce(n.is_deleted, false) = false)
 """
 
 
