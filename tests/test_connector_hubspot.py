@@ -8,12 +8,13 @@ from datetime import datetime, timedelta, timezone
 
 import dlt
 import pytest
+from dlt.pipeline import helpers
 import requests
 
 from connectors.common.retry import QuotaExhaustedError, RetryPolicy, parse_retry_after, send_with_retry
 from connectors.common.throttle import RateLimiter
 from connectors.hubspot import client_of, hubspot_source
-from connectors.hubspot.settings import ALL_OBJECTS, ASSOCIATIONS
+from connectors.hubspot.settings import ALL_OBJECTS, ASSOCIATIONS, last_modified_property
 from sandbox.generator import generate_world
 from sandbox.server import SandboxServer
 
@@ -326,11 +327,102 @@ def test_new_custom_property_becomes_a_column(world, tmp_path):
     assert sync.query(f"select score_interne from raw_hubspot.companies where id = '{rid}'") == [("élevé",)]
 
 
+LINK_TABLES = sorted({table for _, _, table in ASSOCIATIONS})
+
+
+def _touch(store, object_type: str, rid: str, stamp: str, **properties) -> None:
+    """A property change HubSpot would stamp (so the next incremental sync reads the record again)."""
+    record = store.objects[object_type][rid]
+    record["properties"].update(properties)
+    record["updatedAt"] = record["properties"][last_modified_property(object_type)] = stamp
+
+
+def _links_in_raw(sync: Sync) -> dict[str, set]:
+    return {t: set(sync.query(f"select from_object_type, from_id, to_id, type_id from raw_hubspot.{t}"))
+            for t in LINK_TABLES if t in sync.tables()}
+
+
+def test_a_record_that_loses_all_its_links_keeps_none_in_raw_or_staging(world, tmp_path, monkeypatch):
+    """Link tables are replaced per from-record; a record re-read with NO link left used to yield nothing, so its
+    old links stayed (a contact kept its company in staging). A contact losing its only company, a deal its
+    companies, a call every link: after the next sync none is left in raw or staging, the other records' links are
+    untouched, and the tombstones that clear them are never stored. The first full sync sends no tombstone (its
+    link tables are new), a full resync after the state was dropped does (an association-only change)."""
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parents[1])
+    store = world.hubspot
+    live = {o: {k for k, r in store.objects[o].items() if not r["archived"]} for o in ("contacts", "deals", "calls")}
+
+    def linked(frm: str, to: str) -> list[str]:
+        return sorted({a for a, _, _ in store.associations[(frm, to)] if a in live[frm]}, key=int)
+
+    contact = next(c for c in linked("contacts", "companies")
+                   if sum(a == c for a, _, _ in store.associations[("contacts", "companies")]) == 1)
+    deal = linked("deals", "companies")[0]
+    call = next(c for c in linked("calls", "contacts") if c in linked("calls", "companies")
+                and c in linked("calls", "deals"))
+    gone = {("contact", contact), ("deal", deal), ("call", call)}
+
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path, objects=["contacts", "companies", "deals", "calls"])
+        sync.run()
+        first = sync.pipeline.last_trace.last_normalize_info.row_counts
+        before = _links_in_raw(sync)
+        assert {t: first.get(t, 0) for t in before} == {t: len(v) for t, v in before.items()}  # no extra row
+        assert any(r[1] == contact for r in before["associations_contact_company"])
+        assert any(r[1] == deal for r in before["associations_deal_company"])
+        assert all(any(r[:2] == ("call", call) for r in before[f"associations_engagement_{to}"])
+                   for to in ("contact", "company", "deal"))
+
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        with store.lock:
+            for key in list(store.associations):
+                frm = key[0]
+                drop = {"contacts": contact, "deals": deal, "calls": call}.get(frm)
+                if key == ("deals", "contacts"):
+                    continue  # the deal keeps its contact: only its company links go
+                store.associations[key] = [p for p in store.associations[key] if p[0] != drop]
+            _touch(store, "contacts", contact, stamp, jobtitle="Nouvelle fonction", associatedcompanyid=None)
+            _touch(store, "deals", deal, stamp, dealname="Renommée")
+            _touch(store, "calls", call, stamp, hs_call_title="Appel requalifié")
+        sync.run()
+        after = _links_in_raw(sync)
+
+        # an association-only change (no property change, no last-modified bump) is not seen incrementally; a full
+        # resync after the state was dropped reads every record again and clears it as well
+        other = next(c for c in linked("contacts", "companies") if c != contact)
+        with store.lock:
+            store.associations[("contacts", "companies")] = [
+                p for p in store.associations[("contacts", "companies")] if p[0] != other]
+        sync.run()
+        assert any(r[1] == other for r in _links_in_raw(sync)["associations_contact_company"])
+        helpers.pipeline_drop(sync.pipeline, resources=["contacts"], state_only=True)()
+        sync.run()
+        resynced = _links_in_raw(sync)
+
+    assert set(after) == set(before) == set(LINK_TABLES)
+    for table, rows in after.items():
+        kept = before[table] if table == "associations_deal_contact" else {
+            r for r in before[table] if (r[0], r[1]) not in gone}
+        assert rows == kept, table
+        assert not [r for r in rows if r[2] == ""], table  # tombstones never land
+    assert not [r for r in resynced["associations_contact_company"] if r[1] == other]
+    assert resynced["associations_contact_company"] == {
+        r for r in after["associations_contact_company"] if r[1] != other}
+
+    wh = _build_staging(tmp_path)
+    one = lambda sql, rid: wh.query(sql, {"i": rid})[0]  # noqa: E731
+    assert one("select job_title, company_id from staging.contacts where contact_id = :i", contact) \
+        == {"job_title": "Nouvelle fonction", "company_id": None}
+    assert one("select company_id from staging.deals where deal_id = :i", deal)["company_id"] is None
+    assert one("select contact_id from staging.deals where deal_id = :i", deal)["contact_id"] is not None
+    assert one("select company_id, contact_id, deal_id from staging.activities where activity_id = :i",
+               f"call:{call}") == {"company_id": None, "contact_id": None, "deal_id": None}
+
+
 # ------------------------------------------------------------------------------------------- team history
 
-def _build_staging_and_deals(tmp_path):
-    """staging (every table, HubSpot parts) and core.fct_deals with what it needs, on the synced DuckDB file."""
-    from transforms.build import build_models
+def _build_staging(tmp_path):
+    """staging (every table, HubSpot parts) on the synced DuckDB file."""
     from transforms.sales_model import load_sales_model
     from transforms.staging import parts, union_sql
     from warehouse import Warehouse
@@ -344,6 +436,14 @@ def _build_staging_and_deals(tmp_path):
     for table in first + sorted(t for t in by_table if t not in first):
         sql, _notes = union_sql(table, by_table[table], wh.dialect, wh.table_exists, wh.columns)
         wh.build_table("staging", table, sql)
+    return wh
+
+
+def _build_staging_and_deals(tmp_path):
+    """staging (every table, HubSpot parts) and core.fct_deals with what it needs, on the synced DuckDB file."""
+    from transforms.build import build_models
+
+    wh = _build_staging(tmp_path)
     # identity (a Python step) left out: every company record its own company
     wh.build_table("core", "company_crosswalk",
                    "select source_system, company_id as source_id, source_system || ':' || company_id as entity_key, "

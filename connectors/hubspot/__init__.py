@@ -12,7 +12,8 @@ Tables (the dataset name is the pipeline's; the project uses `raw_hubspot`):
 - `associations_contact_company`, `associations_deal_company`, `associations_deal_contact`,
   `associations_engagement_{contact,company,deal}` (engagement = call/meeting/email/note/task, in
   `from_object_type`): from_id, to_id, type_id, category, label. The links of every record read in a run
-  replace that record's previous links (merge key = the from record).
+  replace that record's previous links (merge key = the from record); a record read with no link left gets a
+  tombstone row (`_hubspot_unlinked` = true, dlt `hard_delete`) that deletes its old links and is never stored.
 - `owners` (active and archived), `pipelines`, `pipeline_stages` (label, display_order, probability, is_closed as
   HubSpot sends them), `properties` (property definitions with labels and options), `_quarantine`.
 - `owner_team_changes` (append-only): owner_id, team_id, team_name (the primary team, else the first listed; null
@@ -38,6 +39,7 @@ from typing import Any, Dict, Iterator, List, Optional, Sequence, Tuple
 import dlt
 from dlt.sources import DltResource
 
+from connectors.common.loaded import tables_with_data
 from connectors.common.quarantine import quarantine_hints, quarantine_item
 from connectors.common.retry import RetryPolicy
 from connectors.hubspot import settings
@@ -171,10 +173,15 @@ def _history_hints(object_type: str) -> Any:
     )
 
 
+UNLINKED = "_hubspot_unlinked"
+
+
 def _association_hints(table: str) -> Any:
     return dlt.mark.make_hints(
         table_name=table,
-        # delete-insert on the from record: re-reading a record's links replaces its old ones (removed links go)
+        # delete-insert on the from record: re-reading a record's links replaces its old ones (removed links go).
+        # A record re-read with no link at all is sent as one tombstone row (UNLINKED = true, dlt's `hard_delete`
+        # hint): it deletes the record's old links and is itself never inserted.
         write_disposition={"disposition": "merge", "strategy": "delete-insert"},
         primary_key=["from_object_type", "from_id", "to_id", "type_id"],
         merge_key=["from_object_type", "from_id"],
@@ -187,8 +194,15 @@ def _association_hints(table: str) -> Any:
             "category": {"data_type": "text"},
             "label": {"data_type": "text"},
             "_hubspot_synced_at": {"data_type": "timestamp"},
+            UNLINKED: {"data_type": "bool", "hard_delete": True},
         },
     )
+
+
+def _tombstone(from_type: str, from_id: str, to_type: str, fetched_at: datetime) -> Dict[str, Any]:
+    """The row that clears a record's links (see _association_hints); key columns hold placeholders."""
+    return {"from_object_type": from_type, "from_id": from_id, "to_object_type": to_type, "to_id": "",
+            "type_id": 0, "category": None, "label": None, "_hubspot_synced_at": fetched_at, UNLINKED: True}
 
 
 def _object_columns(properties: Sequence[str]) -> Dict[str, Dict[str, Any]]:
@@ -319,6 +333,10 @@ def _object_resource(ctx: _Context, object_type: str) -> DltResource:
             pages = client.search_modified(object_type, int(since.timestamp() * 1000), props)
         assoc_ids: List[str] = []
         hist_ids: List[str] = []
+        # link tables that may hold old links: a record re-read without links needs a tombstone there (a table
+        # never loaded has nothing to clear, so the first full sync sends none)
+        loaded = tables_with_data()
+        may_hold_links = {table for _, table in pairs if loaded is None or table in loaded}
         emitted: Dict[str, str] = {}
         max_seen = last_value
 
@@ -341,11 +359,12 @@ def _object_resource(ctx: _Context, object_type: str) -> DltResource:
                 del assoc_ids[: client.association_batch_size]
                 for to_type, table in pairs:
                     fetched_at = datetime.now(timezone.utc)
+                    from_type, to_singular = settings.SINGULAR[object_type], settings.SINGULAR[to_type]
                     rows = [
                         {
-                            "from_object_type": settings.SINGULAR[object_type],
+                            "from_object_type": from_type,
                             "from_id": from_id,
-                            "to_object_type": settings.SINGULAR[to_type],
+                            "to_object_type": to_singular,
                             "to_id": to_id,
                             "type_id": int(t.get("typeId") or 0),
                             "category": t.get("category"),
@@ -354,6 +373,9 @@ def _object_resource(ctx: _Context, object_type: str) -> DltResource:
                         }
                         for from_id, to_id, t in client.associations(object_type, to_type, batch)
                     ]
+                    if table in may_hold_links:
+                        linked = {r["from_id"] for r in rows}
+                        rows += [_tombstone(from_type, i, to_singular, fetched_at) for i in batch if i not in linked]
                     if rows:
                         yield dlt.mark.with_hints(rows, _association_hints(table), create_table_variant=True)
 
