@@ -7,11 +7,13 @@ from datetime import timedelta
 
 import dlt
 import pytest
+from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.stripe import context_of, stripe_source
 from sandbox.generator import generate_world
 from sandbox.model import InvoiceLine, StripeCustomer, StripeInvoice
 from sandbox.server import SandboxServer
+from sandbox.servers import Response
 from sandbox.stripe_render import get_store
 
 FAST = dict(backoff_base=0.01, backoff_max=0.05, max_retry_after=1.0)
@@ -226,3 +228,62 @@ def test_staging_converts_minor_units_once_and_keeps_identity_links(world, tmp_p
     assert customers == len(world.billing.customers)
     subs = wh.query("select count(*) as n, count(monthly_amount_home) as m from staging.subscriptions")[0]
     assert subs["n"] == subs["m"] == len(world.billing.subscriptions)
+
+
+def _tick(world, hours: int = 1):
+    """Let the world's clock run: the Stripe twin turns what changed into events."""
+    world.as_of = world.as_of + timedelta(hours=hours)
+    return get_store(world)
+
+
+def _fail_path(srv: SandboxServer, prefix: str, status: int, code: str):
+    """Make the sandbox answer `status` (Stripe error `code`) to every request under `prefix`; returns the undo."""
+    orig = srv.dispatch
+
+    def dispatch(method, raw_path, headers, body):
+        if raw_path.startswith(prefix):
+            hits.append(raw_path)
+            return Response(status, {"error": {"type": "api_error" if status >= 500 else "invalid_request_error",
+                                               "code": code, "message": f"test: injected {status}"}})
+        return orig(method, raw_path, headers, body)
+
+    hits: list[str] = []
+    srv.dispatch = dispatch
+    return hits, lambda: setattr(srv, "dispatch", orig)
+
+
+def test_a_customer_change_survives_a_re_read_that_fails_once(world, tmp_path):
+    """A customer.updated event is applied by re-reading the customer. A 503 that outlasts the retries used to skip
+    the customer while the events watermark moved on: the change was lost for good. Now the run fails with a clear
+    error and commits nothing, and the next sync (the vendor healed) carries the change. A customer that no longer
+    exists (404 resource_missing) is still skipped and the run goes on."""
+    b = world.billing
+    with SandboxServer(world, port=0, vendors=["stripe"]) as srv:
+        sync = Sync(srv, tmp_path, invoice_rescan_hours=None, max_attempts=3)
+        sync.run()
+        customer, other = b.customers[1], b.customers[2]
+        old_email = sync.column("customers", "email")[customer.id]
+        watermark = sync.pipeline.state["sources"]["stripe"]["sync"]["watermark"]
+        customer.email = "nouvelle.adresse@exemple.fr"
+        _tick(world)
+
+        hits, heal = _fail_path(srv, f"/stripe/v1/customers/{customer.id}", 503, "")
+        with pytest.raises(PipelineStepFailed, match=f"customer {customer.id} changed but could not be re-read"):
+            sync.run()
+        heal()
+        assert len(hits) == 3  # every attempt was made
+        assert sync.column("customers", "email")[customer.id] == old_email
+        assert sync.pipeline.state["sources"]["stripe"]["sync"]["watermark"] == watermark  # not committed
+
+        sync.run()  # the vendor is healthy again
+        assert sync.column("customers", "email")[customer.id] == "nouvelle.adresse@exemple.fr"
+        assert sync.run() == 1  # applied once: the next run reads the events page and nothing else
+
+        other.email = "encore@exemple.fr"
+        _tick(world)
+        hits, heal = _fail_path(srv, f"/stripe/v1/customers/{other.id}", 404, "resource_missing")
+        sync.run()  # gone at Stripe: skipped, the run completes
+        heal()
+        assert len(hits) == 1
+        assert sync.column("customers", "email")[other.id] != "encore@exemple.fr"
+

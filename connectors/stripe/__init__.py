@@ -16,11 +16,12 @@ units and times Unix seconds, as Stripe sends them (staging converts):
 Sync: the first run takes the newest event as its watermark, then backfills every list (`limit=100`,
 `starting_after` while `has_more`; subscriptions with `status=all`, customers with `expand[]=data.tax_ids`).
 Later runs read `/v1/events?created[gte]=<watermark>&types[]=...` and upsert the objects the events carry (the newest
-snapshot per object; customers are re-read with their tax ids). If the watermark event is no longer listed (Stripe
-keeps events 30 days), the run says so in the log and re-scans every list instead. Every `invoice_rescan_hours` an
-incremental run also re-lists draft and open invoices and those created in the last `recent_invoice_days`
-(invoices change after creation: draft -> open -> paid / void). Rows whose content did not change are not
-rewritten, so a rerun with nothing new writes nothing.
+snapshot per object; customers are re-read with their tax ids: one that no longer exists (404) is skipped, any other
+failure to re-read it fails the run, so the watermark is not committed and the next run applies the event again).
+If the watermark event is no longer listed (Stripe keeps events 30 days), the run says so in the log and re-scans
+every list instead. Every `invoice_rescan_hours` an incremental run also re-lists draft and open invoices and those
+created in the last `recent_invoice_days` (invoices change after creation: draft -> open -> paid / void). Rows whose
+content did not change are not rewritten, so a rerun with nothing new writes nothing.
 """
 from __future__ import annotations
 
@@ -330,7 +331,14 @@ def _objects(ctx: _Context, otype: str) -> Iterator[Dict[str, Any]]:
             try:
                 obj = client.get(f"{path}/{cid}", [("expand[]", "tax_ids")])
             except StripeApiError as exc:
-                logger.warning("stripe: customer %s could not be re-read (%s); its deletion event, if any, "
+                if not exc.missing:
+                    # the events watermark already moved past this change: fail the run, so that dlt does not
+                    # commit the new watermark and the next run applies the event again
+                    raise StripeApiError(
+                        f"stripe: customer {cid} changed but could not be re-read ({exc}); the run stops without "
+                        "moving the events watermark, the next run applies the change again",
+                        status=exc.status, code=exc.code) from exc
+                logger.warning("stripe: customer %s no longer exists (%s); its deletion event, if any, "
                                "is applied instead", cid, exc)
                 continue
             if not obj.get("deleted"):  # deleted since: the customer.deleted event carries the last snapshot

@@ -23,13 +23,32 @@ Params = List[Tuple[str, Union[str, int]]]
 
 
 class StripeApiError(RuntimeError):
-    """A Stripe call failed in a way the connector cannot work around (the Stripe error is in the message)."""
+    """A Stripe call failed in a way the connector cannot work around (the Stripe error is in the message).
+    `status` is the HTTP status and `code` Stripe's error code (e.g. "resource_missing") when there was an answer."""
+
+    def __init__(self, message: str, *, status: Optional[int] = None, code: Optional[str] = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+    @property
+    def missing(self) -> bool:
+        """The object does not exist (HTTP 404 / resource_missing), as opposed to a failure to read it."""
+        return self.status == 404 or self.code == "resource_missing"
+
+
+def _error(response: requests.Response) -> Dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        return {}
+    err = body.get("error") if isinstance(body, dict) else None
+    return err if isinstance(err, dict) else {}
 
 
 def _error_text(response: requests.Response) -> str:
-    try:
-        err = (response.json() or {}).get("error") or {}
-    except ValueError:
+    err = _error(response)
+    if not err:
         return response.text[:200]
     parts = [str(err.get(k)) for k in ("type", "code") if err.get(k)]
     return f"{'/'.join(parts)}: {err.get('message', '')}".strip(": ")
@@ -88,7 +107,9 @@ class StripeClient:
         response = send_with_retry(send, self.retry_policy, check=self._check, on_backoff=on_backoff,
                                    description=f"Stripe GET {path}")
         if response.status_code >= 400:
-            raise StripeApiError(f"Stripe GET {path} failed: HTTP {response.status_code} {_error_text(response)}")
+            code = _error(response).get("code")
+            raise StripeApiError(f"Stripe GET {path} failed: HTTP {response.status_code} {_error_text(response)}",
+                                 status=response.status_code, code=code if isinstance(code, str) else None)
         try:
             body = response.json()
         except ValueError:
