@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import dlt
 import pytest
+from dlt.pipeline import helpers
 from dlt.pipeline.exceptions import PipelineStepFailed
 
 from connectors.stripe import context_of, stripe_source
@@ -287,3 +288,78 @@ def test_a_customer_change_survives_a_re_read_that_fails_once(world, tmp_path):
         assert len(hits) == 1
         assert sync.column("customers", "email")[other.id] != "encore@exemple.fr"
 
+
+def _flagged(sync: Sync) -> dict:
+    tables = {r[0] for r in sync.query("select table_name from information_schema.tables "
+                                       "where table_schema = 'raw_stripe'")}
+    if "deleted_objects" not in tables:
+        return {}
+    return dict(sync.query("select id, how from raw_stripe.deleted_objects where object_type = 'customers'"))
+
+
+def test_a_quarantined_customer_is_not_taken_for_deleted_and_a_live_again_one_is_unflagged(world, tmp_path):
+    """A full re-scan flags what it no longer lists as deleted. A live customer served malformed (quarantined) used
+    to be flagged too, for good: deleted_objects is merged, nothing took a row out. Now a quarantined object with a
+    usable id counts as listed, and one flagged deleted (its id unreadable in a re-scan) that is read (event) or
+    listed (re-scan) live again is no longer flagged, in raw and in staging. A flag left by a version that kept no
+    list of its flags is cleared by the next full re-scan that lists the customer."""
+    from transforms import staging as st
+    from transforms.sales_model import load_sales_model
+    from warehouse import Warehouse
+
+    target = None
+    with SandboxServer(world, port=0, vendors=["stripe"]) as srv:
+        sync = Sync(srv, tmp_path, invoice_rescan_hours=None)
+        sync.run()
+
+        srv.faults.set(malformed_record="bad_date", malformed_object_type="customers")
+        sync.run(full_refresh=True)
+        srv.faults.reset()
+        quarantined = sync.query("select record_id from raw_stripe._quarantine where object_type = 'customers'")
+        assert len(quarantined) == 1
+        target = quarantined[0][0]
+        assert _flagged(sync) == {}  # listed, though malformed: not deleted
+        assert target in sync.column("customers", "email")  # its last good row stays
+
+        # an id that cannot be read cannot be matched: that customer is flagged, then read live again (an event)
+        srv.faults.set(malformed_record="bad_id", malformed_object_type="customers")
+        sync.run(full_refresh=True)
+        srv.faults.reset()
+        assert _flagged(sync) == {target: "missing from re-scan"}
+        customer = next(c for c in world.billing.customers if c.id == target)
+        customer.email = "revenu@exemple.fr"
+        _tick(world)
+        sync.run()
+        assert _flagged(sync) == {}
+        assert sync.column("customers", "email")[target] == "revenu@exemple.fr"
+
+        # flagged again, then listed live by the next full re-scan
+        srv.faults.set(malformed_record="bad_id", malformed_object_type="customers")
+        sync.run(full_refresh=True)
+        srv.faults.reset()
+        assert _flagged(sync) == {target: "missing from re-scan"}
+        sync.run(full_refresh=True)
+        assert _flagged(sync) == {}
+
+        # a flag written before this fix: no list of flags in the state, no hash for the customer
+        srv.faults.set(malformed_record="bad_id", malformed_object_type="customers")
+        sync.run(full_refresh=True)
+        srv.faults.reset()
+        helpers.pipeline_drop(sync.pipeline, state_paths=["sync.flagged", f"sync.hashes.customers.{target}"])()
+        assert "flagged" not in sync.pipeline.state["sources"]["stripe"]["sync"]
+        sync.run()
+        assert _flagged(sync) == {target: "missing from re-scan"}  # an incremental run cannot tell
+        sync.run(full_refresh=True)
+        assert _flagged(sync) == {}
+        assert sync.query(f"select count(*) from raw_stripe.customers where id = '{target}'")[0][0] == 1
+
+    wh = Warehouse(f"duckdb:///{sync.db}")
+    wh.ensure_schemas()
+    for name, df in load_sales_model("sales_model.yaml").config_frames().items():
+        wh.write_frame("staging", name, df)
+    for table in ("billing_customers", "billing_customer_details"):
+        sql, _notes = st.union_sql(table, st.parts(["stripe"])[table], wh.dialect, wh.table_exists, wh.columns)
+        wh.build_table("staging", table, sql)
+    assert wh.query("select is_deleted from staging.billing_customers where customer_id = :i",
+                    {"i": target}) == [{"is_deleted": False}]
+    assert wh.query("select count(*) as n from staging.billing_customers where is_deleted")[0]["n"] == 0

@@ -11,6 +11,9 @@ units and times Unix seconds, as Stripe sends them (staging converts):
   `credit_notes`.
 - `events`: the Stripe events applied (id, type, created, object type and id): the invoices' status history.
 - `deleted_objects`: (object_type, id) seen deleted (an event, or gone from a full re-scan): staging flags them.
+  An object flagged there and later listed or read live again is taken out (a `_stripe_restored` row, dlt
+  `hard_delete`, never stored). An object set aside in `_quarantine` is still listed, so it is never taken for
+  gone; its last good row stays.
 - `_quarantine`: objects that cannot be loaded (no usable id / created), with the reason and the payload.
 
 Sync: the first run takes the newest event as its watermark, then backfills every list (`limit=100`,
@@ -38,6 +41,7 @@ from typing import Any, Dict, Iterator, List, Optional, Set
 import dlt
 from dlt.sources import DltResource
 
+from connectors.common.loaded import tables_with_data
 from connectors.common.quarantine import quarantine_hints, quarantine_item
 from connectors.common.retry import RetryPolicy
 from connectors.stripe import settings
@@ -60,12 +64,19 @@ def _iso(unix: Optional[int]) -> str:
 
 # ------------------------------------------------------------------------------------------- shaping
 
+def _usable_id(obj: Any, otype: str) -> Optional[str]:
+    """The object's id if it is a Stripe id of this type, else None."""
+    oid = obj.get("id") if isinstance(obj, dict) else None
+    prefix = settings.OBJECTS[otype][1]
+    return oid if isinstance(oid, str) and re.fullmatch(rf"{prefix}_[A-Za-z0-9]+", oid) else None
+
+
 def _validate(obj: Any, otype: str) -> None:
     _path, prefix, kind = settings.OBJECTS[otype]
     if not isinstance(obj, dict):
         raise MalformedObject("object is not a JSON object")
     oid = obj.get("id")
-    if not isinstance(oid, str) or not re.fullmatch(rf"{prefix}_[A-Za-z0-9]+", oid):
+    if _usable_id(obj, otype) is None:
         raise MalformedObject(f"id is not a Stripe {kind} id: {oid!r}")
     if obj.get("deleted"):
         return
@@ -380,12 +391,17 @@ def _lines_hints() -> Any:
     )
 
 
+RESTORED = "_stripe_restored"
+
+
 def _deleted_hints() -> Any:
+    # A row with RESTORED = true (dlt's `hard_delete` hint) takes its object out of the table and is not stored:
+    # sent when an object flagged deleted is listed or read live again.
     return dlt.mark.make_hints(
         table_name="deleted_objects", write_disposition="merge", primary_key=["object_type", "id"],
         columns={"object_type": {"data_type": "text", "nullable": False},
                  "id": {"data_type": "text", "nullable": False}, "deleted_at": {"data_type": "bigint"},
-                 "how": {"data_type": "text"}},
+                 "how": {"data_type": "text"}, RESTORED: {"data_type": "bool", "hard_delete": True}},
     )
 
 
@@ -405,6 +421,13 @@ def _object_resource(ctx: _Context, otype: str) -> DltResource:
         plan = ctx.plan()
         state = dlt.current.source_state().setdefault("sync", {})
         hashes: Dict[str, str] = state.setdefault("hashes", {}).setdefault(otype, {})
+        # ids this connector flagged in deleted_objects (events, re-scans): one listed or read live again is
+        # taken out of it. A full re-scan also clears live objects it had no hash for (flagged by a version that
+        # kept no list), once deleted_objects holds rows.
+        flagged: Set[str] = set((state.setdefault("flagged", {})).get(otype) or [])
+        loaded = tables_with_data() if plan.full else set()
+        unknown_may_be_flagged = plan.full and (loaded is None or "deleted_objects" in loaded)
+        restored: Set[str] = set()
         seen: Set[str] = set()
         rows: List[Dict[str, Any]] = []
         lines: List[Dict[str, Any]] = []
@@ -426,8 +449,13 @@ def _object_resource(ctx: _Context, otype: str) -> DltResource:
             except (MalformedObject, TypeError, ValueError, AttributeError) as exc:
                 rid = obj.get("id") if isinstance(obj, dict) else None
                 yield quarantine_item(SOURCE, otype, rid, str(exc), obj)
+                if _usable_id(obj, otype):
+                    seen.add(rid)  # listed, so not deleted: its last good row stays as it is
                 continue
             seen.add(row["id"])
+            if not row["deleted"] and (row["id"] in flagged
+                                       or (unknown_may_be_flagged and row["id"] not in hashes)):
+                restored.add(row["id"])
             digest = _hash(row)
             if hashes.get(row["id"]) == digest:
                 continue  # unchanged since it was last loaded
@@ -450,6 +478,16 @@ def _object_resource(ctx: _Context, otype: str) -> DltResource:
             if ghosts:
                 logger.warning("stripe: %d %s loaded before are gone from the lists: flagged deleted", len(ghosts),
                                otype)
+        gone = {r["id"] for r in deleted}
+        restored -= gone
+        if restored & flagged:
+            logger.warning("stripe: %d %s flagged deleted before are live again: no longer flagged (%s)",
+                           len(restored & flagged), otype, ", ".join(sorted(restored & flagged)[:10]))
+        deleted += [{"object_type": otype, "id": rid, "deleted_at": None, "how": "live again", RESTORED: True}
+                    for rid in sorted(restored)]
+        still = sorted((flagged - restored) | gone)
+        if still or otype in state["flagged"]:
+            state["flagged"][otype] = still
         if deleted:
             yield dlt.mark.with_hints(deleted, _deleted_hints(), create_table_variant=True)
         logger.info("stripe: %s %s: %d read, %d written", plan.mode, otype, n_read, n_written)
