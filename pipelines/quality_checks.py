@@ -4,8 +4,8 @@
 each, pipelines/check_steps.py): one check per rule, on the asset of the table the rule guards
 (AssetKey(["staging", table]) for staging rules, ["core", table] for identity rules). `error` rules are blocking checks: when one fails, the downstream marts of that run are not materialised, so
 the last good marts stay. The step also merges failures into quality.violations, appends to
-quality.rule_results(_by_owner) and rebuilds marts.data_quality_by_owner (reported as materialisations of the
-`quality_table_specs` assets).
+quality.rule_results(_by_owner), resolves the violations of rules the model no longer defines, and rebuilds
+marts.data_quality_by_owner (reported as materialisations of the `quality_table_specs` assets).
 
 The checks need a resource named `warehouse` whose `.get()` returns a warehouse.connection.Warehouse.
 `freshness_policies(sales_model)` turns the file's `freshness:` section into Dagster FreshnessPolicy objects per
@@ -65,7 +65,10 @@ def quality_table_specs(sales_model: SalesModel) -> list[dg.AssetSpec]:
                      description=f"quality.{t}: written by the quality rules step (see the `quality_rules` checks).")
         for t in QUALITY_TABLES
     ]
-    specs.append(dg.AssetSpec(dg.AssetKey(list(SCORECARD)), deps=[dg.AssetKey(["quality", "rule_results_by_owner"])],
+    # the crosswalk merges a rep's CRM users; read as empty by a step that runs before it was ever built
+    specs.append(dg.AssetSpec(dg.AssetKey(list(SCORECARD)),
+                              deps=[dg.AssetKey(["quality", "rule_results_by_owner"]),
+                                    dg.AssetKey(["core", "rep_crosswalk"]), dg.AssetKey(["staging", "owners"])],
                               group_name="quality", kinds={"sql"},
                               description="Data-quality scorecard per day, rep, object and rule (sales ops)."))
     return specs
@@ -104,9 +107,8 @@ def _quality_step(name: str, specs: list[dg.AssetCheckSpec], sales_model: SalesM
     @dg.multi_asset_check(specs=specs, name=name, can_subset=True, required_resource_keys={"warehouse"},
                           op_tags={QUALITY_STEP_TAG: "rules"})
     def quality_rules(context):  # no annotation: dagster rejects string annotations
-        from transforms.build import build_models
-
         from transforms.quality.quarantine import collect_connector_quarantine
+        from transforms.quality.scorecard import build_scorecard
 
         wh = context.resources.warehouse.get()
         # what the connectors set aside (raw_<source>._quarantine) joins quality.quarantine: one place to count
@@ -116,14 +118,18 @@ def _quality_step(name: str, specs: list[dg.AssetCheckSpec], sales_model: SalesM
             context.log.warning(f"{quarantined} record(s) in quarantine: select * from quality.quarantine")
         selected = {k.name for k in context.selected_asset_check_keys}
         # rebuilt at run time so the "sane date" window follows the clock, not the code location's load time
-        current = [r for r in build_rules(sales_model, as_of=as_of) if f"quality_{r.name}" in selected]
-        run = evaluate_rules(wh, current, run_id=context.run.run_id if context.run else None)
+        defined = build_rules(sales_model, as_of=as_of)
+        current = [r for r in defined if f"quality_{r.name}" in selected]
+        # every rule the model defines, evaluated by this step or another: open violations of any other rule (removed,
+        # turned off or renamed in sales_model.yaml) are resolved, those of other steps' rules are left alone
+        run = evaluate_rules(wh, current, run_id=context.run.run_id if context.run else None,
+                             defined_rules=[r.name for r in defined])
         op_context = context.op_execution_context
         for table in QUALITY_TABLES:
             op_context.log_event(dg.AssetMaterialization(dg.AssetKey(["quality", table])))
-        counts = build_models(wh, schemas=("marts",), only=[".".join(SCORECARD)])
+        rows = build_scorecard(wh)
         op_context.log_event(dg.AssetMaterialization(
-            dg.AssetKey(list(SCORECARD)), metadata={"dagster/row_count": counts.get(".".join(SCORECARD), 0)}))
+            dg.AssetKey(list(SCORECARD)), metadata={"dagster/row_count": rows}))
         if run.blocking_message():
             context.log.error(run.blocking_message())
         by_name = {r.name: r for r in current}

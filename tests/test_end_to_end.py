@@ -167,20 +167,25 @@ def test_postgres_gives_the_same_marts_as_duckdb(duckdb_run, postgres_run):
 
 
 def test_scorecard_matches_the_fields_the_generator_left_empty(duckdb_run):
-    """Sales ops' per-rep scorecard counts exactly the deals whose amount the generator blanked, per rep."""
+    """Sales ops' per-rep scorecard counts exactly the deals whose amount the generator blanked, per rep, and shows
+    each rep once although every rep is a user in both CRMs."""
     world, _, wh = duckdb_run
     truth = Counter()
     archived = {d.hubspot_id for d in world.deals if d.archived}
     for (vendor, obj, record_id), fields in world.truth.missing_fields.items():
         if vendor == "hubspot" and obj == "deals" and "amount" in fields and record_id not in archived:
-            truth[world.rep(fields["amount"]).owner_id] += 1
+            rep = world.rep(fields["amount"])
+            truth[f"{rep.first_name} {rep.last_name}"] += 1
     rows = wh.query(
-        "select owner_id, sum(records_failing) as failing from marts.data_quality_by_owner "
-        "where rule = 'deal_amount' and source_system = 'hubspot' group by owner_id"
+        "select owner_name, sum(records_failing) as failing from marts.data_quality_by_owner "
+        "where rule = 'deal_amount' group by owner_name"
     )
-    got = Counter({r["owner_id"]: int(r["failing"]) for r in rows if r["failing"]})
+    got = Counter({r["owner_name"]: int(r["failing"]) for r in rows if r["failing"]})
     assert truth, "the tiny world should leave some deal amounts empty"
     assert got == truth
+    reps = wh.query("select distinct rep_key, owner_name from marts.data_quality_by_owner "
+                    "where rep_key <> 'unassigned'")
+    assert len({r["owner_name"] for r in reps}) == len(reps) == len(world.reps)
 
 
 def test_malformed_record_is_quarantined_with_its_reason(duckdb_run):

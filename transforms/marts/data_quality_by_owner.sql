@@ -1,18 +1,28 @@
 -- Data quality per day, rep, object and rule: records checked, records failing, completeness percentage.
--- Grain: one row per run_date x source_system x owner_id x object x rule. The latest evaluation of each rule on
--- a day counts for that day (a rule run several times a day is not counted twice). Records with no owner are
--- shown under owner_id 'unassigned'. The failing records themselves are in quality.violations.
+-- Grain: one row per run_date x rep_key x object x rule. A rep is a person, whatever CRM holds the record: the records
+-- of their HubSpot owner and of their Koban user count together (core.rep_crosswalk; a CRM user it does not know
+-- yet is its own rep). The latest evaluation of each rule on a day counts for that day (a rule run several times a
+-- day is not counted twice). Records with no owner are shown under rep_key 'unassigned'. The failing records
+-- themselves are in quality.violations (with their source system and owner id).
 with last_run as (
     select rule, run_date, max(run_at) as run_at
     from quality.rule_results_by_owner
     group by rule, run_date
 ),
-day_counts as (
-    select r.run_date, r.source_system, coalesce(r.owner_id, 'unassigned') as owner_id, r.object, r.rule,
-           max(r.severity) as severity, sum(r.checked) as records_checked, sum(r.failing) as records_failing
+by_rep as (
+    select r.run_date,
+           case when r.owner_id is null then 'unassigned'
+                else coalesce(x.rep_key, r.source_system || ':' || r.owner_id) end as rep_key,
+           r.object, r.rule, r.severity, r.checked, r.failing
     from quality.rule_results_by_owner r
     join last_run l on l.rule = r.rule and l.run_date = r.run_date and l.run_at = r.run_at
-    group by r.run_date, r.source_system, coalesce(r.owner_id, 'unassigned'), r.object, r.rule
+    left join core.rep_crosswalk x on x.source_system = r.source_system and x.owner_id = r.owner_id
+),
+day_counts as (
+    select run_date, rep_key, object, rule, max(severity) as severity, sum(checked) as records_checked,
+           sum(failing) as records_failing
+    from by_rep
+    group by run_date, rep_key, object, rule
 ),
 scored as (
     select d.*,
@@ -22,9 +32,10 @@ scored as (
     from day_counts d
 )
 select s.run_date as day,
-       s.source_system,
-       s.owner_id,
-       coalesce(o.full_name, case when s.owner_id = 'unassigned' then 'unassigned' else s.owner_id end) as owner_name,
+       s.rep_key,
+       -- the name of the rep's main CRM record, as in core.dim_rep
+       coalesce(o.full_name, nullif(trim(coalesce(o.first_name, '') || ' ' || coalesce(o.last_name, '')), ''),
+                s.rep_key) as owner_name,
        s.object,
        s.rule,
        s.severity,
@@ -32,7 +43,7 @@ select s.run_date as day,
        s.records_failing,
        s.completeness_pct,
        lag(s.completeness_pct) over (
-           partition by s.source_system, s.owner_id, s.object, s.rule order by s.run_date
+           partition by s.rep_key, s.object, s.rule order by s.run_date
        ) as previous_completeness_pct
 from scored s
-left join staging.owners o on o.source_system = s.source_system and o.owner_id = s.owner_id
+left join staging.owners o on o.source_system || ':' || o.owner_id = s.rep_key

@@ -6,6 +6,8 @@ Two ways in:
 - transforms (typing in staging, e.g. a contact whose create date is not a date) call `quarantine(wh, rows)`.
 A row is keyed by a hash of (source, object, reason, payload) -- the same key the connectors use -- so seeing the same
 bad record again only moves `seen_at`; `first_seen_at` keeps when it first arrived. Nothing is ever dropped silently.
+The table exists (empty) even when nothing was ever set aside: both ways in create it, and so does every quality
+run (transforms/quality/violations.ensure_quality_tables), so `select count(*) from quality.quarantine` always works.
 """
 from __future__ import annotations
 
@@ -51,9 +53,9 @@ def quarantine(wh: Warehouse, rows: Iterable[Mapping[str, Any]], seen_at: dt.dat
         out[qid] = {"quarantine_id": qid, "source": source, "object": obj,
                     "record_id": None if rid is None else str(rid), "reason": reason, "payload": raw,
                     "first_seen_at": when, "seen_at": when}
+    ensure_quarantine_table(wh)  # even with nothing to write: an empty quarantine is a count of 0, not an error
     if not out:
         return 0
-    ensure_quarantine_table(wh)
     with wh.connect() as conn:
         # keep first_seen_at of rows seen before; the delete + insert runs in one transaction
         ids = list(out)
@@ -71,7 +73,9 @@ def quarantine(wh: Warehouse, rows: Iterable[Mapping[str, Any]], seen_at: dt.dat
 
 
 def collect_connector_quarantine(wh: Warehouse) -> int:
-    """Copy every raw_<source>._quarantine table (written by the connectors) into quality.quarantine."""
+    """Copy every raw_<source>._quarantine table (written by the connectors) into quality.quarantine (created empty
+    when no connector set anything aside)."""
+    ensure_quarantine_table(wh)
     tables = wh.query(
         "select table_schema from information_schema.tables "
         "where table_name = '_quarantine' and table_schema like 'raw\\_%' escape '\\'"

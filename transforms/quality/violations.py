@@ -6,18 +6,24 @@
 - merges the failing records into quality.violations: a new failure is inserted (first_seen = last_seen = run time);
   a known one gets last_seen (and its current owner / value) refreshed; a resolved one that fails again is reopened
   (resolved_at cleared, reopened_at set); an open violation of an evaluated rule that no longer fails is marked
-  resolved (resolved_at = run time), never deleted.
+  resolved (resolved_at = run time, resolution 'fixed'), never deleted;
+- given `defined_rules` (every rule of the sales model, which the Dagster quality steps pass), resolves the open
+  violations of rules no longer defined (removed, turned `off` or renamed in sales_model.yaml: resolution
+  'rule_removed'). A step evaluating some rules thus never touches the rules of other steps, which are still defined.
 Rules whose tables are missing are reported as `skipped` and leave their violations untouched.
+quality.quarantine is created here too (empty), so what was set aside can be counted on any warehouse.
 """
 from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
 from transforms.quality.lookups import insert_rows, refresh_value_checks
+from transforms.quality.quarantine import QUARANTINE_DDL
 from transforms.quality.rules import OUTPUT_COLUMNS, Rule
 from warehouse.connection import Warehouse
 
@@ -26,7 +32,7 @@ DDL = [
         object text not null, source_system text not null, record_id text not null, owner_id text,
         rule text not null, severity text not null, offending_value text,
         first_seen timestamptz not null, last_seen timestamptz not null, resolved_at timestamptz,
-        reopened_at timestamptz)""",
+        reopened_at timestamptz, resolution text)""",
     """create table if not exists quality.rule_results (
         run_id text not null, run_at timestamptz not null, rule text not null, object text not null,
         source_table text not null, severity text not null, status text not null,
@@ -35,11 +41,16 @@ DDL = [
         run_id text not null, run_at timestamptz not null, run_date date not null, rule text not null,
         object text not null, severity text not null, source_system text not null, owner_id text,
         checked bigint not null, failing bigint not null)""",
+    QUARANTINE_DDL,
 ]
+
+#: quality.violations.resolution: why a violation was resolved
+FIXED, RULE_REMOVED = "fixed", "rule_removed"
 
 _FAIL_TMP = "qv_run_failures"
 _SCOPE_TMP = "qv_run_scope"
 _RULES_TMP = "qv_run_rules"
+_DEFINED_TMP = "qv_defined_rules"
 _KEY = ("v.object = c.object and v.source_system = c.source_system and v.record_id = c.record_id "
         "and v.rule = c.rule")
 
@@ -94,14 +105,26 @@ class QualityRun:
 
 
 def ensure_quality_tables(wh: Warehouse) -> None:
+    """Create the quality.* tables that do not exist yet (quarantine included, empty until something is set aside),
+    and add the columns a warehouse built by an earlier version lacks."""
     wh.ensure_schemas(["quality"])
     with wh.connect() as conn:
         for stmt in DDL:
             conn.exec_driver_sql(stmt)
+    if "resolution" not in wh.columns("quality", "violations"):
+        with wh.connect() as conn:
+            conn.exec_driver_sql("alter table quality.violations add column resolution text")
+            # until then a violation was only ever resolved because its record stopped failing
+            conn.execute(sa.text("update quality.violations set resolution = :fixed where resolved_at is not null"),
+                         {"fixed": FIXED})
 
 
 def evaluate_rules(wh: Warehouse, rules: list[Rule], *, run_at: dt.datetime | None = None,
-                   run_id: str | None = None, samples: int = 10) -> QualityRun:
+                   run_id: str | None = None, samples: int = 10,
+                   defined_rules: Iterable[str] | None = None) -> QualityRun:
+    """Evaluate `rules` (see the module docstring). `defined_rules`: the names of every rule the sales model
+    defines now, evaluated in this call or not; open violations of any other rule are resolved ('rule_removed').
+    None (the default) leaves the violations of rules not evaluated here untouched."""
     run_at = (run_at or dt.datetime.now(dt.timezone.utc)).astimezone(dt.timezone.utc)
     run_id = run_id or uuid.uuid4().hex
     ensure_quality_tables(wh)
@@ -126,6 +149,10 @@ def evaluate_rules(wh: Warehouse, rules: list[Rule], *, run_at: dt.datetime | No
           "rule text, severity text, offending_value text)")
         x(f"create temp table {_SCOPE_TMP} (rule text, source_system text, record_id text, owner_id text)")
         x(f"create temp table {_RULES_TMP} (rule text)")
+        x(f"create temp table {_DEFINED_TMP} (rule text)")
+        if defined_rules is not None:
+            for name in sorted(set(defined_rules) | {r.name for r in rules}):
+                x(f"insert into {_DEFINED_TMP} values ({_lit(name)})")
         for r in runnable:
             # at most one row per (record, rule): the violations key
             x(f"insert into {_FAIL_TMP} ({cols}) select object, coalesce(source_system, 'unknown'), record_id, "
@@ -134,7 +161,8 @@ def evaluate_rules(wh: Warehouse, rules: list[Rule], *, run_at: dt.datetime | No
             x(f"insert into {_SCOPE_TMP} select distinct {_lit(r.name)}, coalesce(source_system, 'unknown'), "
               f"record_id, owner_id from ({r.scope_sql}) q")
             x(f"insert into {_RULES_TMP} values ({_lit(r.name)})")
-        params = {"run_at": run_at, "run_id": run_id, "run_date": run_at.date()}
+        params = {"run_at": run_at, "run_id": run_id, "run_date": run_at.date(), "fixed": FIXED,
+                  "rule_removed": RULE_REMOVED}
         q = lambda sql: [dict(m._mapping) for m in conn.execute(sa.text(sql), params)]  # noqa: E731
 
         for row in q(f"select rule, count(*) as n from {_SCOPE_TMP} group by rule"):
@@ -183,19 +211,25 @@ def evaluate_rules(wh: Warehouse, rules: list[Rule], *, run_at: dt.datetime | No
             set last_seen = :run_at, owner_id = c.owner_id, severity = c.severity,
                 offending_value = c.offending_value,
                 reopened_at = case when v.resolved_at is not null then :run_at else v.reopened_at end,
-                resolved_at = null
+                resolved_at = null, resolution = null
             from {_FAIL_TMP} c where {_KEY}"""), params)
         conn.execute(sa.text(f"""
-            insert into quality.violations ({cols}, first_seen, last_seen, resolved_at, reopened_at)
-            select {', '.join('c.' + c for c in OUTPUT_COLUMNS)}, :run_at, :run_at, null, null
+            insert into quality.violations ({cols}, first_seen, last_seen, resolved_at, reopened_at, resolution)
+            select {', '.join('c.' + c for c in OUTPUT_COLUMNS)}, :run_at, :run_at, null, null, null
             from {_FAIL_TMP} c
             where not exists (select 1 from quality.violations v where {_KEY})"""), params)
         conn.execute(sa.text(f"""
-            update quality.violations as v set resolved_at = :run_at
+            update quality.violations as v set resolved_at = :run_at, resolution = :fixed
             where v.resolved_at is null
               and v.rule in (select rule from {_RULES_TMP})
               and not exists (select 1 from {_FAIL_TMP} c where {_KEY})"""), params)
-        for tmp in (_FAIL_TMP, _SCOPE_TMP, _RULES_TMP):
+        if defined_rules is not None:
+            # no step will ever evaluate these rules again: their violations would stay open forever
+            conn.execute(sa.text(f"""
+                update quality.violations as v set resolved_at = :run_at, resolution = :rule_removed
+                where v.resolved_at is null
+                  and v.rule not in (select rule from {_DEFINED_TMP})"""), params)
+        for tmp in (_FAIL_TMP, _SCOPE_TMP, _RULES_TMP, _DEFINED_TMP):
             x(f"drop table {tmp}")
     return QualityRun(run_id, run_at, list(outcomes.values()))
 
