@@ -7,9 +7,9 @@ import uuid
 
 import pytest
 
-from transforms.catalog import discover
 from transforms.quality.quarantine import quarantine
 from transforms.quality.rules import build_rules
+from transforms.quality.scorecard import build_scorecard
 from transforms.quality.violations import evaluate_rules
 from transforms.sales_model import SAMPLE_PATH, load_sales_model
 from warehouse.connection import Warehouse
@@ -280,25 +280,24 @@ def test_scorecard_by_owner_matches_hand_count(wh):
     evaluate_rules(wh, [RULES["contact_lifecycle_stage"]], run_at=day1)
     wh.execute("update staging.contacts set lifecycle_stage = 'lead' where contact_id = '2'")
     evaluate_rules(wh, [RULES["contact_lifecycle_stage"]], run_at=day1 + dt.timedelta(days=1))
-    (mart,) = [m for m in discover(("marts",)) if m.name == "data_quality_by_owner"]
-    wh.build_table("marts", "data_quality_by_owner", mart.sql(wh.dialect))
-    rows = wh.query("select day, owner_id, owner_name, records_checked, records_failing, "
+    build_scorecard(wh)  # as the quality step does (core.rep_crosswalk not built: each owner its own rep)
+    rows = wh.query("select day, rep_key, owner_name, records_checked, records_failing, "
                     "cast(completeness_pct as double precision) as pct, "
                     "cast(previous_completeness_pct as double precision) as prev "
-                    "from marts.data_quality_by_owner order by day, owner_id")
+                    "from marts.data_quality_by_owner order by day, rep_key")
     d1, d2 = day1.date(), day1.date() + dt.timedelta(days=1)
     assert rows == [
-        {"day": d1, "owner_id": "o1", "owner_name": "Camille Martin", "records_checked": 4, "records_failing": 2,
+        {"day": d1, "rep_key": "hubspot:o1", "owner_name": "Camille Martin", "records_checked": 4, "records_failing": 2,
          "pct": 50.0, "prev": None},
-        {"day": d1, "owner_id": "o2", "owner_name": "Julien Bernard", "records_checked": 1, "records_failing": 0,
+        {"day": d1, "rep_key": "hubspot:o2", "owner_name": "Julien Bernard", "records_checked": 1, "records_failing": 0,
          "pct": 100.0, "prev": None},
-        {"day": d1, "owner_id": "unassigned", "owner_name": "unassigned", "records_checked": 1,
+        {"day": d1, "rep_key": "unassigned", "owner_name": "unassigned", "records_checked": 1,
          "records_failing": 1, "pct": 0.0, "prev": None},
-        {"day": d2, "owner_id": "o1", "owner_name": "Camille Martin", "records_checked": 4, "records_failing": 1,
+        {"day": d2, "rep_key": "hubspot:o1", "owner_name": "Camille Martin", "records_checked": 4, "records_failing": 1,
          "pct": 75.0, "prev": 50.0},
-        {"day": d2, "owner_id": "o2", "owner_name": "Julien Bernard", "records_checked": 1, "records_failing": 0,
+        {"day": d2, "rep_key": "hubspot:o2", "owner_name": "Julien Bernard", "records_checked": 1, "records_failing": 0,
          "pct": 100.0, "prev": 100.0},
-        {"day": d2, "owner_id": "unassigned", "owner_name": "unassigned", "records_checked": 1,
+        {"day": d2, "rep_key": "unassigned", "owner_name": "unassigned", "records_checked": 1,
          "records_failing": 1, "pct": 0.0, "prev": 0.0},
     ]
     assert set(wh.columns("marts", "data_quality_by_owner")) == set(
@@ -393,8 +392,7 @@ def test_same_rules_same_results_on_postgres(tmp_path):
                 sorted((o.rule, o.status, o.checked, o.failing) for o in run.outcomes),
                 w.query("select rule, record_id, owner_id from quality.violations order by rule, record_id"),
             ))
-            (mart,) = [m for m in discover(("marts",)) if m.name == "data_quality_by_owner"]
-            w.build_table("marts", "data_quality_by_owner", mart.sql(w.dialect))
+            build_scorecard(w)
         assert results[0] == results[1]
         assert any(r["rule"] == "deal_won_close_date" for r in results[1][1])
     finally:
