@@ -42,9 +42,10 @@ def _result_fields(outcome: RuleOutcome) -> dict:
         ),
     }
     if outcome.status == "skipped":
-        # A rule that could not run says so; it does not pass silently nor block.
+        # A rule that could not run says so: a warning in the UI (a pass would show green although nothing was
+        # checked), never a block (only a failure of severity ERROR holds back what is downstream).
         metadata["reason"] = outcome.reason
-        return dict(passed=True, severity=dg.AssetCheckSeverity.WARN, metadata=metadata, description=outcome.summary())
+        return dict(passed=False, severity=dg.AssetCheckSeverity.WARN, metadata=metadata, description=outcome.summary())
     return dict(passed=outcome.status == "passed", severity=severity, metadata=metadata, description=outcome.summary())
 
 

@@ -420,3 +420,17 @@ def test_a_deal_migrated_to_another_crm_is_checked_once_as_its_new_record(wh):
     assert set(failing(wh, "deal_stage")) == {"kd2"}
     res = wh.query("select checked, failing from quality.rule_results where rule = 'deal_stage'")
     assert res == [{"checked": 2, "failing": 1}]  # d1 and kd2
+
+
+def test_a_skipped_rule_shows_as_a_warning_not_a_pass_and_never_blocks():
+    import dagster as dg
+
+    from pipelines.quality_checks import _result_fields
+    from transforms.quality.violations import RuleOutcome
+
+    skipped = RuleOutcome(rule="deal_probability_in_range", object="deal", severity="error", table="staging.deals",
+                          status="skipped", reason="staging.deals not loaded yet")
+    fields = _result_fields(skipped)
+    # nothing was checked: not green in the UI, and a warning (an ERROR failure would block the marts)
+    assert fields["passed"] is False and fields["severity"] == dg.AssetCheckSeverity.WARN
+    assert "not loaded yet" in fields["metadata"]["reason"] and "skipped" in fields["description"]
