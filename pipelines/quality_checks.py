@@ -23,6 +23,14 @@ from transforms.sales_model import SalesModel
 from .check_steps import QUALITY_STEP_TAG, asset_depths, group_by_depth
 
 
+def _samples_table(samples: list[dict]) -> str:
+    if not samples:
+        return "none"
+    cell = lambda v: str(v if v is not None else "").replace("|", "\\|").replace("\n", " ")  # noqa: E731
+    return "\n".join(["| record | value | owner |", "|---|---|---|",
+                       *(f"| {cell(s['record'])} | {cell(s['value'])} | {cell(s['owner'])} |" for s in samples)])
+
+
 def _result_fields(outcome: RuleOutcome) -> dict:
     """The AssetCheckResult fields of one evaluated rule (counts, share, worst reps, sample ids, where to look)."""
     severity = dg.AssetCheckSeverity.ERROR if outcome.severity == "error" else dg.AssetCheckSeverity.WARN
@@ -37,6 +45,8 @@ def _result_fields(outcome: RuleOutcome) -> dict:
             [{"owner_id": o or "unassigned", "failing": n} for o, n in outcome.worst_owners]
         ),
         "sample_record_ids": dg.MetadataValue.json(outcome.sample_record_ids),
+        # what is wrong with each sample and whose record it is
+        "samples": dg.MetadataValue.md(_samples_table(outcome.samples)),
         "where_to_look": dg.MetadataValue.text(
             f"select * from quality.violations where rule = '{outcome.rule}' and resolved_at is null"
         ),

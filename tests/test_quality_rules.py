@@ -345,6 +345,7 @@ def test_check_factory_blocks_on_error_rules(wh):
     assert specs["quality_deal_amount"].asset_key == dg.AssetKey(["staging", "deals"])
 
     insert(wh, "deals", {"deal_id": "d1", "probability": 60, "owner_id": "o1"})
+    insert(wh, "owners", {"owner_id": "o1", "full_name": "Camille Martin"})
 
     @dg.asset(key=["staging", "deals"])
     def deals():
@@ -362,6 +363,9 @@ def test_check_factory_blocks_on_error_rules(wh):
     assert evals["quality_deal_probability_in_range"].passed is False
     assert evals["quality_deal_probability_in_range"].metadata["failing"].value == 1
     assert evals["quality_deal_probability_in_range"].metadata["sample_record_ids"].value == ["hubspot:d1"]
+    # the sample says what is wrong and whose record it is, by name
+    samples = evals["quality_deal_probability_in_range"].metadata["samples"].value
+    assert "| hubspot:d1 | 60" in samples and "Camille Martin |" in samples
     materialized = {e.asset_key for e in result.get_asset_materialization_events()}
     assert dg.AssetKey(["marts", "downstream"]) not in materialized  # the blocking check stopped it
     assert set(freshness_policies(MODEL)) >= {"hubspot", "stripe", "registry"}

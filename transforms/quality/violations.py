@@ -66,6 +66,8 @@ class RuleOutcome:
     failing: int = 0
     worst_owners: list[tuple[str | None, int]] = field(default_factory=list)
     sample_record_ids: list[str] = field(default_factory=list)
+    #: the sample records with what is wrong with them and whose they are: [{record, value, owner}]
+    samples: list[dict[str, str | None]] = field(default_factory=list)
     reason: str = ""
 
     @property
@@ -174,10 +176,20 @@ def evaluate_rules(wh: Warehouse, rules: list[Rule], *, run_at: dt.datetime | No
             o = outcomes[row["rule"]]
             if len(o.worst_owners) < 5:
                 o.worst_owners.append((row["owner_id"], int(row["n"])))
-        for row in q(f"select rule, source_system, record_id from {_FAIL_TMP} order by rule, source_system, record_id"):
+        # the rep's name beside each sample (an id alone sends sales ops to the CRM to find whose record it is)
+        owners = (f"left join staging.owners ow on ow.source_system = f.source_system and ow.owner_id = f.owner_id"
+                  if ("staging", "owners") in existing else "")
+        owner_name = "ow.full_name" if owners else "cast(null as text)"
+        for row in q(f"select f.rule, f.source_system, f.record_id, f.offending_value, f.owner_id, "
+                     f"{owner_name} as owner_name from {_FAIL_TMP} f {owners} "
+                     "order by f.rule, f.source_system, f.record_id"):
             o = outcomes[row["rule"]]
             if len(o.sample_record_ids) < samples:
-                o.sample_record_ids.append(f"{row['source_system']}:{row['record_id']}")
+                record = f"{row['source_system']}:{row['record_id']}"
+                o.sample_record_ids.append(record)
+                value = row["offending_value"]
+                o.samples.append({"record": record, "value": None if value is None else str(value)[:200],
+                                  "owner": row["owner_name"] or row["owner_id"] or "unassigned"})
         for r in runnable:
             o = outcomes[r.name]
             o.status = "failed" if o.failing else "passed"
