@@ -6,7 +6,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-import sqlalchemy as sa
 
 from transforms.build import build_models
 from transforms.quality.rules import build_rules
@@ -14,6 +13,8 @@ from transforms.quality.violations import evaluate_rules
 from transforms.sales_model import SAMPLE_PATH, load_sales_model
 from warehouse.connection import Warehouse
 from warehouse.dictionary import load_dictionary
+
+from test_quality_rules import insert, make_staging  # the same hand-made staging
 
 AS_OF = dt.datetime(2026, 10, 31, 18, tzinfo=dt.timezone.utc)
 MODEL = load_sales_model(SAMPLE_PATH)
@@ -30,25 +31,6 @@ def wh(request, tmp_path):
     make_staging(w)
     yield w
     w.dispose()
-
-
-def make_staging(wh: Warehouse) -> None:
-    """Empty staging tables with the dictionary's columns and types."""
-    wh.ensure_schemas()
-    script = []
-    for table, doc in load_dictionary()["staging"].items():
-        cols = ", ".join(f"{c} {'double precision' if d['type'] == 'double' else d['type']}"
-                         for c, d in doc["columns"].items())
-        script += [f"drop table if exists staging.{table}", f"create table staging.{table} ({cols})"]
-    wh.execute_script(";\n".join(script))
-
-
-def insert(wh: Warehouse, table: str, *rows: dict) -> None:
-    with wh.connect() as conn:
-        for row in rows:
-            row = {"source_system": "hubspot", **row}
-            conn.execute(sa.text(f"insert into staging.{table} ({', '.join(row)}) "
-                                 f"values ({', '.join(':' + k for k in row)})"), row)
 
 
 def one_rep_in_two_crms(wh: Warehouse) -> None:
