@@ -199,6 +199,9 @@ def test_staging_converts_minor_units_once_and_keeps_identity_links(world, tmp_p
         sync.run()
     wh = Warehouse(f"duckdb:///{sync.db}")
     wh.ensure_schemas()
+    # a credit note on a discounted invoice: Stripe's subtotal comes before the discount, total_excluding_tax after
+    (note,) = world.billing.credit_notes
+    wh.execute(f"update raw_stripe.credit_notes set total_excluding_tax = subtotal - 1000 where id = '{note.id}'")
     model = load_sales_model("sales_model.yaml")
     frames = model.config_frames()
     frames["cfg_fx_rates"].loc[len(frames["cfg_fx_rates"])] = {"currency": "JPY", "rate_to_home": 0.006}
@@ -209,6 +212,9 @@ def test_staging_converts_minor_units_once_and_keeps_identity_links(world, tmp_p
             sql, _notes = st.union_sql(table, parts, wh.dialect, wh.table_exists, wh.columns)
             wh.build_table("staging", table, sql)
     inv = {r["invoice_id"]: r for r in wh.query("select * from staging.invoices")}
+    credited = wh.query(f"select amount_excluding_tax from staging.credit_notes where credit_note_id = '{note.id}'")
+    raw = wh.query(f"select subtotal from raw_stripe.credit_notes where id = '{note.id}'")[0]["subtotal"]
+    assert float(credited[0]["amount_excluding_tax"]) == (raw - 1000) / 100  # after the discount
     assert len(inv) == len(world.billing.invoices)
     assert float(inv["in_JapanTest0001"]["amount_paid"]) == 12000
     assert float(inv[first.id]["amount_due"]) == first.amount_due / 100

@@ -6,8 +6,8 @@
 -- amounts exclude tax but come before discounts; proration lines count as Stripe counts them; null when neither
 -- is loaded), credited_excl_tax_home = Σ excluding tax of its issued credit notes (not voided, not deleted), each
 -- summed in its currency and converted once; revenue_home = amount_excl_tax_home - credited_excl_tax_home for a
--- paid invoice, 0 for any other status (nothing received). Stripe caps an invoice's credit notes at its total, so
--- revenue_home is never below 0 (not clamped). A credit note counts against its invoice, in the invoice's payment
+-- paid invoice, 0 for any other status (nothing received). Both sides are after discounts and before tax, and Stripe
+-- caps an invoice's credit notes at its total, so revenue_home is never below 0 (not clamped). A credit note counts against its invoice, in the invoice's payment
 -- period (paid_at), not in the month it was issued: a period's basket stays made of whole invoices, and a credit
 -- note issued later restates that period (last_credited_at says when it last changed).
 -- indexes: (company_key, paid_at)

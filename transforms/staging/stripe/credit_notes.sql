@@ -1,5 +1,5 @@
 -- Stripe credit notes (amount incl. tax), converted once to the note's currency and the home currency.
--- optional columns: raw_stripe.credit_notes(number, reason, voided_at, subtotal)
+-- optional columns: raw_stripe.credit_notes(number, reason, voided_at, subtotal, total_excluding_tax)
 with exponents as (
     select * from (values ('BIF', 0), ('CLP', 0), ('DJF', 0), ('GNF', 0), ('JPY', 0), ('KMF', 0), ('KRW', 0),
         ('MGA', 0), ('PYG', 0), ('RWF', 0), ('UGX', 0), ('VND', 0), ('VUV', 0), ('XAF', 0), ('XOF', 0), ('XPF', 0),
@@ -19,7 +19,8 @@ select
     n.reason,
     upper(n.currency) as currency,
     cast(n.amount as numeric(20,0)) / n.divisor as amount,
-    cast(n.subtotal as numeric(20,0)) / n.divisor as amount_excluding_tax,
+    -- after discounts, as the invoice's amount_excluding_tax (Stripe's subtotal comes before them)
+    cast(coalesce(n.total_excluding_tax, n.subtotal) as numeric(20,0)) / n.divisor as amount_excluding_tax,
     cast(round(cast(cast(n.amount as numeric(20,0)) / n.divisor * fx.rate_to_home as numeric(18,6)), 2) as numeric(18,2)) as amount_home,
     staging.safe_ts(cast(n.created as text)) as created_at,
     staging.safe_ts(cast(n.voided_at as text)) as voided_at,
