@@ -595,3 +595,43 @@ def test_retry_policy_honours_retry_after_and_stops_on_fatal():
         send_with_retry(lambda: calls.append(1) or response(429), RetryPolicy(), check=fatal, sleep=waits.append)
     assert len(calls) == 1
     assert parse_retry_after("Wed, 21 Oct 2015 07:28:00 GMT", now=1445412470.0) == 10.0
+
+
+def test_a_link_read_that_fails_for_one_record_keeps_its_links(world, tmp_path, monkeypatch, caplog):
+    """Only HubSpot's NO_ASSOCIATIONS_FOUND empties a record's links: another per-record error in the batch read's
+    207 (a lookup that failed) leaves them as last loaded, with a warning, instead of deleting them."""
+    import logging
+
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parents[1])
+    store = world.hubspot
+    contact = next(c for c, _, _ in store.associations[("contacts", "companies")]
+                   if not store.objects["contacts"][c]["archived"])
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path, objects=["contacts", "companies"])
+        sync.run()
+        assert any(r[1] == contact for r in _links_in_raw(sync)["associations_contact_company"])
+        app = srv.apps["hubspot"]
+        real = app.associations_batch_read
+
+        def failing_lookup(req, from_type, to_type, shape):
+            # the contact's links cannot be read this time: HubSpot names it in an error of another kind
+            with store.lock:
+                saved = list(store.associations[("contacts", "companies")])
+                store.associations[("contacts", "companies")] = [p for p in saved if p[0] != contact]
+            try:
+                resp = real(req, from_type, to_type, shape)
+            finally:
+                with store.lock:
+                    store.associations[("contacts", "companies")] = saved
+            for error in (resp.body.get("errors") if isinstance(resp.body, dict) else None) or []:
+                if contact in error["context"]["fromObjectId"]:
+                    error.update(category="INTERNAL_ERROR", subCategory="crm.associations.READ_FAILED")
+            return resp
+
+        monkeypatch.setattr(app, "associations_batch_read", failing_lookup)
+        _touch(store, "contacts", contact, datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.000Z"),
+               jobtitle="Nouvelle fonction")
+        with caplog.at_level(logging.WARNING, logger="connectors.hubspot"):
+            sync.run()
+        assert any(r[1] == contact for r in _links_in_raw(sync)["associations_contact_company"])
+        assert any("not read" in m and contact in m for m in caplog.messages)

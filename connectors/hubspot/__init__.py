@@ -360,6 +360,7 @@ def _object_resource(ctx: _Context, object_type: str) -> DltResource:
                 for to_type, table in pairs:
                     fetched_at = datetime.now(timezone.utc)
                     from_type, to_singular = settings.SINGULAR[object_type], settings.SINGULAR[to_type]
+                    unlinked: set = set()
                     rows = [
                         {
                             "from_object_type": from_type,
@@ -371,11 +372,13 @@ def _object_resource(ctx: _Context, object_type: str) -> DltResource:
                             "label": t.get("label"),
                             "_hubspot_synced_at": fetched_at,
                         }
-                        for from_id, to_id, t in client.associations(object_type, to_type, batch)
+                        for from_id, to_id, t in client.associations(object_type, to_type, batch, unlinked)
                     ]
                     if table in may_hold_links:
+                        # only records HubSpot says have no link lose theirs (a record it failed to read keeps them)
                         linked = {r["from_id"] for r in rows}
-                        rows += [_tombstone(from_type, i, to_singular, fetched_at) for i in batch if i not in linked]
+                        rows += [_tombstone(from_type, i, to_singular, fetched_at) for i in batch
+                                 if i not in linked and str(i) in unlinked]
                     if rows:
                         yield dlt.mark.with_hints(rows, _association_hints(table), create_table_variant=True)
 
