@@ -635,3 +635,29 @@ def test_a_link_read_that_fails_for_one_record_keeps_its_links(world, tmp_path, 
             sync.run()
         assert any(r[1] == contact for r in _links_in_raw(sync)["associations_contact_company"])
         assert any("not read" in m and contact in m for m in caplog.messages)
+
+
+def test_incremental_search_reads_back_the_overlap_once(world, tmp_path, monkeypatch):
+    """The search asks for records modified since the stored cursor minus the overlap (5 minutes), not twice that:
+    dlt's cursor already stands the overlap back, and every record of a doubled window is dropped again."""
+    import json as _json
+
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path, objects=["contacts"])
+        sync.run()
+        newest = sync.query("select max(updated_at) from raw_hubspot.contacts")[0][0]
+        app = srv.apps["hubspot"]
+        real, asked = app.search, []
+
+        def recording_search(req, object_type):
+            for group in (_json.loads(req.body or b"{}").get("filterGroups") or []):
+                asked.extend(int(f["value"]) for f in group.get("filters") or []
+                          if f.get("propertyName") in ("lastmodifieddate", "hs_lastmodifieddate")
+                          and f.get("operator") in ("GTE", "GT"))
+            return real(req, object_type)
+
+        monkeypatch.setattr(app, "search", recording_search)
+        sync.run()
+    assert asked, "the incremental run searched on last-modified"
+    since = datetime.fromtimestamp(min(asked) / 1000, tz=timezone.utc)
+    assert since == newest.astimezone(timezone.utc) - timedelta(minutes=5)

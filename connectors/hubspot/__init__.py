@@ -329,7 +329,9 @@ def _object_resource(ctx: _Context, object_type: str) -> DltResource:
         if full:
             pages = client.list_objects(object_type, props, hist)
         else:
-            since = last_value - overlap
+            # dlt's last_value already stands `lag` (the overlap) before the stored cursor: no second subtraction
+            # (it re-read twice the window, every record of it dropped again as older than dlt's own start)
+            since = last_value
             pages = client.search_modified(object_type, int(since.timestamp() * 1000), props)
         assoc_ids: List[str] = []
         hist_ids: List[str] = []
