@@ -17,6 +17,7 @@ import datetime as dt
 import dagster as dg
 
 from transforms.quality.rules import Rule, build_rules
+from transforms.quality.scorecard import SCORECARD, build_scorecard
 from transforms.quality.violations import RuleOutcome, evaluate_rules
 from transforms.sales_model import SalesModel
 
@@ -60,7 +61,6 @@ def _result_fields(outcome: RuleOutcome) -> dict:
 
 
 QUALITY_TABLES = ("violations", "rule_results", "rule_results_by_owner", "quarantine")
-SCORECARD = ("marts", "data_quality_by_owner")
 
 
 def quality_table_specs(sales_model: SalesModel) -> list[dg.AssetSpec]:
@@ -119,7 +119,6 @@ def _quality_step(name: str, specs: list[dg.AssetCheckSpec], sales_model: SalesM
                           op_tags={QUALITY_STEP_TAG: "rules"})
     def quality_rules(context):  # no annotation: dagster rejects string annotations
         from transforms.quality.quarantine import collect_connector_quarantine
-        from transforms.quality.scorecard import build_scorecard
 
         wh = context.resources.warehouse.get()
         # what the connectors set aside (raw_<source>._quarantine) joins quality.quarantine: one place to count

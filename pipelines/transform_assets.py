@@ -3,8 +3,8 @@
 import dagster as dg
 
 from transforms import staging as staging_layer
+from transforms.build import build_model
 from transforms.catalog import SqlModel, discover
-from warehouse import quote_ident
 from warehouse.dictionary import table_doc
 
 from .resources import WarehouseResource, warehouse_dialect
@@ -87,22 +87,12 @@ def staging_assets(sources: list) -> list[dg.AssetsDefinition]:
 READ_AS_EMPTY_IF_MISSING = frozenset({("core", "company_golden")})
 
 
-def _empty_if_missing(wh, model: SqlModel, sql: str, log) -> str:
-    for schema, table in sorted(model.deps & READ_AS_EMPTY_IF_MISSING):
-        if not wh.table_exists(schema, table):
-            cols = table_doc(schema, table)["columns"]
-            empty = ", ".join(f"cast(null as {spec['type']}) as {quote_ident(c)}" for c, spec in cols.items())
-            sql = staging_layer.replace_table(sql, schema, table, f"(select {empty} where 1 = 0)")
-            log.warning(f"{model.schema}.{model.name}: {schema}.{table} not built yet, read as empty")
-    return sql
-
-
 def sql_model_asset(model: SqlModel, *, extra_deps: list[dg.AssetKey] | None = None) -> dg.AssetsDefinition:
     """One asset per SQL model in transforms/<schema>/<table>.sql."""
 
     def build(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
         wh = warehouse.get()
-        rows = wh.build_table(model.schema, model.name, _empty_if_missing(wh, model, model.sql(wh.dialect), context.log))
+        rows = build_model(wh, model, read_as_empty=READ_AS_EMPTY_IF_MISSING, logger=context.log)
         return dg.MaterializeResult(metadata={"dagster/row_count": rows})
 
     return dg.asset(

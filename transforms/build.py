@@ -5,7 +5,7 @@ import datetime as dt
 import logging
 import re
 import time
-from typing import Iterable
+from typing import Any, Iterable
 
 import sqlalchemy as sa
 
@@ -38,10 +38,34 @@ def ordered_models(schemas: Iterable[str] = ("core", "marts"), only: Iterable[st
     return [m for m in order if m.key in wanted]
 
 
-def build_model(wh: Warehouse, model: SqlModel) -> int:
+def read_missing_as_empty(wh: Warehouse, sql: str, tables: Iterable[tuple[str, str]]) -> tuple[str, list[str]]:
+    """`sql` with each of `tables` that does not exist yet read as an empty table of its dictionary columns, as a
+    staging part reads an absent optional table (for a model that may run before the step that first writes one
+    of its inputs); returns the SQL and the names of the tables stood in for."""
+    from transforms.staging import replace_table
+    from warehouse import quote_ident
+    from warehouse.dictionary import table_doc
+
+    missing = []
+    for schema, table in sorted(tables):
+        if not wh.table_exists(schema, table):
+            cols = table_doc(schema, table)["columns"]
+            empty = ", ".join(f"cast(null as {spec['type']}) as {quote_ident(c)}" for c, spec in cols.items())
+            sql = replace_table(sql, schema, table, f"(select {empty} where 1 = 0)")
+            missing.append(f"{schema}.{table}")
+    return sql, missing
+
+
+def build_model(wh: Warehouse, model: SqlModel, read_as_empty: Iterable[tuple[str, str]] = (),
+                logger: Any = None) -> int:
     """Build one model atomically (build, then swap), with the indexes its `-- indexes:` header asks for on
-    PostgreSQL. The one way to build a model: the pipeline's assets, the tests and the benchmark share it."""
-    return wh.build_table(model.schema, model.name, model.sql(wh.dialect), indexes=model.indexes,
+    PostgreSQL. The one way to build a model: the pipeline's assets, the tests and the benchmark share it.
+    `read_as_empty`: inputs read as empty while they do not exist yet (read_missing_as_empty), said as a warning
+    to `logger` (a Dagster run's log; default this module's)."""
+    sql, missing = read_missing_as_empty(wh, model.sql(wh.dialect), set(read_as_empty) & set(model.deps))
+    for name in missing:
+        (logger or log).warning(f"{model.schema}.{model.name}: {name} not built yet, read as empty")
+    return wh.build_table(model.schema, model.name, sql, indexes=model.indexes,
                           unique_indexes=model.unique_indexes)
 
 
