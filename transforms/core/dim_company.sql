@@ -51,19 +51,12 @@ registry as (
     from core.company_registry_match m
     left join staging.registry_companies r on r.siren = m.siren and m.enrichment_status = 'enriched'
 ),
-credited as (
-    -- what issued credit notes gave back per invoice (tax included, as amount_paid): an invoice credited in full
-    -- (a duplicate, a cancelled order) made nobody a customer
-    select source_system, invoice_id, sum(amount) as amount
-    from staging.credit_notes
-    where status = 'issued' and voided_at is null and not coalesce(is_deleted, false)
-    group by source_system, invoice_id
-),
 paid as (
     select x.entity_key as company_key, min(i.paid_at) as first_paid_at
     from staging.invoices i
     join core.company_crosswalk x on x.source_system = i.source_system and x.source_id = i.customer_id
-    left join credited cr on cr.source_system = i.source_system and cr.invoice_id = i.invoice_id
+    -- an invoice its credit notes gave back in full (a duplicate, a cancelled order) made nobody a customer
+    left join core.invoice_credits cr on cr.source_system = i.source_system and cr.invoice_id = i.invoice_id
     where i.status = 'paid' and i.paid_at is not null and not coalesce(i.is_deleted, false)
       and (cr.amount is null or cr.amount < i.amount_paid)
     group by x.entity_key

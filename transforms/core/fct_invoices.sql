@@ -4,33 +4,17 @@
 -- Revenue, excluding tax and net of credit notes (what the marts sum): amount_excl_tax_home = the invoice's total
 -- after discounts excluding tax (staging.invoices.amount_excluding_tax), else Σ of its lines (staging.invoice_lines
 -- amounts exclude tax but come before discounts; proration lines count as Stripe counts them; null when neither
--- is loaded), credited_excl_tax_home = Σ excluding tax of its issued credit notes (not voided, not deleted), each
--- summed in its currency and converted once; revenue_home = amount_excl_tax_home - credited_excl_tax_home for a
--- paid invoice, 0 for any other status (nothing received). Both sides are after discounts and before tax, and Stripe
--- caps an invoice's credit notes at its total, so revenue_home is never below 0 (not clamped). A credit note counts against its invoice, in the invoice's payment
--- period (paid_at), not in the month it was issued: a period's basket stays made of whole invoices, and a credit
--- note issued later restates that period (last_credited_at says when it last changed).
+-- is loaded), credited_excl_tax_home = what its credit notes gave back excluding tax (core.invoice_credits);
+-- revenue_home = amount_excl_tax_home - credited_excl_tax_home for a paid invoice, 0 for any other status (nothing
+-- received). Both sides are after discounts and before tax, and Stripe caps an invoice's credit notes at its total,
+-- so revenue_home is never below 0 (not clamped). A credit note counts against its invoice, in the invoice's
+-- payment period (paid_at), not in the month it was issued: a period's basket stays made of whole invoices, and a
+-- credit note issued later restates that period (last_credited_at says when it last changed).
 -- indexes: (company_key, paid_at)
 with lines as (
     select source_system, invoice_id, sum(amount) as amount_excl_tax
     from staging.invoice_lines
     where not coalesce(is_deleted, false)
-    group by source_system, invoice_id
-),
-credit_by_currency as (
-    select cn.source_system, cn.invoice_id,
-           sum(cn.amount_excluding_tax) * max(fx.rate_to_home) as credited_home,
-           max(cn.created_at) as last_credited_at
-    from staging.credit_notes cn
-    left join staging.cfg_fx_rates fx on upper(fx.currency) = upper(cn.currency)
-    where cn.status = 'issued' and cn.voided_at is null and not coalesce(cn.is_deleted, false)
-    group by cn.source_system, cn.invoice_id, upper(cn.currency)
-),
-credits as (
-    select source_system, invoice_id,
-           sum(cast(round(cast(credited_home as numeric(18,6)), 2) as numeric(18,2))) as credited_excl_tax_home,
-           max(last_credited_at) as last_credited_at
-    from credit_by_currency
     group by source_system, invoice_id
 ),
 invoices as (
@@ -56,7 +40,7 @@ invoices as (
     left join core.dim_company c on c.company_key = x.entity_key
     left join staging.cfg_fx_rates fx on upper(fx.currency) = upper(i.currency)
     left join lines l on l.source_system = i.source_system and l.invoice_id = i.invoice_id
-    left join credits cr on cr.source_system = i.source_system and cr.invoice_id = i.invoice_id
+    left join core.invoice_credits cr on cr.source_system = i.source_system and cr.invoice_id = i.invoice_id
     where not coalesce(i.is_deleted, false)
 )
 select
