@@ -379,8 +379,7 @@ def _object_resource(ctx: _Context, object_type: str) -> DltResource:
                     if table in may_hold_links:
                         # only records HubSpot says have no link lose theirs (a record it failed to read keeps them)
                         linked = {r["from_id"] for r in rows}
-                        rows += [_tombstone(from_type, i, to_singular, fetched_at) for i in batch
-                                 if i not in linked and str(i) in unlinked]
+                        rows += [_tombstone(from_type, i, to_singular, fetched_at) for i in sorted(unlinked - linked)]
                     if rows:
                         yield dlt.mark.with_hints(rows, _association_hints(table), create_table_variant=True)
 
