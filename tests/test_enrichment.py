@@ -296,7 +296,23 @@ def test_bronze_account_engaging_like_argent_gets_a_suggestion(wh):
     assert [(r["company_key"], r["current_tier"], r["suggested_tier"]) for r in rows] == [("B1", "Bronze", "Argent")]
     r = rows[0]
     assert (r["engagement_per_contact"], r["tier_engagement_median"], r["contacts"]) == (70.0, 59.5, 1)
-    assert r["reason"] == "engagement per contact 70.0 >= Argent median 59.5 (2 companies)"
+    # Bronze engages 70 and 5: its upper quartile 53.75 is below Argent's median, so engagement tells them apart
+    assert r["reason"] == ("engagement per contact 70.0 >= Argent median 59.5 (2 companies), "
+                           "above the Bronze upper quartile 53.8")
+
+
+def test_no_suggestion_on_a_figure_that_does_not_tell_the_tiers_apart(tmp_path):
+    # B2 now engages 65 like B1's 70: Bronze's upper quartile (68.75) is above Argent's median (59.5). Argent accounts
+    # engage no more than Bronze ones, so B1 reaching Argent's median says nothing about its tier.
+    w = world()
+    w["staging.contacts"] = [{**c, "page_views": 65} if c["contact_id"] == "ct10" else c for c in w["staging.contacts"]]
+    warehouse = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    try:
+        load_world(warehouse, w)
+        build_models(warehouse, schemas=("core",), only=MODELS)
+        assert warehouse.query("select company_key from core.tier_suggestions") == []
+    finally:
+        warehouse.dispose()
 
 
 # -- contracts -----------------------------------------------------------------------------------------------------

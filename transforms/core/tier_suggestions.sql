@@ -1,10 +1,14 @@
 -- Tier requalification suggestions: a company that engages and buys like the companies of a higher tier. For each
--- tier, the medians over its companies of (a) engagement per contact (mean lead score of the company's people,
--- core.lead_scores) and (b) the company's median won deal (home currency); a median counts only when at least
--- cfg_settings tier_suggestion_min_peers companies of the tier have the figure. A company is suggested the highest
--- tier (cfg_segments order) above its current one whose medians it reaches on every figure that can be compared
--- (engages and buys like that tier; a company with no won deal is judged on engagement alone)
--- ('unknown' is below every tier). Only rows where the suggestion differs from the current tier; never a
+-- tier, the medians and upper quartiles over its companies of (a) engagement per contact (mean lead score of the
+-- company's people, core.lead_scores) and (b) the company's median won deal (home currency); a tier's figure counts
+-- only when at least cfg_settings tier_suggestion_min_peers of its companies have it.
+-- A figure compares a company with a higher tier only when it tells the two apart: the higher tier's median is above
+-- the upper quartile of the company's own tier (of all companies when its own tier has too few peers, or none).
+-- Otherwise reaching that median says nothing: when Or accounts engage no more than Bronze ones, half of the Bronze
+-- accounts would "engage like Or" (the sandbox demo: 184 of 600 companies suggested Or, nearly all on engagement).
+-- A company is suggested the highest tier (cfg_segments order) above its current one whose medians it reaches on
+-- every figure that compares (engages and buys like that tier; a company with no won deal is judged on engagement
+-- alone) ('unknown' is below every tier). Only rows where the suggestion differs from the current tier; never a
 -- downgrade (a quiet large account is still a large account).
 with settings as (
     select coalesce(max(case when key = 'tier_suggestion_min_peers' then cast(value as integer) end), 3) as min_peers
@@ -36,23 +40,46 @@ tier_medians as (
     select t.tier, t.sort_order,
            count(c.engagement_per_contact) as engagement_peers,
            percentile_cont(0.5) within group (order by c.engagement_per_contact) as engagement_median,
+           percentile_cont(0.75) within group (order by c.engagement_per_contact) as engagement_p75,
            count(c.median_won_amount_home) as deal_peers,
-           percentile_cont(0.5) within group (order by c.median_won_amount_home) as deal_median
+           percentile_cont(0.5) within group (order by c.median_won_amount_home) as deal_median,
+           percentile_cont(0.75) within group (order by c.median_won_amount_home) as deal_p75
     from tiers t
     left join companies c on c.current_tier = t.tier
     group by t.tier, t.sort_order
+),
+all_companies as (
+    select percentile_cont(0.75) within group (order by engagement_per_contact) as engagement_p75,
+           percentile_cont(0.75) within group (order by median_won_amount_home) as deal_p75
+    from companies
+),
+-- each company's baseline: the upper quartiles of its own tier, or of all companies when the tier cannot tell
+baseline as (
+    select c.*,
+           case when o.engagement_peers >= s.min_peers then o.tier else 'all companies' end as own_engagement_group,
+           case when o.engagement_peers >= s.min_peers then o.engagement_p75 else a.engagement_p75 end
+               as own_engagement_p75,
+           case when o.deal_peers >= s.min_peers then o.tier else 'all companies' end as own_deal_group,
+           case when o.deal_peers >= s.min_peers then o.deal_p75 else a.deal_p75 end as own_deal_p75
+    from companies c
+    cross join settings s
+    cross join all_companies a
+    left join tier_medians o on o.tier = c.current_tier
 ),
 reached as (
     select
         c.*,
         m.tier as candidate_tier, m.sort_order as candidate_order,
         m.engagement_median, m.engagement_peers, m.deal_median, m.deal_peers,
-        -- null = the figure cannot be compared (the company lacks it, or the tier has too few peers with it)
+        -- null = the figure cannot be compared (the company lacks it, the tier has too few peers with it, or the
+        -- tier's median does not stand above the company's own tier's upper quartile)
         case when m.engagement_peers >= s.min_peers and c.engagement_per_contact is not null
+                  and m.engagement_median > c.own_engagement_p75
              then c.engagement_per_contact > 0 and c.engagement_per_contact >= m.engagement_median end as by_engagement,
         case when m.deal_peers >= s.min_peers and c.median_won_amount_home is not null
+                  and m.deal_median > c.own_deal_p75
              then c.median_won_amount_home >= m.deal_median end as by_deals
-    from companies c
+    from baseline c
     cross join settings s
     join tier_medians m on m.sort_order < c.current_order
 ),
@@ -76,10 +103,12 @@ select
     concat_ws('; ',
         case when by_engagement then 'engagement per contact ' || cast(cast(round(cast(engagement_per_contact as numeric(18, 6)), 1) as numeric(18, 1)) as text)
             || ' >= ' || candidate_tier || ' median ' || cast(cast(round(cast(engagement_median as numeric(18, 6)), 1) as numeric(18, 1)) as text)
-            || ' (' || cast(engagement_peers as text) || ' companies)' end,
+            || ' (' || cast(engagement_peers as text) || ' companies), above the ' || own_engagement_group
+            || ' upper quartile ' || cast(cast(round(cast(own_engagement_p75 as numeric(18, 6)), 1) as numeric(18, 1)) as text) end,
         case when by_deals then 'median won deal ' || cast(cast(round(cast(median_won_amount_home as numeric(18, 6)), 0) as numeric(18, 0)) as text)
             || ' >= ' || candidate_tier || ' median ' || cast(cast(round(cast(deal_median as numeric(18, 6)), 0) as numeric(18, 0)) as text)
-            || ' (' || cast(deal_peers as text) || ' companies)' end
+            || ' (' || cast(deal_peers as text) || ' companies), above the ' || own_deal_group
+            || ' upper quartile ' || cast(cast(round(cast(own_deal_p75 as numeric(18, 6)), 0) as numeric(18, 0)) as text) end
     ) as reason
 from best
 where rn = 1
