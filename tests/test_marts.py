@@ -239,11 +239,16 @@ def test_cac_zero_new_customers_is_null_not_an_error(wh):
     email = one(wh, CAC, m="2026-02-01", ch="EMAIL_MARKETING", tier="unknown")
     assert email["spend_allocation_method"] == "unallocated_no_new_customers"
     assert email["marketing_spend_home"] == Decimal("500.00") and email["cac_home"] is None
+    # February's untagged USD 100 = 90 EUR: no PAID_SEARCH customer in February, but the channel's customers within
+    # the allocation window (12 months either side by default) are E1 (Or, January): all to Or
+    feb = one(wh, CAC, m="2026-02-01", ch="PAID_SEARCH", tier="Or")
+    assert (feb["marketing_spend_home"], feb["spend_allocation_method"]) == (Decimal("90.00"), "allocated_by_new_customers")
+    assert feb["new_customers"] == 0 and feb["cac_home"] is None
     paid = one(wh, CAC, m="2026-02-01", ch="PAID_SEARCH", tier="unknown")
-    # USD 100 = 90 EUR unallocated; E3 effort: a5 0.75 h at alice's February 80/h (sales model file), a10 0.25 h
-    # on 02-20 at the cost file's 70/h from 02-15 (the file wins over the sales model's row of the same day)
-    assert paid["marketing_spend_home"] == Decimal("90.00") and paid["sales_cost_home"] == Decimal("77.50")
-    assert paid["acquisition_cost_home"] == Decimal("167.50")
+    # E3 effort: a5 0.75 h at alice's February 80/h (sales model file), a10 0.25 h on 02-20 at the cost file's
+    # 70/h from 02-15 (the file wins over the sales model's row of the same day)
+    assert paid["marketing_spend_home"] == Decimal("0.00") and paid["sales_cost_home"] == Decimal("77.50")
+    assert paid["acquisition_cost_home"] == Decimal("77.50")
 
 
 def test_cac_bob_default_cost_and_immature_cohort(wh):

@@ -111,7 +111,7 @@ def test_config_frames_follow_the_contract():
                            "cfg_channels", "cfg_rep_costs"}
     settings = dict(zip(frames["cfg_settings"]["key"], frames["cfg_settings"]["value"]))
     for key in ("home_currency", "effort_flag_threshold", "cohort_window_days", "stale_factor",
-                "default_hourly_cost", "default_region", "first_year_window_months"):
+                "default_hourly_cost", "default_region", "first_year_window_months", "spend_allocation_window_months"):
         assert key in settings
     assert settings["home_currency"] == "EUR"
     seg = frames["cfg_segments"]

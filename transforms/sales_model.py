@@ -52,6 +52,9 @@ class Settings(_Strict):
     cohort_window_days: int = Field(180, ge=1)
     stale_factor: float = Field(2.0, gt=0)
     first_year_window_months: int = Field(12, ge=1)
+    # untagged marketing spend is split between segments by the channel's new customers of the months fewer than
+    # this many before or after the spend's month (mart_cac; 1 = the spend's month alone)
+    spend_allocation_window_months: int = Field(12, ge=1)
     default_hourly_cost: float = Field(50.0, ge=0)
     # days of marts.mart_pipeline_daily an unpartitioned run (a sync, rebuild_marts) recomputes, ending at the
     # as-of; older days keep what was snapshotted then (a backfill of a partition range recomputes them)
@@ -324,6 +327,7 @@ class SalesModel(_Strict):
             "stale_factor": s.stale_factor,
             "default_hourly_cost": s.default_hourly_cost,
             "first_year_window_months": s.first_year_window_months,
+            "spend_allocation_window_months": s.spend_allocation_window_months,
             "pipeline_snapshot_refresh_days": s.pipeline_snapshot_refresh_days,
             "lead_score_handoff_threshold": self.lead_scoring.handoff_threshold,
             **{f"lead_points_{k}": v for k, v in self.lead_scoring.points.items()},

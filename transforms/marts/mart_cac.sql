@@ -1,12 +1,18 @@
 -- Customer-acquisition cost per month x channel x segment: marketing spend of the month plus the cost of the reps'
 -- pre-acquisition time in the month, over the customers acquired in the month (period basis, blended).
--- Spend not tagged with a segment is allocated to segments in proportion to the channel's new customers of the
--- month; with no new customer in that channel and month it stays in segment 'unknown' ('unallocated').
+-- Spend not tagged with a segment is allocated to segments in proportion to the channel's new customers of the months
+-- around the spend's month (fewer than spend_allocation_window_months before or after it): the segment mix a channel
+-- brings is read over a window, as one month of a channel rarely holds a new customer and spend brings its customers
+-- months later (allocating by the spend's month alone left 66% of the demo's spend in 'unknown'). With no new
+-- customer of the channel in the window it stays in segment 'unknown' ('unallocated'). The row keeps the spend in its
+-- month: only the split between segments reads the window.
 -- The value side (first-year revenue) follows the customers acquired in the row and is shown only once the cohort
 -- is mature: every one of them has had first_year_window_months of invoices before the as-of. Revenue is
 -- core.fct_invoices.revenue_home of the invoices paid in the window: excluding tax, net of their credit notes.
 with settings as (
-    select coalesce(cast(max(case when key = 'first_year_window_months' then value end) as integer), 12) as fy_months
+    select coalesce(cast(max(case when key = 'first_year_window_months' then value end) as integer), 12) as fy_months,
+           coalesce(cast(max(case when key = 'spend_allocation_window_months' then value end) as integer), 12)
+               as allocation_months
     from staging.cfg_settings
 ),
 customers as (
@@ -24,10 +30,6 @@ new_customers as (
     select month, channel, tier, count(*) as new_customers
     from customers group by month, channel, tier
 ),
-channel_customers as (
-    select month, channel, sum(new_customers) as channel_new_customers
-    from new_customers group by month, channel
-),
 spend as (
     select
         cast(date_trunc('month', ms.month) as date) as month,
@@ -38,23 +40,37 @@ spend as (
     left join staging.cfg_fx_rates fx on upper(fx.currency) = upper(ms.currency)
     left join staging.cfg_segments seg on lower(seg.tier) = lower(trim(ms.tier))
 ),
+-- per month and channel of untagged spend: the channel's new customers per segment in the months around it
+spend_mix as (
+    select s.month, s.channel, n.tier, sum(n.new_customers) as new_customers
+    from (select distinct month, channel from spend where tier is null) s
+    cross join settings st
+    join new_customers n
+      on n.channel = s.channel
+     and n.month > s.month - st.allocation_months * interval '1 month'
+     and n.month < s.month + st.allocation_months * interval '1 month'
+    group by s.month, s.channel, n.tier
+),
+mix_total as (
+    select month, channel, sum(new_customers) as channel_new_customers from spend_mix group by month, channel
+),
 spend_rows as (
     -- tagged spend stays in its segment
     select month, channel, tier, amount_home as tagged, cast(0 as double precision) as allocated,
            cast(0 as double precision) as unallocated
     from spend where tier is not null
     union all
-    -- untagged spend, split by the channel's new customers per segment
+    -- untagged spend, split by the channel's new customers per segment over the window
     select s.month, s.channel, n.tier, 0, s.amount_home * n.new_customers / cc.channel_new_customers, 0
     from spend s
-    join channel_customers cc on cc.month = s.month and cc.channel = s.channel
-    join new_customers n on n.month = s.month and n.channel = s.channel
+    join mix_total cc on cc.month = s.month and cc.channel = s.channel
+    join spend_mix n on n.month = s.month and n.channel = s.channel
     where s.tier is null
     union all
     select s.month, s.channel, 'unknown', 0, 0, s.amount_home
     from spend s
     where s.tier is null
-      and not exists (select 1 from channel_customers cc where cc.month = s.month and cc.channel = s.channel)
+      and not exists (select 1 from mix_total cc where cc.month = s.month and cc.channel = s.channel)
 ),
 marketing as (
     select month, channel, tier, sum(tagged) as tagged, sum(allocated) as allocated, sum(unallocated) as unallocated
