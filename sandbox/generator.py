@@ -584,7 +584,9 @@ class _Generator:
             cyc = cycle_days[co.tier] * rng.uniform(0.5, 1.8)
             end = created + timedelta(days=cyc)
             p_win = max(0.05, min(0.7, 0.30 + rep.win_skill + tier_win[co.tier]))
-            lo_a, hi_a = amount_range[co.tier]
+            # what a company buys follows its size (the tier rule), not the tag a rep gave it: a company tagged
+            # against the rule (5%, see make_companies) buys like its size, which tier suggestions should find
+            lo_a, hi_a = amount_range[self._tier_rule(co.category, co.headcount_band) if co.tier else None]
             currency = _weighted(rng, [("EUR", 95), ("CHF", 3), ("USD", 2)])
             amount = _money(rng.uniform(lo_a, hi_a))
             prior_won = [t for t in won_closed_by_company.get(co.key, []) if t < created]

@@ -255,3 +255,21 @@ def test_malformed_switch_and_cli(capsys):
     assert main(["--seed", "1", "--size", "tiny", "--summary"]) == 0
     out = capsys.readouterr().out
     assert "hubspot.contacts" in out and "stripe.invoices" in out
+
+
+def test_a_company_tagged_against_the_tier_rule_buys_like_its_size(demo):
+    # What core.tier_suggestions must find: a Bronze-tagged ETI buys like an Or account, not like a Bronze one.
+    from sandbox.generator import _Generator
+
+    ranges = {"Or": (25_000, 150_000), "Argent": (8_000, 40_000), "Bronze": (1_500, 12_000)}
+    companies = {c.key: c for c in demo.companies}
+    mistagged = 0
+    for d in demo.deals:
+        co = companies[d.company_key]
+        if co.tier is None:
+            continue
+        size = _Generator._tier_rule(co.category, co.headcount_band)
+        lo, hi = ranges[size]
+        assert lo <= d.amount <= hi, (co.key, co.tier, size, d.amount)
+        mistagged += co.tier != size
+    assert mistagged > 0  # the world holds such deals, so the check above saw some
