@@ -295,3 +295,68 @@ def test_staging_from_koban_raw(world, tmp_path, monkeypatch):
     assert wh.query("select count(*) as n from staging.owner_team_history")[0]["n"] == len(owners)
     lifecycle = wh.query("select contact_id, stage from staging.lifecycle_events")
     assert {e["contact_id"] for e in lifecycle if e["stage"] == "lead"} == set(recs)
+
+
+def _touch(store, ctrl: str, rec: dict, when: datetime) -> None:
+    """A change made in Koban at `when`: the record's LastUpdateDate (and GetUpdated's sort key) move there."""
+    from sandbox.koban_render import dotnet_date, epoch_ms
+
+    rec["LastUpdateDate"] = dotnet_date(when)
+    rec["DUpdated"] = int(when.timestamp())
+    store.updated_ms[ctrl][rec["Guid"]] = epoch_ms(when)
+
+
+def _cursor(sync: Sync, table: str):
+    return sync.pipeline.state["sources"]["koban"]["resources"][table].get("cursor")
+
+
+def test_a_record_dated_in_the_future_does_not_carry_the_cursor_past_real_changes(world, tmp_path):
+    """The cursor was the newest LastUpdateDate seen: one contact dated a year ahead (a bad value, a skewed clock)
+    moved it a year ahead, and every later sync asked GetUpdated only for records newer than that, so the changes
+    made meanwhile were never read. The stored cursor is now capped at the sync's start; the future-dated record
+    is re-read by each sync but not rewritten while unchanged."""
+    from datetime import timedelta
+
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        store = _store(srv)
+        first, edited, dropped = sorted(store.objects["ncContact"].values(), key=lambda c: c["Guid"])[:3]
+        _touch(store, "ncContact", first, datetime.now(timezone.utc) + timedelta(days=365))
+        started = datetime.now(timezone.utc)
+        sync.run()
+        assert sync.written().get("contacts") == 1
+
+        # changes made in Koban after that sync (stamped by the clock, as Koban stamps them)
+        edited["Function"] = "Directrice des achats"
+        _touch(store, "ncContact", edited, datetime.now(timezone.utc))
+        dropped["Obsolete"] = True
+        _touch(store, "ncContact", dropped, datetime.now(timezone.utc))
+        sync.run()
+        assert sync.written().get("contacts") == 2  # both changes, not the future-dated record again
+        got = {r[0]: r[1:] for r in sync.query("select id, function, is_deleted from raw_koban.contacts")}
+        assert got[edited["Guid"]] == ("Directrice des achats", False) and got[dropped["Guid"]][1] is True
+        cursor = datetime.fromisoformat(_cursor(sync, "contacts"))
+        assert started <= cursor <= datetime.now(timezone.utc)
+        sync.run()
+        assert sync.written() == {}
+
+
+def test_a_cursor_stored_in_the_future_by_an_older_version_reads_everything_again(world, tmp_path):
+    """A pipeline whose cursor an older version already carried into the future skipped every change since; that
+    moment is unknown, so the next sync reads the object from the start again (merge: nothing duplicated)."""
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path, objects=["contacts"], include_users=False, include_processes=False)
+        sync.run()
+        store = _store(srv)
+        with sync.pipeline.managed_state() as state:
+            state["sources"]["koban"]["resources"]["contacts"]["cursor"] = "2099-01-01T00:00:00+00:00"
+        world.advance()  # changes dated before that cursor
+        sync.run()
+        changed = {g for _, c, g, _ in store.changes if c == "ncContact"}
+        assert changed
+        rows = dict(sync.query("select id, updated_at from raw_koban.contacts"))
+        assert rows.keys() == store.objects["ncContact"].keys()
+        assert all(rows[g] == parse_koban_date(store.objects["ncContact"][g]["LastUpdateDate"]) for g in changed)
+        assert sync.query("select count(*) - count(distinct id) from raw_koban.contacts")[0][0] == 0
+        assert _cursor(sync, "contacts") < "2099"

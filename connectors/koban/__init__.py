@@ -13,7 +13,9 @@ Tables (the project's dataset is `raw_koban`), one row per record, merged on `id
 - `_quarantine`: records without a Guid or with an unparsable CreationDate / LastUpdateDate.
 
 Sync: every run asks `<controller>/GetUpdated?updated=<unix s>&s=<offset>&l=<length>` from the cursor (last change
-seen) minus an overlap window (the first run from `initial_updated`, default 0 = everything). Records re-read in
+seen, never later than the start of the sync that stored it: a record dated in the future must not make later syncs
+skip real changes) minus an overlap window (the first run from `initial_updated`, default 0 = everything; a cursor
+found in the future, stored by an older version, also reads everything again). Records re-read in
 the overlap with an unchanged LastUpdateDate are not rewritten, so a rerun with no change writes nothing. Offset
 paging is re-passed when records moved during paging (see helpers). Koban publishes no rate limit: the client
 paces itself (default 3 requests/s, configurable) and retries 429 / 5xx / timeouts honouring Retry-After.
@@ -126,9 +128,16 @@ def _object_resource(client: KobanClient, table: str, controller: str, initial_u
                      overlap_seconds: int) -> DltResource:
     @dlt.resource(name=table, write_disposition="merge", primary_key="id")
     def objects() -> Iterator[Any]:
+        started = datetime.now(timezone.utc)  # the sync's start: no cursor is stored beyond it (see below)
         state = dlt.current.resource_state()
         cursor: Optional[str] = state.get("cursor")  # ISO stamp of the last change loaded
         recent: Dict[str, str] = dict(state.get("recent") or {})
+        if cursor and datetime.fromisoformat(cursor) > started:
+            # Stored by a version that did not cap it (or our clock went back): every change since the real
+            # time of that run was skipped, and when that was is unknown, so read everything once again.
+            logger.warning("%s: stored cursor %s is in the future (now %s): reading from initial_updated again",
+                           table, cursor, _stamp(started))
+            cursor = None
         since = int(datetime.fromisoformat(cursor).timestamp()) - overlap_seconds if cursor else initial_updated
         since = max(0, since)
         emitted: Dict[str, str] = {}
@@ -154,6 +163,11 @@ def _object_resource(client: KobanClient, table: str, controller: str, initial_u
             if rows:
                 yield rows
         if max_seen is not None:
+            # The cursor is the newest LastUpdateDate loaded, but never later than this sync's start (UTC): one
+            # record dated in the future (a bad value, a skewed clock) would otherwise carry the cursor past every
+            # real change made until that date, and each later sync would ask only for records newer than it.
+            # Records dated after the start are re-read by the next syncs and skipped while unchanged (`recent`).
+            max_seen = min(max_seen, started)
             state["cursor"] = _stamp(max_seen)
             floor = _stamp(datetime.fromtimestamp(max_seen.timestamp() - overlap_seconds - 1, tz=timezone.utc))
             state["recent"] = {k: v for k, v in {**recent, **emitted}.items() if v >= floor}
