@@ -17,8 +17,10 @@ seen, never later than the start of the sync that stored it: a record dated in t
 skip real changes) minus an overlap window (the first run from `initial_updated`, default 0 = everything; a cursor
 found in the future, stored by an older version, also reads everything again). Records re-read in
 the overlap with an unchanged LastUpdateDate are not rewritten, so a rerun with no change writes nothing. Offset
-paging is re-passed when records moved during paging (see helpers). Koban publishes no rate limit: the client
-paces itself (default 3 requests/s, configurable) and retries 429 / 5xx / timeouts honouring Retry-After.
+paging is re-passed when records moved during paging (see helpers); if records are still missing after the last
+pass, what was read is loaded but the cursor stays, so the next run reads the window again. Koban publishes no
+rate limit: the client paces itself (default 3 requests/s, configurable) and retries 429 / 5xx / timeouts
+honouring Retry-After.
 Calling `koban_source(...)` does no network I/O; everything is fetched inside the resources.
 """
 from __future__ import annotations
@@ -35,7 +37,7 @@ from dlt.sources import DltResource
 from connectors.common.quarantine import quarantine_hints, quarantine_item
 from connectors.common.retry import RetryPolicy
 from connectors.koban import settings
-from connectors.koban.helpers import BadValue, KobanClient, KobanError, parse_koban_date
+from connectors.koban.helpers import BadValue, KobanClient, KobanError, PagingReport, parse_koban_date
 
 __all__ = ["koban_source", "KobanClient", "KobanError", "client_of", "record_to_row", "parse_koban_date"]
 
@@ -143,7 +145,8 @@ def _object_resource(client: KobanClient, table: str, controller: str, initial_u
         emitted: Dict[str, str] = {}
         max_seen = datetime.fromisoformat(cursor) if cursor else None
         n_quarantined = 0
-        for page in client.get_updated(controller, since):
+        paging = PagingReport()
+        for page in client.get_updated(controller, since, paging):
             synced_at = datetime.now(timezone.utc)
             rows = []
             for record in page:
@@ -162,7 +165,13 @@ def _object_resource(client: KobanClient, table: str, controller: str, initial_u
                 rows.append(row)
             if rows:
                 yield rows
-        if max_seen is not None:
+        if not paging.complete:
+            # Records moved while we paged and some were never served: they may be older than the newest change
+            # seen, so moving the cursor would lose them for good. What was read is loaded (merge: rewriting it
+            # next time duplicates nothing); cursor and `recent` stay, and the next run reads this window again.
+            logger.warning("%s: %d of %d records served; cursor kept at %s", table, paging.seen, paging.total,
+                           cursor or "the start")
+        elif max_seen is not None:
             # The cursor is the newest LastUpdateDate loaded, but never later than this sync's start (UTC): one
             # record dated in the future (a bad value, a skewed clock) would otherwise carry the cursor past every
             # real change made until that date, and each later sync would ask only for records newer than it.
