@@ -379,3 +379,26 @@ def test_a_record_skipped_by_paging_drift_is_read_by_the_next_sync(world, tmp_pa
         assert missed <= sync.ids("contacts")
         assert sync.ids("contacts") == set(_store(srv).objects["ncContact"])
         assert sync.query("select count(*) - count(distinct id) from raw_koban.contacts")[0][0] == 0
+
+
+def test_a_step_removed_from_a_deal_process_leaves_raw_and_staging(world, tmp_path, monkeypatch):
+    """deal_process_steps is keyed by (process, position): a process that lost a step used to keep its old last
+    position, so the last step was there twice (staging.pipeline_stages then held a stage twice, breaking its key).
+    Positions a listed process no longer has are now deleted; the marker row is not stored."""
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parents[1])
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        process = _store(srv).processes[0]
+        codes = [s["Extcode"] for s in process["Steps"]]
+        del process["Steps"][1]
+        sync.run()
+        got = sync.query("select step_order, extcode from raw_koban.deal_process_steps order by step_order")
+        assert got == list(enumerate(codes[:1] + codes[2:]))
+        assert sync.written() == {"deal_process_steps": 4}  # 3 moved up one position, 1 position deleted
+        sync.run()
+        assert sync.written() == {}
+    wh, _ = _build_staging(sync, tmp_path)
+    stages = wh.query("select stage_id, stage_order from staging.pipeline_stages where source_system = 'koban' "
+                      "order by stage_order")
+    assert [s["stage_id"] for s in stages] == codes[:1] + codes[2:] + ["WON", "LOST", "SLEEP"]

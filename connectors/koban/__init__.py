@@ -9,7 +9,8 @@ Tables (the project's dataset is `raw_koban`), one row per record, merged on `id
   flags them, so deletes arrive as soft deletes), `_koban_synced_at`. DPrev, DResult, DStart, DEnd, DTerm,
   InvoiceDate, DueDate are typed timestamps (.NET MinValue = null; an unparsable one is null and named in
   `_invalid_fields`).
-- `users` (ncUser/GetAll), `deal_processes` and `deal_process_steps` (ncDealProcess/GetAll, step order kept).
+- `users` (ncUser/GetAll), `deal_processes` and `deal_process_steps` (ncDealProcess/GetAll, step order kept; a
+  position a listed process no longer has is deleted).
 - `_quarantine`: records without a Guid or with an unparsable CreationDate / LastUpdateDate.
 
 Sync: every run asks `<controller>/GetUpdated?updated=<unix s>&s=<offset>&l=<length>` from the cursor (last change
@@ -43,6 +44,7 @@ __all__ = ["koban_source", "KobanClient", "KobanError", "client_of", "record_to_
 
 logger = logging.getLogger("connectors.koban")
 SOURCE = "koban"
+STEP_REMOVED = "_koban_step_removed"  # a deal_process_steps position no longer served (dlt `hard_delete`)
 
 _REF = {"data_type": "text"}
 # Columns staging reads, declared so they exist (typed) even before a value was seen.
@@ -110,8 +112,10 @@ def _stamp(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).isoformat()
 
 
-def _only_changed(state_key: str, rows: List[Dict[str, Any]], key: Sequence[str]) -> List[Dict[str, Any]]:
-    """Rows whose content differs from the last run's (a hash per key in state): small full-read tables."""
+def _only_changed(state_key: str, rows: List[Dict[str, Any]], key: Sequence[str],
+                  gone: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    """Rows whose content differs from the last run's (a hash per key in state): small full-read tables.
+    `gone`, when given, receives the keys ("|"-joined) of the last run that are not among `rows`."""
     state = dlt.current.resource_state()
     seen: Dict[str, str] = state.get(state_key) or {}
     current: Dict[str, str] = {}
@@ -123,6 +127,8 @@ def _only_changed(state_key: str, rows: List[Dict[str, Any]], key: Sequence[str]
         if seen.get(k) != h:
             out.append(row)
     state[state_key] = current
+    if gone is not None:
+        gone.extend(k for k in seen if k not in current)
     return out
 
 
@@ -226,12 +232,25 @@ def _meta_resources(client: KobanClient) -> List[DltResource]:
             yield changed
 
     @dlt.resource(name="deal_process_steps", write_disposition="merge", primary_key=["process_id", "step_order"],
-                  columns={"step_order": {"data_type": "bigint", "nullable": False}})
+                  columns={"step_order": {"data_type": "bigint", "nullable": False},
+                           STEP_REMOVED: {"data_type": "bool", "hard_delete": True}})
     def deal_process_steps() -> Iterator[Any]:
+        served = processes()
         rows = [{"process_id": p.get("Guid"), "step_order": i, "id": s.get("Guid"), "extcode": s.get("Extcode"),
                  "label": s.get("Label")}
-                for p in processes() for i, s in enumerate(p.get("Steps") or [])]
-        changed = _only_changed("hashes", rows, ["process_id", "step_order"])
+                for p in served for i, s in enumerate(p.get("Steps") or [])]
+        gone: List[str] = []
+        changed = _only_changed("hashes", rows, ["process_id", "step_order"], gone)
+        # Steps are keyed by position: a process that lost a step (removed, or its last ones) would keep its old
+        # last positions in the table, e.g. the same step twice. Each position loaded before and no longer served
+        # by a process Koban still lists is sent as a row marked STEP_REMOVED (dlt's `hard_delete`): the merge
+        # deletes the old row and does not store the marker. A process no longer listed keeps its steps as last
+        # loaded (its deals still point at them).
+        listed = {p.get("Guid") for p in served}
+        for k in gone:
+            process_id, _, order = k.rpartition("|")
+            if process_id in listed:
+                changed.append({"process_id": process_id, "step_order": int(order), STEP_REMOVED: True})
         if changed:
             yield changed
 
