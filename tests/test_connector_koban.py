@@ -402,3 +402,115 @@ def test_a_step_removed_from_a_deal_process_leaves_raw_and_staging(world, tmp_pa
     stages = wh.query("select stage_id, stage_order from staging.pipeline_stages where source_system = 'koban' "
                       "order by stage_order")
     assert [s["stage_id"] for s in stages] == codes[:1] + codes[2:] + ["WON", "LOST", "SLEEP"]
+
+
+def test_lost_links_leave_raw_and_staging(world, tmp_path, monkeypatch):
+    """A contact moved to another account or left without one, a deal whose account changed and whose contact was
+    cleared, an action taken off its deal: the incremental sync rewrites each whole row (merge on id), so no old
+    link survives in raw or staging; child rows (tags) go with their record."""
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parents[1])
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        store = _store(srv)
+        now = datetime.now(timezone.utc)
+        linked = sorted((c for c in store.objects["ncContact"].values() if c["Third"]), key=lambda c: c["Guid"])
+        moved, orphan = linked[:2]
+        other = next(t for t in sorted(store.objects["ncThird"].values(), key=lambda t: t["Guid"])
+                     if t["Guid"] != moved["Third"]["Guid"])
+        moved["Third"] = {"Guid": other["Guid"], "Label": other["Label"], "Extcode": None}
+        orphan["Third"] = None
+        deal = next(d for d in sorted(store.objects["ncDeal"].values(), key=lambda d: d["Guid"])
+                    if d["Third"] and d["Contact"] and d["Tags"])
+        new_home = next(t for t in sorted(store.objects["ncThird"].values(), key=lambda t: t["Guid"])
+                        if t["Guid"] != deal["Third"]["Guid"])
+        deal["Third"], deal["Contact"], deal["Tags"] = {"Guid": new_home["Guid"], "Label": new_home["Label"]}, None, []
+        action = next(a for a in sorted(store.objects["ncAction"].values(), key=lambda a: a["Guid"]) if a["Deal"])
+        action["Deal"] = None
+        for ctrl, rec in (("ncContact", moved), ("ncContact", orphan), ("ncDeal", deal), ("ncAction", action)):
+            _touch(store, ctrl, rec, now)
+        sync.run()
+        assert sync.written() == {"contacts": 2, "deals": 1, "actions": 1}
+        assert sync.query(f"select count(*) from raw_koban.deals__tags t join raw_koban.deals d "
+                          f"on t._dlt_root_id = d._dlt_id where d.id = '{deal['Guid']}'")[0][0] == 0
+    wh, _ = _build_staging(sync, tmp_path)
+    contacts = {c["contact_id"]: c["company_id"] for c in wh.query("select contact_id, company_id from staging.contacts")}
+    assert contacts[moved["Guid"]] == other["Guid"] and contacts[orphan["Guid"]] is None
+    (d,) = wh.query(f"select company_id, contact_id, deal_type from staging.deals where deal_id = '{deal['Guid']}'")
+    assert (d["company_id"], d["contact_id"], d["deal_type"]) == (new_home["Guid"], None, None)
+    (a,) = wh.query(f"select deal_id from staging.activities where activity_id = '{action['Guid']}'")
+    assert a["deal_id"] is None
+
+
+def test_obsolete_then_restored_records_in_raw_and_staging(world, tmp_path, monkeypatch):
+    """Koban deletes by setting Obsolete (LastUpdateDate moves): the row stays, flagged, and staging carries the
+    flag that core filters on; a record restored (Obsolete false again) comes back live."""
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parents[1])
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        store = _store(srv)
+        contact = sorted(store.objects["ncContact"].values(), key=lambda c: c["Guid"])[0]
+        deal = sorted(store.objects["ncDeal"].values(), key=lambda d: d["Guid"])[0]
+        for ctrl, rec in (("ncContact", contact), ("ncDeal", deal)):
+            rec["Obsolete"] = True
+            _touch(store, ctrl, rec, datetime.now(timezone.utc))
+        sync.run()
+        assert contact["Guid"] in sync.ids("contacts", deleted=True)
+        assert sync.ids("deals", deleted=True) == {deal["Guid"]}
+        wh, _ = _build_staging(sync, tmp_path)
+        assert wh.query(f"select is_deleted from staging.deals where deal_id = '{deal['Guid']}'") == \
+            [{"is_deleted": True}]
+        assert wh.query(f"select is_deleted from staging.contacts where contact_id = '{contact['Guid']}'") == \
+            [{"is_deleted": True}]
+        wh.dispose()
+        for ctrl, rec in (("ncContact", contact), ("ncDeal", deal)):
+            rec["Obsolete"] = False
+            _touch(store, ctrl, rec, datetime.now(timezone.utc))
+        sync.run()
+        assert sync.written() == {"contacts": 1, "deals": 1, "deals__tags": 1}
+        assert deal["Guid"] in sync.ids("deals", deleted=False) and contact["Guid"] in sync.ids("contacts", False)
+    wh, _ = _build_staging(sync, tmp_path)
+    assert wh.query(f"select is_deleted from staging.deals where deal_id = '{deal['Guid']}'") == \
+        [{"is_deleted": False}]
+    assert sync.query("select count(*) - count(distinct id) from raw_koban.deals")[0][0] == 0
+
+
+def test_a_transient_failure_mid_paging_fails_the_run_and_keeps_the_cursor(world, tmp_path):
+    """A 503 that outlasts the retries on the second GetUpdated page of an incremental sync fails the run: dlt
+    commits neither the first page's rows nor the cursor, so the healed rerun reads the same window and loads
+    every change once."""
+    from dlt.pipeline.exceptions import PipelineStepFailed
+    from sandbox.servers import Response
+
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path, page_length=5, max_attempts=2, objects=["contacts"], include_users=False,
+                    include_processes=False)
+        sync.run()
+        store = _store(srv)
+        state = lambda: sorted(sync.query("select id, function, updated_at from raw_koban.contacts"))  # noqa: E731
+        cursor, before = _cursor(sync, "contacts"), state()
+        changed = sorted(store.objects["ncContact"].values(), key=lambda c: c["Guid"])[:7]
+        for n, rec in enumerate(changed):
+            rec["Function"] = f"Poste {n}"
+            _touch(store, "ncContact", rec, datetime.now(timezone.utc))
+        orig, hits = srv.dispatch, []
+
+        def dispatch(method, raw_path, headers, body):
+            if "/ncContact/GetUpdated" in raw_path and "s=5&" in raw_path:
+                hits.append(raw_path)
+                return Response(503, "<html><h2>503 - Service Unavailable</h2></html>", content_type="text/html")
+            return orig(method, raw_path, headers, body)
+
+        srv.dispatch = dispatch
+        with pytest.raises(PipelineStepFailed, match="HTTP 503"):
+            sync.run()
+        srv.dispatch = orig
+        assert len(hits) == 2  # every attempt was made
+        assert _cursor(sync, "contacts") == cursor and state() == before
+        sync.run()
+        assert sync.written() == {"contacts": 7}
+        got = dict(sync.query("select id, function from raw_koban.contacts"))
+        assert all(got[r["Guid"]] == r["Function"] for r in changed)
+        assert sync.query("select count(*) - count(distinct id) from raw_koban.contacts")[0][0] == 0
+        assert _cursor(sync, "contacts") > cursor
