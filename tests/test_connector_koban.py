@@ -514,3 +514,30 @@ def test_a_transient_failure_mid_paging_fails_the_run_and_keeps_the_cursor(world
         assert all(got[r["Guid"]] == r["Function"] for r in changed)
         assert sync.query("select count(*) - count(distinct id) from raw_koban.contacts")[0][0] == 0
         assert _cursor(sync, "contacts") > cursor
+
+
+def test_an_obsolete_lead_no_longer_dates_its_contact_as_a_lead(world, tmp_path, monkeypatch):
+    """staging.lifecycle_events dates a contact's 'lead' stage from the Koban lead with its e-mail when that lead is
+    older. A lead deleted in Koban (Obsolete) still dated it; it no longer does."""
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parents[1])
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        store = _store(srv)
+        lead = sorted(store.objects["ncLead"].values(), key=lambda x: x["Guid"])[0]
+        contact = next(c for c in store.objects["ncContact"].values()
+                       if (c["EMail"] or "").lower() == lead["EMail"].lower())
+        assert parse_koban_date(lead["CreationDate"]) < parse_koban_date(contact["CreationDate"])
+
+        def lead_at(wh):
+            return wh.query(f"select entered_at from staging.lifecycle_events where contact_id = '{contact['Guid']}' "
+                            "and stage = 'lead'")[0]["entered_at"]
+
+        wh, _ = _build_staging(sync, tmp_path)
+        assert lead_at(wh) == parse_koban_date(lead["CreationDate"])
+        wh.dispose()
+        lead["Obsolete"] = True
+        _touch(store, "ncLead", lead, datetime.now(timezone.utc))
+        sync.run()
+    wh, _ = _build_staging(sync, tmp_path)
+    assert lead_at(wh) == parse_koban_date(contact["CreationDate"])
