@@ -295,3 +295,249 @@ def test_staging_from_koban_raw(world, tmp_path, monkeypatch):
     assert wh.query("select count(*) as n from staging.owner_team_history")[0]["n"] == len(owners)
     lifecycle = wh.query("select contact_id, stage from staging.lifecycle_events")
     assert {e["contact_id"] for e in lifecycle if e["stage"] == "lead"} == set(recs)
+
+
+def _touch(store, ctrl: str, rec: dict, when: datetime) -> None:
+    """A change made in Koban at `when`: the record's LastUpdateDate (and GetUpdated's sort key) move there."""
+    from sandbox.koban_render import dotnet_date, epoch_ms
+
+    rec["LastUpdateDate"] = dotnet_date(when)
+    rec["DUpdated"] = int(when.timestamp())
+    store.updated_ms[ctrl][rec["Guid"]] = epoch_ms(when)
+
+
+def _cursor(sync: Sync, table: str):
+    return sync.pipeline.state["sources"]["koban"]["resources"][table].get("cursor")
+
+
+def test_a_record_dated_in_the_future_does_not_carry_the_cursor_past_real_changes(world, tmp_path):
+    """The cursor was the newest LastUpdateDate seen: one contact dated a year ahead (a bad value, a skewed clock)
+    moved it a year ahead, and every later sync asked GetUpdated only for records newer than that, so the changes
+    made meanwhile were never read. The stored cursor is now capped at the sync's start; the future-dated record
+    is re-read by each sync but not rewritten while unchanged."""
+    from datetime import timedelta
+
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        store = _store(srv)
+        first, edited, dropped = sorted(store.objects["ncContact"].values(), key=lambda c: c["Guid"])[:3]
+        _touch(store, "ncContact", first, datetime.now(timezone.utc) + timedelta(days=365))
+        started = datetime.now(timezone.utc)
+        sync.run()
+        assert sync.written().get("contacts") == 1
+
+        # changes made in Koban after that sync (stamped by the clock, as Koban stamps them)
+        edited["Function"] = "Directrice des achats"
+        _touch(store, "ncContact", edited, datetime.now(timezone.utc))
+        dropped["Obsolete"] = True
+        _touch(store, "ncContact", dropped, datetime.now(timezone.utc))
+        sync.run()
+        assert sync.written().get("contacts") == 2  # both changes, not the future-dated record again
+        got = {r[0]: r[1:] for r in sync.query("select id, function, is_deleted from raw_koban.contacts")}
+        assert got[edited["Guid"]] == ("Directrice des achats", False) and got[dropped["Guid"]][1] is True
+        cursor = datetime.fromisoformat(_cursor(sync, "contacts"))
+        assert started <= cursor <= datetime.now(timezone.utc)
+        sync.run()
+        assert sync.written() == {}
+
+
+def test_a_cursor_stored_in_the_future_by_an_older_version_reads_everything_again(world, tmp_path):
+    """A pipeline whose cursor an older version already carried into the future skipped every change since; that
+    moment is unknown, so the next sync reads the object from the start again (merge: nothing duplicated)."""
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path, objects=["contacts"], include_users=False, include_processes=False)
+        sync.run()
+        store = _store(srv)
+        with sync.pipeline.managed_state() as state:
+            state["sources"]["koban"]["resources"]["contacts"]["cursor"] = "2099-01-01T00:00:00+00:00"
+        world.advance()  # changes dated before that cursor
+        sync.run()
+        changed = {g for _, c, g, _ in store.changes if c == "ncContact"}
+        assert changed
+        rows = dict(sync.query("select id, updated_at from raw_koban.contacts"))
+        assert rows.keys() == store.objects["ncContact"].keys()
+        assert all(rows[g] == parse_koban_date(store.objects["ncContact"][g]["LastUpdateDate"]) for g in changed)
+        assert sync.query("select count(*) - count(distinct id) from raw_koban.contacts")[0][0] == 0
+        assert _cursor(sync, "contacts") < "2099"
+
+
+def test_a_record_skipped_by_paging_drift_is_read_by_the_next_sync(world, tmp_path):
+    """Offset paging skips a record when another one moves during the read. After the last re-pass the connector
+    used to store its cursor anyway (the newest change seen, here the moved record's new stamp): the skipped
+    record, older, was never asked for again. Now the cursor stays and the next sync reads the window again."""
+    with SandboxServer(world, port=0, faults={"update_during_paging": 1, "update_object_type": "contacts"}) as srv:
+        sync = Sync(srv, tmp_path, page_length=5, max_passes=1, objects=["contacts"], include_users=False,
+                    include_processes=False)
+        sync.run()
+        assert srv.faults.fired and srv.faults.fired[0]["fault"] == "update_during_paging"
+        everyone = set(_store(srv).objects["ncContact"])
+        missed = everyone - sync.ids("contacts")
+        assert len(missed) == 1  # the drift this test is about
+        world.advance()
+        sync.run()
+        assert missed <= sync.ids("contacts")
+        assert sync.ids("contacts") == set(_store(srv).objects["ncContact"])
+        assert sync.query("select count(*) - count(distinct id) from raw_koban.contacts")[0][0] == 0
+
+
+def test_a_step_removed_from_a_deal_process_leaves_raw_and_staging(world, tmp_path, monkeypatch):
+    """deal_process_steps is keyed by (process, position): a process that lost a step used to keep its old last
+    position, so the last step was there twice (staging.pipeline_stages then held a stage twice, breaking its key).
+    Positions a listed process no longer has are now deleted; the marker row is not stored."""
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parents[1])
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        process = _store(srv).processes[0]
+        codes = [s["Extcode"] for s in process["Steps"]]
+        del process["Steps"][1]
+        sync.run()
+        got = sync.query("select step_order, extcode from raw_koban.deal_process_steps order by step_order")
+        assert got == list(enumerate(codes[:1] + codes[2:]))
+        assert sync.written() == {"deal_process_steps": 4}  # 3 moved up one position, 1 position deleted
+        sync.run()
+        assert sync.written() == {}
+    wh, _ = _build_staging(sync, tmp_path)
+    stages = wh.query("select stage_id, stage_order from staging.pipeline_stages where source_system = 'koban' "
+                      "order by stage_order")
+    assert [s["stage_id"] for s in stages] == codes[:1] + codes[2:] + ["WON", "LOST", "SLEEP"]
+
+
+def test_lost_links_leave_raw_and_staging(world, tmp_path, monkeypatch):
+    """A contact moved to another account or left without one, a deal whose account changed and whose contact was
+    cleared, an action taken off its deal: the incremental sync rewrites each whole row (merge on id), so no old
+    link survives in raw or staging; child rows (tags) go with their record."""
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parents[1])
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        store = _store(srv)
+        now = datetime.now(timezone.utc)
+        linked = sorted((c for c in store.objects["ncContact"].values() if c["Third"]), key=lambda c: c["Guid"])
+        moved, orphan = linked[:2]
+        other = next(t for t in sorted(store.objects["ncThird"].values(), key=lambda t: t["Guid"])
+                     if t["Guid"] != moved["Third"]["Guid"])
+        moved["Third"] = {"Guid": other["Guid"], "Label": other["Label"], "Extcode": None}
+        orphan["Third"] = None
+        deal = next(d for d in sorted(store.objects["ncDeal"].values(), key=lambda d: d["Guid"])
+                    if d["Third"] and d["Contact"] and d["Tags"])
+        new_home = next(t for t in sorted(store.objects["ncThird"].values(), key=lambda t: t["Guid"])
+                        if t["Guid"] != deal["Third"]["Guid"])
+        deal["Third"], deal["Contact"], deal["Tags"] = {"Guid": new_home["Guid"], "Label": new_home["Label"]}, None, []
+        action = next(a for a in sorted(store.objects["ncAction"].values(), key=lambda a: a["Guid"]) if a["Deal"])
+        action["Deal"] = None
+        for ctrl, rec in (("ncContact", moved), ("ncContact", orphan), ("ncDeal", deal), ("ncAction", action)):
+            _touch(store, ctrl, rec, now)
+        sync.run()
+        assert sync.written() == {"contacts": 2, "deals": 1, "actions": 1}
+        assert sync.query(f"select count(*) from raw_koban.deals__tags t join raw_koban.deals d "
+                          f"on t._dlt_root_id = d._dlt_id where d.id = '{deal['Guid']}'")[0][0] == 0
+    wh, _ = _build_staging(sync, tmp_path)
+    contacts = {c["contact_id"]: c["company_id"] for c in wh.query("select contact_id, company_id from staging.contacts")}
+    assert contacts[moved["Guid"]] == other["Guid"] and contacts[orphan["Guid"]] is None
+    (d,) = wh.query(f"select company_id, contact_id, deal_type from staging.deals where deal_id = '{deal['Guid']}'")
+    assert (d["company_id"], d["contact_id"], d["deal_type"]) == (new_home["Guid"], None, None)
+    (a,) = wh.query(f"select deal_id from staging.activities where activity_id = '{action['Guid']}'")
+    assert a["deal_id"] is None
+
+
+def test_obsolete_then_restored_records_in_raw_and_staging(world, tmp_path, monkeypatch):
+    """Koban deletes by setting Obsolete (LastUpdateDate moves): the row stays, flagged, and staging carries the
+    flag that core filters on; a record restored (Obsolete false again) comes back live."""
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parents[1])
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        store = _store(srv)
+        contact = sorted(store.objects["ncContact"].values(), key=lambda c: c["Guid"])[0]
+        deal = sorted(store.objects["ncDeal"].values(), key=lambda d: d["Guid"])[0]
+        for ctrl, rec in (("ncContact", contact), ("ncDeal", deal)):
+            rec["Obsolete"] = True
+            _touch(store, ctrl, rec, datetime.now(timezone.utc))
+        sync.run()
+        assert contact["Guid"] in sync.ids("contacts", deleted=True)
+        assert sync.ids("deals", deleted=True) == {deal["Guid"]}
+        wh, _ = _build_staging(sync, tmp_path)
+        assert wh.query(f"select is_deleted from staging.deals where deal_id = '{deal['Guid']}'") == \
+            [{"is_deleted": True}]
+        assert wh.query(f"select is_deleted from staging.contacts where contact_id = '{contact['Guid']}'") == \
+            [{"is_deleted": True}]
+        wh.dispose()
+        for ctrl, rec in (("ncContact", contact), ("ncDeal", deal)):
+            rec["Obsolete"] = False
+            _touch(store, ctrl, rec, datetime.now(timezone.utc))
+        sync.run()
+        assert sync.written() == {"contacts": 1, "deals": 1, "deals__tags": 1}
+        assert deal["Guid"] in sync.ids("deals", deleted=False) and contact["Guid"] in sync.ids("contacts", False)
+    wh, _ = _build_staging(sync, tmp_path)
+    assert wh.query(f"select is_deleted from staging.deals where deal_id = '{deal['Guid']}'") == \
+        [{"is_deleted": False}]
+    assert sync.query("select count(*) - count(distinct id) from raw_koban.deals")[0][0] == 0
+
+
+def test_a_transient_failure_mid_paging_fails_the_run_and_keeps_the_cursor(world, tmp_path):
+    """A 503 that outlasts the retries on the second GetUpdated page of an incremental sync fails the run: dlt
+    commits neither the first page's rows nor the cursor, so the healed rerun reads the same window and loads
+    every change once."""
+    from dlt.pipeline.exceptions import PipelineStepFailed
+    from sandbox.servers import Response
+
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path, page_length=5, max_attempts=2, objects=["contacts"], include_users=False,
+                    include_processes=False)
+        sync.run()
+        store = _store(srv)
+        state = lambda: sorted(sync.query("select id, function, updated_at from raw_koban.contacts"))  # noqa: E731
+        cursor, before = _cursor(sync, "contacts"), state()
+        changed = sorted(store.objects["ncContact"].values(), key=lambda c: c["Guid"])[:7]
+        for n, rec in enumerate(changed):
+            rec["Function"] = f"Poste {n}"
+            _touch(store, "ncContact", rec, datetime.now(timezone.utc))
+        orig, hits = srv.dispatch, []
+
+        def dispatch(method, raw_path, headers, body):
+            if "/ncContact/GetUpdated" in raw_path and "s=5&" in raw_path:
+                hits.append(raw_path)
+                return Response(503, "<html><h2>503 - Service Unavailable</h2></html>", content_type="text/html")
+            return orig(method, raw_path, headers, body)
+
+        srv.dispatch = dispatch
+        with pytest.raises(PipelineStepFailed, match="HTTP 503"):
+            sync.run()
+        srv.dispatch = orig
+        assert len(hits) == 2  # every attempt was made
+        assert _cursor(sync, "contacts") == cursor and state() == before
+        sync.run()
+        assert sync.written() == {"contacts": 7}
+        got = dict(sync.query("select id, function from raw_koban.contacts"))
+        assert all(got[r["Guid"]] == r["Function"] for r in changed)
+        assert sync.query("select count(*) - count(distinct id) from raw_koban.contacts")[0][0] == 0
+        assert _cursor(sync, "contacts") > cursor
+
+
+def test_an_obsolete_lead_no_longer_dates_its_contact_as_a_lead(world, tmp_path, monkeypatch):
+    """staging.lifecycle_events dates a contact's 'lead' stage from the Koban lead with its e-mail when that lead is
+    older. A lead deleted in Koban (Obsolete) still dated it; it no longer does."""
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parents[1])
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        store = _store(srv)
+        lead = sorted(store.objects["ncLead"].values(), key=lambda x: x["Guid"])[0]
+        contact = next(c for c in store.objects["ncContact"].values()
+                       if (c["EMail"] or "").lower() == lead["EMail"].lower())
+        assert parse_koban_date(lead["CreationDate"]) < parse_koban_date(contact["CreationDate"])
+
+        def lead_at(wh):
+            return wh.query(f"select entered_at from staging.lifecycle_events where contact_id = '{contact['Guid']}' "
+                            "and stage = 'lead'")[0]["entered_at"]
+
+        wh, _ = _build_staging(sync, tmp_path)
+        assert lead_at(wh) == parse_koban_date(lead["CreationDate"])
+        wh.dispose()
+        lead["Obsolete"] = True
+        _touch(store, "ncLead", lead, datetime.now(timezone.utc))
+        sync.run()
+    wh, _ = _build_staging(sync, tmp_path)
+    assert lead_at(wh) == parse_koban_date(contact["CreationDate"])

@@ -100,6 +100,22 @@ def test_conditional_rules_past_proposal_and_won(wh):
     assert res == [{"checked": 4, "failing": 2}]  # past, past_ok, won, won_ok (lost deals are excluded)
 
 
+def test_past_proposal_rule_covers_the_koban_pipeline(wh):
+    """`stage_past` named a stage of one pipeline (HubSpot's presentationscheduled), so the rule only looked at the
+    stages after it in that pipeline: Koban deals past their proposal step (DECIDEUR, CONTRAT, WON) were never
+    checked. The sample names the proposal stage of each pipeline."""
+    insert(wh, "deals",
+           {"deal_id": "hs_past", "pipeline_id": "default", "stage_id": "contractsent", "amount": None},
+           *({"source_system": "koban", "deal_id": f"kb_{stage.lower()}", "pipeline_id": "VENTE", "stage_id": stage,
+              "amount": None, "is_closed": stage in ("WON", "LOST", "SLEEP"), "is_won": stage == "WON"}
+             for stage in ("RDV", "QUALIF", "PRESENTATION", "DECIDEUR", "CONTRAT", "WON", "LOST", "SLEEP")),
+           {"source_system": "koban", "deal_id": "kb_ok", "pipeline_id": "VENTE", "stage_id": "CONTRAT",
+            "amount": 1200})
+    assert set(failing(wh, "deal_amount_past_proposal")) == {"hs_past", "kb_decideur", "kb_contrat", "kb_won"}
+    res = wh.query("select checked, failing from quality.rule_results where rule = 'deal_amount_past_proposal'")
+    assert res == [{"checked": 5, "failing": 4}]
+
+
 def test_deal_segment_from_company_tag_or_headcount(wh):
     insert(wh, "companies",
            {"company_id": "big", "headcount": 400},

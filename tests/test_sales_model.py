@@ -52,9 +52,13 @@ def test_misspelt_key_unknown_field_and_stage_are_reported_with_lines():
     (p,) = _problems(bad)
     assert f"sales_model.yaml:{_line_of(bad, 'ownr_id')}:" in p and "unknown field 'ownr_id' for deal" in p
 
-    bad = SAMPLE.replace("when: {stage_past: presentationscheduled}", "when: {stage_past: proposal}")
+    bad = SAMPLE.replace("when: {stage_past: [presentationscheduled, PRESENTATION]}", "when: {stage_past: proposal}")
     (p,) = _problems(bad)
     assert f":{_line_of(bad, 'stage_past: proposal')}:" in p and "unknown stage 'proposal'" in p
+
+    bad = SAMPLE.replace("[presentationscheduled, PRESENTATION]", "[presentationscheduled, contractsent]")
+    (p,) = _problems(bad)
+    assert "'presentationscheduled', 'contractsent' are both in pipeline 'default'" in p
 
 
 def test_semantic_rules_shares_home_rate_severity():

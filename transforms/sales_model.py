@@ -203,8 +203,10 @@ class Condition(_Strict):
     """One `when` condition; exactly one form is used."""
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-    stage_past: str | None = None
-    stage_at_or_past: str | None = None
+    # A stage id, or a list of them: one per pipeline the condition covers (stage ids belong to one pipeline, so
+    # a single id only covers deals of its pipeline, e.g. not the Koban process next to HubSpot's).
+    stage_past: str | list[str] | None = None
+    stage_at_or_past: str | list[str] | None = None
     field: str | None = None
     equals: str | int | float | bool | None = None
     in_: list[str | int | float | bool] | None = Field(None, alias="in")
@@ -219,7 +221,15 @@ class Condition(_Strict):
                 raise ValueError("use one of stage_past / stage_at_or_past alone")
         elif self.field is None or len(tests) != 1:
             raise ValueError("give stage_past, stage_at_or_past, or field with exactly one of equals / in / present")
+        if stage_forms and not self.stages:
+            raise ValueError("name at least one stage")
         return self
+
+    @property
+    def stages(self) -> list[str]:
+        """The stage ids of a stage condition (stage_past / stage_at_or_past), as a list; [] for other forms."""
+        value = self.stage_past if self.stage_past is not None else self.stage_at_or_past
+        return [] if value is None else [value] if isinstance(value, str) else list(value)
 
 
 class MandatoryRule(_Strict):
@@ -451,12 +461,18 @@ def _semantic_problems(model: SalesModel) -> list[tuple[tuple, str]]:
             conds = rule.conditions
             for k, c in enumerate(conds):
                 cwhere = where + (("when", k) if isinstance(rule.when, list) else ("when",))
-                stage = c.stage_past or c.stage_at_or_past
-                if stage is not None:
+                if c.stages:
                     if obj != "deal":
                         problems.append((cwhere, "stage conditions apply to deals only"))
-                    elif stage not in all_stages:
-                        problems.append((cwhere, f"unknown stage {stage!r}; stages: {', '.join(sorted(all_stages))}"))
+                    for stage in c.stages:
+                        if obj == "deal" and stage not in all_stages:
+                            problems.append((cwhere, f"unknown stage {stage!r}; stages: "
+                                                     f"{', '.join(sorted(all_stages))}"))
+                    for p in model.pipelines:
+                        named = [x for x in c.stages if x in {st.id for st in p.stages}]
+                        if len(named) > 1:
+                            problems.append((cwhere, f"stages {', '.join(map(repr, named))} are both in pipeline "
+                                                     f"{p.id!r}: name one stage per pipeline"))
                 elif columns and c.field not in columns:
                     problems.append((cwhere + ("field",), f"unknown field {c.field!r} for {obj} (see staging.{table})"))
     from transforms.quality.rules import BUILTIN_RULES  # local import: rules imports this module

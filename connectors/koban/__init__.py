@@ -9,14 +9,19 @@ Tables (the project's dataset is `raw_koban`), one row per record, merged on `id
   flags them, so deletes arrive as soft deletes), `_koban_synced_at`. DPrev, DResult, DStart, DEnd, DTerm,
   InvoiceDate, DueDate are typed timestamps (.NET MinValue = null; an unparsable one is null and named in
   `_invalid_fields`).
-- `users` (ncUser/GetAll), `deal_processes` and `deal_process_steps` (ncDealProcess/GetAll, step order kept).
+- `users` (ncUser/GetAll), `deal_processes` and `deal_process_steps` (ncDealProcess/GetAll, step order kept; a
+  position a listed process no longer has is deleted).
 - `_quarantine`: records without a Guid or with an unparsable CreationDate / LastUpdateDate.
 
 Sync: every run asks `<controller>/GetUpdated?updated=<unix s>&s=<offset>&l=<length>` from the cursor (last change
-seen) minus an overlap window (the first run from `initial_updated`, default 0 = everything). Records re-read in
+seen, never later than the start of the sync that stored it: a record dated in the future must not make later syncs
+skip real changes) minus an overlap window (the first run from `initial_updated`, default 0 = everything; a cursor
+found in the future, stored by an older version, also reads everything again). Records re-read in
 the overlap with an unchanged LastUpdateDate are not rewritten, so a rerun with no change writes nothing. Offset
-paging is re-passed when records moved during paging (see helpers). Koban publishes no rate limit: the client
-paces itself (default 3 requests/s, configurable) and retries 429 / 5xx / timeouts honouring Retry-After.
+paging is re-passed when records moved during paging (see helpers); if records are still missing after the last
+pass, what was read is loaded but the cursor stays, so the next run reads the window again. Koban publishes no
+rate limit: the client paces itself (default 3 requests/s, configurable) and retries 429 / 5xx / timeouts
+honouring Retry-After.
 Calling `koban_source(...)` does no network I/O; everything is fetched inside the resources.
 """
 from __future__ import annotations
@@ -33,12 +38,13 @@ from dlt.sources import DltResource
 from connectors.common.quarantine import quarantine_hints, quarantine_item
 from connectors.common.retry import RetryPolicy
 from connectors.koban import settings
-from connectors.koban.helpers import BadValue, KobanClient, KobanError, parse_koban_date
+from connectors.koban.helpers import BadValue, KobanClient, KobanError, PagingReport, parse_koban_date
 
 __all__ = ["koban_source", "KobanClient", "KobanError", "client_of", "record_to_row", "parse_koban_date"]
 
 logger = logging.getLogger("connectors.koban")
 SOURCE = "koban"
+STEP_REMOVED = "_koban_step_removed"  # a deal_process_steps position no longer served (dlt `hard_delete`)
 
 _REF = {"data_type": "text"}
 # Columns staging reads, declared so they exist (typed) even before a value was seen.
@@ -106,8 +112,10 @@ def _stamp(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).isoformat()
 
 
-def _only_changed(state_key: str, rows: List[Dict[str, Any]], key: Sequence[str]) -> List[Dict[str, Any]]:
-    """Rows whose content differs from the last run's (a hash per key in state): small full-read tables."""
+def _only_changed(state_key: str, rows: List[Dict[str, Any]], key: Sequence[str],
+                  gone: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+    """Rows whose content differs from the last run's (a hash per key in state): small full-read tables.
+    `gone`, when given, receives the keys ("|"-joined) of the last run that are not among `rows`."""
     state = dlt.current.resource_state()
     seen: Dict[str, str] = state.get(state_key) or {}
     current: Dict[str, str] = {}
@@ -119,6 +127,8 @@ def _only_changed(state_key: str, rows: List[Dict[str, Any]], key: Sequence[str]
         if seen.get(k) != h:
             out.append(row)
     state[state_key] = current
+    if gone is not None:
+        gone.extend(k for k in seen if k not in current)
     return out
 
 
@@ -126,15 +136,23 @@ def _object_resource(client: KobanClient, table: str, controller: str, initial_u
                      overlap_seconds: int) -> DltResource:
     @dlt.resource(name=table, write_disposition="merge", primary_key="id")
     def objects() -> Iterator[Any]:
+        started = datetime.now(timezone.utc)  # the sync's start: no cursor is stored beyond it (see below)
         state = dlt.current.resource_state()
         cursor: Optional[str] = state.get("cursor")  # ISO stamp of the last change loaded
         recent: Dict[str, str] = dict(state.get("recent") or {})
+        if cursor and datetime.fromisoformat(cursor) > started:
+            # Stored by a version that did not cap it (or our clock went back): every change since the real
+            # time of that run was skipped, and when that was is unknown, so read everything once again.
+            logger.warning("%s: stored cursor %s is in the future (now %s): reading from initial_updated again",
+                           table, cursor, _stamp(started))
+            cursor = None
         since = int(datetime.fromisoformat(cursor).timestamp()) - overlap_seconds if cursor else initial_updated
         since = max(0, since)
         emitted: Dict[str, str] = {}
         max_seen = datetime.fromisoformat(cursor) if cursor else None
         n_quarantined = 0
-        for page in client.get_updated(controller, since):
+        paging = PagingReport()
+        for page in client.get_updated(controller, since, paging):
             synced_at = datetime.now(timezone.utc)
             rows = []
             for record in page:
@@ -153,7 +171,18 @@ def _object_resource(client: KobanClient, table: str, controller: str, initial_u
                 rows.append(row)
             if rows:
                 yield rows
-        if max_seen is not None:
+        if not paging.complete:
+            # Records moved while we paged and some were never served: they may be older than the newest change
+            # seen, so moving the cursor would lose them for good. What was read is loaded (merge: rewriting it
+            # next time duplicates nothing); cursor and `recent` stay, and the next run reads this window again.
+            logger.warning("%s: %d of %d records served; cursor kept at %s", table, paging.seen, paging.total,
+                           cursor or "the start")
+        elif max_seen is not None:
+            # The cursor is the newest LastUpdateDate loaded, but never later than this sync's start (UTC): one
+            # record dated in the future (a bad value, a skewed clock) would otherwise carry the cursor past every
+            # real change made until that date, and each later sync would ask only for records newer than it.
+            # Records dated after the start are re-read by the next syncs and skipped while unchanged (`recent`).
+            max_seen = min(max_seen, started)
             state["cursor"] = _stamp(max_seen)
             floor = _stamp(datetime.fromtimestamp(max_seen.timestamp() - overlap_seconds - 1, tz=timezone.utc))
             state["recent"] = {k: v for k, v in {**recent, **emitted}.items() if v >= floor}
@@ -203,12 +232,25 @@ def _meta_resources(client: KobanClient) -> List[DltResource]:
             yield changed
 
     @dlt.resource(name="deal_process_steps", write_disposition="merge", primary_key=["process_id", "step_order"],
-                  columns={"step_order": {"data_type": "bigint", "nullable": False}})
+                  columns={"step_order": {"data_type": "bigint", "nullable": False},
+                           STEP_REMOVED: {"data_type": "bool", "hard_delete": True}})
     def deal_process_steps() -> Iterator[Any]:
+        served = processes()
         rows = [{"process_id": p.get("Guid"), "step_order": i, "id": s.get("Guid"), "extcode": s.get("Extcode"),
                  "label": s.get("Label")}
-                for p in processes() for i, s in enumerate(p.get("Steps") or [])]
-        changed = _only_changed("hashes", rows, ["process_id", "step_order"])
+                for p in served for i, s in enumerate(p.get("Steps") or [])]
+        gone: List[str] = []
+        changed = _only_changed("hashes", rows, ["process_id", "step_order"], gone)
+        # Steps are keyed by position: a process that lost a step (removed, or its last ones) would keep its old
+        # last positions in the table, e.g. the same step twice. Each position loaded before and no longer served
+        # by a process Koban still lists is sent as a row marked STEP_REMOVED (dlt's `hard_delete`): the merge
+        # deletes the old row and does not store the marker. A process no longer listed keeps its steps as last
+        # loaded (its deals still point at them).
+        listed = {p.get("Guid") for p in served}
+        for k in gone:
+            process_id, _, order = k.rpartition("|")
+            if process_id in listed:
+                changed.append({"process_id": process_id, "step_order": int(order), STEP_REMOVED: True})
         if changed:
             yield changed
 

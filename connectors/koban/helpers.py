@@ -31,6 +31,16 @@ class BadValue(ValueError):
     pass
 
 
+@dataclass
+class PagingReport:
+    """How a `get_updated` read ended: `complete` is False when records kept moving while it paged and some may
+    not have been served (fewer distinct records seen than the server's Length after every re-pass)."""
+
+    complete: bool = True
+    seen: int = 0
+    total: int = 0
+
+
 def parse_koban_date(value: Any) -> Optional[datetime]:
     """Koban dates -> aware UTC datetime. Accepts "/Date(ms)/" (offset suffix ignored: ms are UTC), unix seconds
     or ms (numbers), ISO 8601 and DD/MM/YYYY (the POST format). None / "" / .NET MinValue -> None; garbage raises."""
@@ -147,14 +157,19 @@ class KobanClient:
         result = self.get(f"{controller}/GetAll", kind="meta")
         return list(result or [])
 
-    def get_updated(self, controller: str, updated: int) -> Iterator[List[Any]]:
+    def get_updated(self, controller: str, updated: int,
+                    report: Optional[PagingReport] = None) -> Iterator[List[Any]]:
         """Pages of records of `controller` changed since `updated` (unix seconds), offset-paged.
 
         Offset paging over a list sorted by last change is not stable: a record changed while we page jumps to the
         end and every later record shifts down one place, so one record at a page boundary is never served. The
         server's `Length` (matching total) tells: fewer distinct records than the last Length means some were
         skipped, and the pass is repeated (only unseen or changed records are yielded again), up to max_passes.
+        If records are still missing after the last pass, `report.complete` is set False once the pages are
+        exhausted: the caller must not move its cursor past this read (a skipped record may be older than the
+        newest one seen).
         """
+        report = report if report is not None else PagingReport()
         seen: Dict[str, Any] = {}
         for attempt in range(self.max_passes):
             if attempt:
@@ -185,7 +200,10 @@ class KobanClient:
                 start += len(items)
                 if len(items) < self.page_length or start >= total:
                     break
+            report.seen, report.total = len(seen), total
             if len(seen) >= total:
+                report.complete = True
                 return
-        logger.warning("%s: %d of %d records seen after %d passes; the next run's overlap re-reads them",
-                       controller, len(seen), total, self.max_passes)
+        report.complete = False
+        logger.warning("%s: %d of %d records seen after %d passes; the cursor stays where it was, so the next run "
+                       "reads this window again", controller, len(seen), total, self.max_passes)

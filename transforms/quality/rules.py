@@ -88,13 +88,14 @@ def _field_expr(model: SalesModel, obj: str, f: str) -> str:
 def _condition_sql(model: SalesModel, obj: str, rule: MandatoryRule) -> str:
     parts = []
     for c in rule.conditions:
-        stage = c.stage_past or c.stage_at_or_past
-        if stage is not None:
+        if c.stages:
+            # each pipeline holding a named stage (one per pipeline): its stages from there on, lost ones excepted
             ids = []
             for p in model.pipelines:
                 order = {s.id: i for i, s in enumerate(p.stages)}
-                if stage in order:
-                    lo = order[stage] if c.stage_at_or_past else order[stage] + 1
+                named = [x for x in c.stages if x in order]
+                if named:
+                    lo = order[named[0]] if c.stage_at_or_past is not None else order[named[0]] + 1
                     ids += [s.id for i, s in enumerate(p.stages) if i >= lo and s.outcome != "lost"]
             parts.append(f"t.stage_id in ({', '.join(_sql_literal(i) for i in ids)})" if ids else "false")
         elif c.present is not None:

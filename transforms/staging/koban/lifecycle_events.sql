@@ -1,6 +1,6 @@
 -- Koban keeps no stage-change dates; what it shows honestly: a contact was a lead from its lead's creation (the
 -- lead with the same e-mail) or its own creation, an opportunity from its first deal's creation, a customer from
--- its first won deal's result date.
+-- its first won deal's result date. Obsolete (deleted) leads and deals date nothing.
 -- optional table: raw_koban.leads(id, e_mail, created_at, is_deleted)
 -- optional table: raw_koban.deals(id, contact__guid, result, created_at, d_result, is_deleted)
 with contacts as (
@@ -8,7 +8,7 @@ with contacts as (
 ), lead_dates as (
     select lower(trim(e_mail)) as email, min(created_at) as created_at
     from raw_koban.leads
-    where nullif(trim(e_mail), '') is not null
+    where nullif(trim(e_mail), '') is not null and not coalesce(is_deleted, false)
     group by lower(trim(e_mail))
 ), events as (
     select c.id as contact_id, 'lead' as stage,
