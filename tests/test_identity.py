@@ -108,6 +108,24 @@ def test_golden_survivorship_recency_priority_and_source_columns():
     assert pd.isna(undated.last_updated_at)
 
 
+def test_golden_name_is_the_best_spelling_of_the_surviving_value():
+    df = pd.DataFrame([
+        _c("1", "Jérôme", "Lefèvre", "jerome.lefevre@acme.fr", city="Saint-Étienne", updated="2026-01-01"),
+        # billing-style capitals, later: the same name, not a new one
+        _c("s1", "JEROME", "LEFEVRE", "jerome.lefevre@acme.fr", src="stripe", city="ST ETIENNE", updated="2026-06-01"),
+        _c("k1", "jerome", "Lefevre", "jerome.lefevre@acme.fr", src="koban", city="saint-etienne", updated="2026-03-01"),
+    ])
+    row = resolve_contacts(df).golden_df().iloc[0]
+    assert (row.first_name, row.first_name_source) == ("Jérôme", "hubspot")
+    assert (row.last_name, row.last_name_source) == ("Lefèvre", "hubspot")
+    # a value that did change still follows recency: 'ST ETIENNE' is another value than 'Saint-Étienne'
+    assert (row.city, row.city_source) == ("ST ETIENNE", "stripe")
+    # the most recent spelling still wins among equally good ones
+    later = df.assign(first_name=["Jerome", "JEROME", "Jerome"], updated_at=pd.to_datetime(
+        ["2026-01-01", "2026-06-01", "2026-03-01"]))
+    assert resolve_contacts(later).golden_df().iloc[0].first_name_source == "koban"
+
+
 def test_incremental_equals_full_rebuild():
     df = generate_contacts(4000, seed=11).drop(columns="person_key")
     base, changes = df.iloc[:3800], df.iloc[3800:].copy()

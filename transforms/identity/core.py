@@ -38,6 +38,11 @@ def golden_field_names(kind: str) -> list[str]:
     return list(_golden_fields(kind))
 
 
+#: Golden fields whose value is chosen case and accents aside, then shown in its best spelling (golden_table).
+SPELLED_FIELDS = {"contacts": ("first_name", "last_name", "company_name", "job_title", "city"),
+                  "companies": ("name", "address", "city")}
+
+
 def _golden_fields(kind: str) -> dict[str, str]:
     t = nz.sql_clean_text
     if kind == "contacts":
@@ -384,7 +389,7 @@ def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: 
             f"CREATE OR REPLACE TEMP VIEW {res.prefix}_golden_in AS SELECT n.*, c.entity_key, c.rule AS __cluster_rule FROM {norm} n JOIN {clusters} c USING (uid)"
         )
         timer("golden", golden_table, con, f"{res.prefix}_golden_in", fields, cfg.survivorship, res.golden,
-              alone="__cluster_rule = 'singleton'")
+              alone="__cluster_rule = 'singleton'", spelled=SPELLED_FIELDS[kind])
     else:
         sub, sub_out, touched = f"{res.prefix}_sub", f"{res.prefix}_sub_clusters", f"{res.prefix}_touched"
         sub_nodes, sub_rows = f"{res.prefix}_sub_nodes", f"{res.prefix}_sub_rows"
@@ -462,7 +467,7 @@ def _link_and_cluster(con, kind: str, res: Resolution, cfg: MatchConfig, model: 
                     SELECT n.*, c.entity_key, c.rule AS __cluster_rule FROM {sub_out} c JOIN {sub_rows} n USING (uid)"""
             )
             golden_table(con, f"{res.prefix}_golden_records", fields, cfg.survivorship, f"{res.golden}_delta",
-                         alone="__cluster_rule = 'singleton'", temp=True)
+                         alone="__cluster_rule = 'singleton'", temp=True, spelled=SPELLED_FIELDS[kind])
             con.execute(f"DELETE FROM {res.golden} WHERE entity_key IN (SELECT entity_key FROM {touched})")
             con.execute(f"INSERT INTO {res.golden} BY NAME SELECT * FROM {res.golden}_delta")
             con.execute(f"DROP TABLE {res.golden}_delta")
