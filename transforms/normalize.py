@@ -554,7 +554,7 @@ def _staged_email_phones(con, view: str, email_cols: list[str], phone_cols: list
 
 
 def normalize_contacts_sql(
-    con: duckdb.DuckDBPyConnection, rel_name: str, out_name: str, region: str = "FR"
+    con: duckdb.DuckDBPyConnection, rel_name: str, out_name: str, region: str = "FR", temp: bool = False
 ) -> str:
     """Create table `out_name`: every input column plus the normalised `n_*` matching columns.
 
@@ -575,7 +575,7 @@ def normalize_contacts_sql(
     internal = [c for c in _columns(con, stage) if c.startswith("__") and c not in cols]
     con.execute(
         f"""
-        CREATE OR REPLACE TABLE {out_name} AS
+        CREATE OR REPLACE {"TEMP TABLE" if temp else "TABLE"} {out_name} AS
         WITH base AS (
             SELECT s.* EXCLUDE ({', '.join(internal)}),
                    {ex['email']} AS n_email,
@@ -648,7 +648,7 @@ def _registry_ids_table(con: duckdb.DuckDBPyConnection, view: str) -> str:
 
 
 def normalize_companies_sql(
-    con: duckdb.DuckDBPyConnection, rel_name: str, out_name: str, region: str = "FR"
+    con: duckdb.DuckDBPyConnection, rel_name: str, out_name: str, region: str = "FR", temp: bool = False
 ) -> str:
     """Create table `out_name`: every input column plus the normalised `n_*` matching columns."""
     cols = _columns(con, rel_name)
@@ -664,7 +664,7 @@ def normalize_companies_sql(
     j_email, e_email = sql_email_column(con, view, "email")
     con.execute(
         f"""
-        CREATE OR REPLACE TABLE {out_name} AS
+        CREATE OR REPLACE {"TEMP TABLE" if temp else "TABLE"} {out_name} AS
         WITH base AS (
             SELECT src.*, ids.n_siren, ids.n_siret, ids.n_vat,
                    {e_phone} AS n_phone, {e_email} AS n_email

@@ -98,7 +98,7 @@ def split_conflicts(labels: np.ndarray, e_l: np.ndarray, e_r: np.ndarray, e_rank
 
 def cluster_table(
     con: duckdb.DuckDBPyConnection, nodes_table: str, edges_table: str, out_table: str, key_prefix: str,
-    conflicts_sql: str | None = None,
+    conflicts_sql: str | None = None, temp: bool = False,
 ) -> str:
     """nodes_table(uid, ...), edges_table(uid_l, uid_r, rule, match_probability) ->
     out_table(uid, entity_key, rule, match_probability, component): rule/probability of the
@@ -108,7 +108,8 @@ def cluster_table(
 
     conflicts_sql: optional query over `nodes_table` returning (uid, conflict_key, conflict_value):
     two records of one cluster with different values under one key are never in one entity.
-    Edges whose ends are not both in `nodes_table` are ignored (clustering a closed subgraph)."""
+    Edges whose ends are not both in `nodes_table` are ignored (clustering a closed subgraph).
+    temp: `out_table` as a TEMP table (scratch rows merged elsewhere)."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
@@ -152,7 +153,7 @@ def cluster_table(
     }))
     con.execute(
         f"""
-        CREATE OR REPLACE TABLE {out_table} AS
+        CREATE OR REPLACE {"TEMP TABLE" if temp else "TABLE"} {out_table} AS
         WITH best AS (  -- strongest attaching edge; ties go to the most specific rule (same on every run)
             SELECT node, arg_min(rule, (-rank, -p, coalesce(list_position({RULE_PRECEDENCE}, rule), 99), rule)) AS rule,
                    max(p) AS match_probability

@@ -637,15 +637,18 @@ def predict_edges(
         con.execute(f"""CREATE OR REPLACE TEMP TABLE __splink_rows AS SELECT * FROM __splink_new_rows
                         UNION ALL SELECT {proj} FROM {table} WHERE uid IN (SELECT uid FROM __splink_old_cand)""")
         table = "__splink_rows"
-        old = _frame(con, db_api, table, cols, "uid IN (SELECT uid FROM __splink_old_cand)")
         # the model's settings were validated against these columns by the full run (validation: ~0.1-0.4 s)
         linker = Linker(new, model, log_level=logging.WARNING, validate_settings=False)
-        parts = [linker.inference.predict_within(new, threshold_match_probability=threshold, warning_mode="never")]
-        if con.execute("SELECT count(*) FROM __splink_old_cand").fetchone()[0]:
-            parts.append(linker.inference.predict_between(old, new, threshold_match_probability=threshold,
-                                                          warning_mode="never"))
+        # One prediction, every touched row (new and candidates) x the new rows, instead of predict_within(new) +
+        # predict_between(candidates, new): one Splink pipeline to generate and run (0.73 -> 0.48 s at 1M, 1%).
+        # A pair of two new rows then comes in both orders and each new row with itself: the self-pairs are
+        # dropped below and the two orders score alike, as the old x new pairs already rely on (the model's
+        # comparisons are symmetric and its blocking rules come with their mirrors), then GROUP BY keeps one.
+        parts = [linker.inference.predict_between(_frame(con, db_api, table, cols), new,
+                                                  threshold_match_probability=threshold, warning_mode="never")]
     union = " UNION ALL ".join(
         f"SELECT least(uid_l, uid_r) AS uid_l, greatest(uid_l, uid_r) AS uid_r, match_probability FROM {p.physical_name}"
+        + (" WHERE uid_l <> uid_r" if new_uids is not None else "")
         for p in parts
     )
     if kind == "contacts":
