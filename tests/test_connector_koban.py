@@ -404,6 +404,26 @@ def test_a_step_removed_from_a_deal_process_leaves_raw_and_staging(world, tmp_pa
     assert [s["stage_id"] for s in stages] == codes[:1] + codes[2:] + ["WON", "LOST", "SLEEP"]
 
 
+def test_a_process_unlisted_then_listed_again_with_fewer_steps_loses_them(world, tmp_path, monkeypatch):
+    """A process missing from GetAll for one sync (deactivated, or a transient empty answer) keeps its steps; listed
+    again with a step fewer, its old last position must go, as for a process that never left (found in review)."""
+    monkeypatch.chdir(__import__("pathlib").Path(__file__).resolve().parents[1])
+    with SandboxServer(world, port=0) as srv:
+        sync = Sync(srv, tmp_path)
+        sync.run()
+        store = _store(srv)
+        process = store.processes[0]
+        pid, codes = process["Guid"], [s["Extcode"] for s in process["Steps"]]
+        steps = f"select step_order, extcode from raw_koban.deal_process_steps where process_id = '{pid}' order by 1"
+        store.processes.remove(process)
+        sync.run()
+        assert sync.query(steps) == list(enumerate(codes))  # not listed: kept as last loaded
+        del process["Steps"][1]
+        store.processes.insert(0, process)
+        sync.run()
+        assert sync.query(steps) == list(enumerate(codes[:1] + codes[2:]))
+
+
 def test_lost_links_leave_raw_and_staging(world, tmp_path, monkeypatch):
     """A contact moved to another account or left without one, a deal whose account changed and whose contact was
     cleared, an action taken off its deal: the incremental sync rewrites each whole row (merge on id), so no old

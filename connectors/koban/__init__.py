@@ -30,7 +30,7 @@ import hashlib
 import json
 import logging
 from datetime import datetime, timezone
-from typing import Any, Dict, Iterator, List, Optional, Sequence
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
 
 import dlt
 from dlt.sources import DltResource
@@ -113,9 +113,11 @@ def _stamp(ts: datetime) -> str:
 
 
 def _only_changed(state_key: str, rows: List[Dict[str, Any]], key: Sequence[str],
-                  gone: Optional[List[str]] = None) -> List[Dict[str, Any]]:
+                  gone: Optional[List[str]] = None,
+                  keep: Optional[Callable[[str], bool]] = None) -> List[Dict[str, Any]]:
     """Rows whose content differs from the last run's (a hash per key in state): small full-read tables.
-    `gone`, when given, receives the keys ("|"-joined) of the last run that are not among `rows`."""
+    `gone`, when given, receives the keys ("|"-joined) of the last run that are not among `rows`, except those
+    `keep` says to keep: their hashes stay in state as they were (rows not served this time, but not gone)."""
     state = dlt.current.resource_state()
     seen: Dict[str, str] = state.get(state_key) or {}
     current: Dict[str, str] = {}
@@ -126,9 +128,12 @@ def _only_changed(state_key: str, rows: List[Dict[str, Any]], key: Sequence[str]
         current[k] = h
         if seen.get(k) != h:
             out.append(row)
+    missing = [k for k in seen if k not in current]
+    if keep is not None:
+        current.update({k: seen[k] for k in missing if keep(k)})
     state[state_key] = current
     if gone is not None:
-        gone.extend(k for k in seen if k not in current)
+        gone.extend(k for k in missing if k not in current)
     return out
 
 
@@ -239,18 +244,19 @@ def _meta_resources(client: KobanClient) -> List[DltResource]:
         rows = [{"process_id": p.get("Guid"), "step_order": i, "id": s.get("Guid"), "extcode": s.get("Extcode"),
                  "label": s.get("Label")}
                 for p in served for i, s in enumerate(p.get("Steps") or [])]
-        gone: List[str] = []
-        changed = _only_changed("hashes", rows, ["process_id", "step_order"], gone)
         # Steps are keyed by position: a process that lost a step (removed, or its last ones) would keep its old
         # last positions in the table, e.g. the same step twice. Each position loaded before and no longer served
         # by a process Koban still lists is sent as a row marked STEP_REMOVED (dlt's `hard_delete`): the merge
         # deletes the old row and does not store the marker. A process no longer listed keeps its steps as last
-        # loaded (its deals still point at them).
+        # loaded (its deals still point at them), and their hashes stay in state: should it be listed again with
+        # fewer steps, its old last positions are then found gone and deleted.
         listed = {p.get("Guid") for p in served}
+        gone: List[str] = []
+        changed = _only_changed("hashes", rows, ["process_id", "step_order"], gone,
+                                keep=lambda k: k.rpartition("|")[0] not in listed)
         for k in gone:
             process_id, _, order = k.rpartition("|")
-            if process_id in listed:
-                changed.append({"process_id": process_id, "step_order": int(order), STEP_REMOVED: True})
+            changed.append({"process_id": process_id, "step_order": int(order), STEP_REMOVED: True})
         if changed:
             yield changed
 
