@@ -110,7 +110,10 @@ def test_past_proposal_rule_covers_the_koban_pipeline(wh):
               "amount": None, "is_closed": stage in ("WON", "LOST", "SLEEP"), "is_won": stage == "WON"}
              for stage in ("RDV", "QUALIF", "PRESENTATION", "DECIDEUR", "CONTRAT", "WON", "LOST", "SLEEP")),
            {"source_system": "koban", "deal_id": "kb_ok", "pipeline_id": "VENTE", "stage_id": "CONTRAT",
-            "amount": 1200})
+            "amount": 1200},
+           # another process with a stage of the same id: the rule names none of its stages, so it is not covered
+           {"source_system": "koban", "deal_id": "kb_other_process", "pipeline_id": "RENOUV", "stage_id": "CONTRAT",
+            "amount": None})
     assert set(failing(wh, "deal_amount_past_proposal")) == {"hs_past", "kb_decideur", "kb_contrat", "kb_won"}
     res = wh.query("select checked, failing from quality.rule_results where rule = 'deal_amount_past_proposal'")
     assert res == [{"checked": 5, "failing": 4}]

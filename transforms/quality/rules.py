@@ -89,15 +89,22 @@ def _condition_sql(model: SalesModel, obj: str, rule: MandatoryRule) -> str:
     parts = []
     for c in rule.conditions:
         if c.stages:
-            # each pipeline holding a named stage (one per pipeline): its stages from there on, lost ones excepted
-            ids = []
+            # each pipeline holding a named stage (one per pipeline): its deals at its stages from there on, lost
+            # ones excepted. Per pipeline, as stage ids repeat across pipelines (every Koban process has WON, LOST,
+            # SLEEP): a pipeline the condition names no stage of is not covered. A deal that names no pipeline is
+            # taken as in any pipeline holding its stage.
+            clauses = []
             for p in model.pipelines:
                 order = {s.id: i for i, s in enumerate(p.stages)}
                 named = [x for x in c.stages if x in order]
                 if named:
                     lo = order[named[0]] if c.stage_at_or_past is not None else order[named[0]] + 1
-                    ids += [s.id for i, s in enumerate(p.stages) if i >= lo and s.outcome != "lost"]
-            parts.append(f"t.stage_id in ({', '.join(_sql_literal(i) for i in ids)})" if ids else "false")
+                    ids = [s.id for i, s in enumerate(p.stages) if i >= lo and s.outcome != "lost"]
+                    if ids:
+                        clauses.append(f"(coalesce(t.pipeline_id, {_sql_literal(p.id)}) = {_sql_literal(p.id)} "
+                                       f"and t.stage_id in "
+                                       f"({', '.join(_sql_literal(i) for i in ids)}))")
+            parts.append(f"({' or '.join(clauses)})" if clauses else "false")
         elif c.present is not None:
             m = missing_sql(_field_expr(model, obj, c.field))
             parts.append(f"not {m}" if c.present else m)
