@@ -555,9 +555,8 @@ def _reconciliation_due(sync: Sync) -> None:
 
 
 def _gone(sync: Sync) -> set[tuple[str, str]]:
-    with sync.pipeline.sql_client() as client:
-        if not client.has_dataset() or "gone_records" not in sync.pipeline.default_schema.data_table_names():
-            return set()
+    if "gone_records" not in sync.pipeline.default_schema.data_table_names(seen_data_only=True):
+        return set()  # nothing flagged yet: the table is not created
     return {tuple(r) for r in sync.query("select object_type, id from raw_koban.gone_records")}
 
 
