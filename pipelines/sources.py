@@ -67,6 +67,8 @@ ALL_SOURCES: dict[str, SourceSpec] = {
         cron="0 5 * * *",  # daily, before the working day
         fail_window=timedelta(hours=72),
         description="Koban CRM: accounts, contacts, leads, deals, actions, invoices, users, deal processes.",
+        # hard-deleted records found by any object resource's reconciliation
+        table_resources={"gone_records": ["accounts", "contacts", "leads", "deals", "actions", "invoices"]},
     ),
     "stripe": SourceSpec(
         name="stripe",

@@ -4,7 +4,8 @@ Shaped as Koban's API v1 GET methods show records (field names from Koban-CRM/co
 `api/structures/*.md`, the webhook payloads in `API.md` / `api/webhook/deal.md`, and the official Node SDK
 `koban-node-api-library` models): every record carries `Guid`, `Extcode`, `CreationDate` / `LastUpdateDate`
 (.NET JSON dates "/Date(ms)/"), `DCreated` / `DUpdated` (unix seconds, as the SDK's base model) and `Obsolete`
-(true = deleted; Koban keeps the record).
+(true = deleted; Koban keeps the record). `purge` removes a record outright (an admin purge, an API delete): it
+is then served by no method, GetUpdated included.
 """
 from __future__ import annotations
 
@@ -42,6 +43,12 @@ class KobanStore:
     def put(self, controller: str, record: dict[str, Any], updated_ms: int) -> None:
         self.objects[controller][record["Guid"]] = record
         self.updated_ms[controller][record["Guid"]] = updated_ms
+
+    def purge(self, controller: str, record_guid: str) -> dict[str, Any]:
+        """Hard-delete a record (no Obsolete flag, no trace left); returns it."""
+        with self.lock:
+            self.updated_ms[controller].pop(record_guid, None)
+            return self.objects[controller].pop(record_guid)
 
     def count(self, controller: str, obsolete: bool | None = None) -> int:
         recs = self.objects[controller].values()

@@ -5,12 +5,17 @@ Tables (the project's dataset is `raw_koban`), one row per record, merged on `id
   `invoices` (ncInvoice). Vendor fields are kept as Koban sends them (dlt snake-cases the names and flattens
   nested objects: `Status.Code` -> `status__code`, `Third.Guid` -> `third__guid`; lists such as Tags, MoreFields,
   Lines become child tables `<table>__tags`...). Added: `created_at` / `updated_at` (from CreationDate /
-  LastUpdateDate, .NET "/Date(ms)/" dates, typed), `is_deleted` (= `Obsolete`: Koban keeps deleted records and
-  flags them, so deletes arrive as soft deletes), `_koban_synced_at`. DPrev, DResult, DStart, DEnd, DTerm,
+  LastUpdateDate, .NET "/Date(ms)/" dates, typed), `is_deleted` (= `Obsolete`: Koban normally keeps deleted records
+  and flags them, so deletes arrive as soft deletes), `_koban_synced_at`. DPrev, DResult, DStart, DEnd, DTerm,
   InvoiceDate, DueDate are typed timestamps (.NET MinValue = null; an unparsable one is null and named in
   `_invalid_fields`).
 - `users` (ncUser/GetAll), `deal_processes` and `deal_process_steps` (ncDealProcess/GetAll, step order kept; a
   position a listed process no longer has is deleted).
+- `gone_records` (object_type = the table, id, gone_at, reason): records loaded before that a reconciliation
+  listing no longer holds, i.e. removed outright in Koban (purged, deleted through the API), which GetUpdated never
+  shows again. Their raw rows stay as last loaded (a merge replaces a whole row and its child rows, and Koban no
+  longer serves the record to rewrite it flagged); staging reads them as deleted. A flagged record listed again is
+  rewritten and taken out (a `_koban_restored` row, dlt `hard_delete`, never stored).
 - `_quarantine`: records without a Guid or with an unparsable CreationDate / LastUpdateDate.
 
 Sync: every run asks `<controller>/GetUpdated?updated=<unix s>&s=<offset>&l=<length>` from the cursor (last change
@@ -19,7 +24,12 @@ skip real changes) minus an overlap window (the first run from `initial_updated`
 found in the future, stored by an older version, also reads everything again). Records re-read in
 the overlap with an unchanged LastUpdateDate are not rewritten, so a rerun with no change writes nothing. Offset
 paging is re-passed when records moved during paging (see helpers); if records are still missing after the last
-pass, what was read is loaded but the cursor stays, so the next run reads the window again. Koban publishes no
+pass, what was read is loaded but the cursor stays, so the next run reads the window again.
+Reconciliation (hard deletes): every `reconcile_every_days` (default 7, 0 = never; last time in resource state) a
+sync reads GetUpdated from 0 instead, the only listing of every record Koban offers, writes only the records of
+its usual window, and compares the ids listed with those in the destination table (read there, not kept in state:
+see `_loaded_ids`). The missing ones go to `gone_records`. A listing left incomplete by paging drift marks nothing
+and the next sync reconciles again. A first sync from 0 is a reconciliation for free. Koban publishes no
 rate limit: the client paces itself (default 3 requests/s, configurable) and retries 429 / 5xx / timeouts
 honouring Retry-After.
 Calling `koban_source(...)` does no network I/O; everything is fetched inside the resources.
@@ -29,12 +39,13 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from datetime import datetime, timezone
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence
+from datetime import datetime, timedelta, timezone
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Set
 
 import dlt
 from dlt.sources import DltResource
 
+from connectors.common.loaded import tables_with_data
 from connectors.common.quarantine import quarantine_hints, quarantine_item
 from connectors.common.retry import RetryPolicy
 from connectors.koban import settings
@@ -45,6 +56,9 @@ __all__ = ["koban_source", "KobanClient", "KobanError", "client_of", "record_to_
 logger = logging.getLogger("connectors.koban")
 SOURCE = "koban"
 STEP_REMOVED = "_koban_step_removed"  # a deal_process_steps position no longer served (dlt `hard_delete`)
+GONE_TABLE = "gone_records"  # (object_type, id) of records hard-deleted in Koban, found by a reconciliation
+GONE_RESTORED = "_koban_restored"  # a gone_records row taken out: the record is listed again (dlt `hard_delete`)
+GONE_REASON = "missing from a complete GetUpdated listing"
 
 _REF = {"data_type": "text"}
 # Columns staging reads, declared so they exist (typed) even before a value was seen.
@@ -137,8 +151,38 @@ def _only_changed(state_key: str, rows: List[Dict[str, Any]], key: Sequence[str]
     return out
 
 
+def _gone_hints() -> Any:
+    return dlt.mark.make_hints(
+        table_name=GONE_TABLE, write_disposition="merge", primary_key=["object_type", "id"],
+        columns={"object_type": {"data_type": "text", "nullable": False},
+                 "id": {"data_type": "text", "nullable": False}, "gone_at": {"data_type": "timestamp"},
+                 "reason": {"data_type": "text"}, GONE_RESTORED: {"data_type": "bool", "hard_delete": True}},
+    )
+
+
+def _loaded_ids(table: str) -> Optional[Set[str]]:
+    """Ids of `table` already in the destination, or None when they cannot be read (the source iterated outside a
+    pipeline run, a destination without SQL): then there is nothing to reconcile against.
+
+    Read from the destination rather than kept in state: it is the truth of what staging will show (rows loaded by
+    any version, including those before reconciliations existed), and it costs no state growth (a set of every id
+    in state would be rewritten at each sync that adds a record)."""
+    loaded = tables_with_data()
+    if loaded is None:
+        return None
+    if table not in loaded:
+        return set()
+    try:
+        with dlt.current.pipeline().sql_client() as sql:
+            rows = sql.execute_sql(f"select id from {sql.make_qualified_table_name(table)}")
+    except Exception as exc:  # noqa: BLE001 - any failure only postpones the reconciliation
+        logger.warning("%s: cannot read the ids loaded before (%s): no hard-delete reconciliation this run", table, exc)
+        return None
+    return {r[0] for r in rows}
+
+
 def _object_resource(client: KobanClient, table: str, controller: str, initial_updated: int,
-                     overlap_seconds: int) -> DltResource:
+                     overlap_seconds: int, reconcile_every_days: float) -> DltResource:
     @dlt.resource(name=table, write_disposition="merge", primary_key="id")
     def objects() -> Iterator[Any]:
         started = datetime.now(timezone.utc)  # the sync's start: no cursor is stored beyond it (see below)
@@ -153,14 +197,38 @@ def _object_resource(client: KobanClient, table: str, controller: str, initial_u
             cursor = None
         since = int(datetime.fromisoformat(cursor).timestamp()) - overlap_seconds if cursor else initial_updated
         since = max(0, since)
+        # Hard deletes: a record removed outright (not made Obsolete) never shows in GetUpdated again. Every
+        # `reconcile_every_days` the read starts from 0 instead, a listing of every record, and the ids loaded
+        # before that it no longer holds are flagged in gone_records. Records older than the incremental window
+        # are only counted as listed, not rewritten. A read from 0 (first sync) lists everything anyway.
+        gone_before: Set[str] = set(state.get("gone") or [])  # ids this resource flagged in gone_records
+        last_reconciled = state.get("reconciled_at")
+        known: Optional[Set[str]] = None  # ids loaded before; set when this run reconciles
+        if reconcile_every_days > 0:
+            if since == 0:
+                due = True
+            elif last_reconciled is None:
+                # never reconciled: due for a pipeline upgraded with a cursor; a first sync from initial_updated
+                # starts the clock instead (a full listing would defeat initial_updated)
+                due = cursor is not None
+            else:
+                due = started - datetime.fromisoformat(last_reconciled) >= timedelta(days=reconcile_every_days)
+            if due:
+                known = _loaded_ids(table)
+        listing_from = 0 if known is not None else since
+        since_at = datetime.fromtimestamp(since, tz=timezone.utc)
+        listed: Set[str] = set()
         emitted: Dict[str, str] = {}
         max_seen = datetime.fromisoformat(cursor) if cursor else None
         n_quarantined = 0
         paging = PagingReport()
-        for page in client.get_updated(controller, since, paging):
+        for page in client.get_updated(controller, listing_from, paging):
             synced_at = datetime.now(timezone.utc)
             rows = []
             for record in page:
+                guid = record.get("Guid") if isinstance(record, dict) else None
+                if isinstance(guid, str) and guid.strip():
+                    listed.add(guid.strip())  # quarantined or not, it exists in Koban: never taken for gone
                 try:
                     row = record_to_row(record, synced_at)
                 except BadValue as exc:
@@ -169,8 +237,11 @@ def _object_resource(client: KobanClient, table: str, controller: str, initial_u
                     yield quarantine_item(SOURCE, table, rid, str(exc), record)
                     continue
                 stamp = _stamp(row["updated_at"])
-                if recent.get(row["id"]) == stamp or emitted.get(row["id"]) == stamp:
-                    continue  # unchanged since loaded (overlap window, or a re-pass)
+                if row["id"] not in gone_before:  # one flagged gone is listed again: rewritten whatever its stamp
+                    if known is not None and row["updated_at"] < since_at:
+                        continue  # reconciliation listing: older than the incremental window, so loaded before
+                    if recent.get(row["id"]) == stamp or emitted.get(row["id"]) == stamp:
+                        continue  # unchanged since loaded (overlap window, or a re-pass)
                 emitted[row["id"]] = stamp
                 max_seen = row["updated_at"] if max_seen is None else max(max_seen, row["updated_at"])
                 rows.append(row)
@@ -191,14 +262,37 @@ def _object_resource(client: KobanClient, table: str, controller: str, initial_u
             state["cursor"] = _stamp(max_seen)
             floor = _stamp(datetime.fromtimestamp(max_seen.timestamp() - overlap_seconds - 1, tz=timezone.utc))
             state["recent"] = {k: v for k, v in {**recent, **emitted}.items() if v >= floor}
-        logger.info("%s: %s sync from updated=%d, %d rows written, %d quarantined", table,
-                    "incremental" if cursor else "full", since, len(emitted), n_quarantined)
+        gone: List[str] = []
+        if known is not None and paging.complete:
+            gone = sorted(known - listed - gone_before)
+            state["reconciled_at"] = _stamp(started)
+            if gone:
+                logger.warning("%s: %d records loaded before are no longer listed by Koban (hard-deleted): flagged in "
+                               "%s (%s)", table, len(gone), GONE_TABLE, ", ".join(gone[:10]))
+        elif known is not None:
+            # a record not served may simply have moved during paging: mark nothing, and try again next run
+            logger.warning("%s: the listing was incomplete: no record marked gone; reconciling again next run", table)
+        elif last_reconciled is None and cursor is None:
+            state["reconciled_at"] = _stamp(started)  # a first sync from initial_updated starts the clock
+        restored = sorted(gone_before & listed)
+        if restored:
+            logger.warning("%s: %d records flagged gone are listed again: live again (%s)", table, len(restored),
+                           ", ".join(restored[:10]))
+        gone_rows = [{"object_type": table, "id": g, "gone_at": started, "reason": GONE_REASON} for g in gone]
+        gone_rows += [{"object_type": table, "id": r, GONE_RESTORED: True} for r in restored]
+        if gone or restored:
+            state["gone"] = sorted((gone_before - set(restored)) | set(gone))
+        if gone_rows:
+            yield dlt.mark.with_hints(gone_rows, _gone_hints(), create_table_variant=True)
+        logger.info("%s: %s sync from updated=%d%s, %d rows written, %d quarantined", table,
+                    "incremental" if cursor else "full", since,
+                    " with a reconciliation listing from 0" if known is not None else "", len(emitted), n_quarantined)
 
-    # declare the quarantine variant before the table's own column hints (they must not leak into it)
-    q = quarantine_hints()
-    objects.apply_hints(table_name=q["table_name"], write_disposition=q.get("write_disposition"),
-                        columns=q.get("original_columns") or q.get("columns"), primary_key=q.get("primary_key"),
-                        create_table_variant=True)
+    # declare the variants before the table's own column hints (they must not leak into them)
+    for q in (quarantine_hints(), _gone_hints()):
+        objects.apply_hints(table_name=q["table_name"], write_disposition=q.get("write_disposition"),
+                            columns=q.get("original_columns") or q.get("columns"), primary_key=q.get("primary_key"),
+                            create_table_variant=True)
     objects.apply_hints(columns={**_COMMON, **COLUMNS.get(table, {})})
     return objects
 
@@ -271,6 +365,7 @@ def koban_source(
     objects: Optional[List[str]] = None,
     initial_updated: int = 0,
     overlap_seconds: int = settings.OVERLAP_SECONDS,
+    reconcile_every_days: float = settings.RECONCILE_EVERY_DAYS,
     page_length: int = settings.PAGE_LENGTH,
     max_passes: int = settings.MAX_PASSES,
     include_users: bool = True,
@@ -293,6 +388,8 @@ def koban_source(
         objects: tables to sync (default: accounts, contacts, leads, deals, actions, invoices).
         initial_updated: unix seconds the first run starts from (0 = everything).
         overlap_seconds: incremental runs re-ask this much before the last change seen.
+        reconcile_every_days: how often a sync lists every record (GetUpdated from 0) to find the ones
+            hard-deleted in Koban (flagged in gone_records); 0 = never.
         page_length: GetUpdated `l`; max_passes: re-passes when records moved during offset paging.
         rate_limit_calls / rate_limit_period: client-side pace (Koban publishes none; default 3 per second).
         max_attempts, backoff_base, backoff_max, max_retry_after: retry policy for 429 / 5xx / timeouts.
@@ -307,7 +404,8 @@ def koban_source(
         retry_policy=RetryPolicy(max_attempts=max_attempts, backoff_base=backoff_base, backoff_max=backoff_max,
                                  max_retry_after=max_retry_after),
     )
-    resources = [_object_resource(client, t, settings.OBJECTS[t], initial_updated, overlap_seconds) for t in chosen]
+    resources = [_object_resource(client, t, settings.OBJECTS[t], initial_updated, overlap_seconds,
+                                  reconcile_every_days) for t in chosen]
     meta = _meta_resources(client)
     if include_users:
         resources.append(meta[0])

@@ -5,7 +5,8 @@ Paths (relative to the mount): /api/v1/<controller>/<method>. Auth: headers `X-n
   GET <ctrl>/GetUpdated?updated=<unix s>&s=<start>&l=<length>   ctrl in ncThird, ncContact, ncLead, ncDeal,
       ncAction, ncInvoice: records with LastUpdateDate >= updated, oldest change first (then Guid), offset-paged;
       answers `{"Length": <matching total>, "List": [...]}` as the official SDK reads it (no envelope).
-      Obsolete (deleted) records are returned too, with "Obsolete": true.
+      Obsolete (deleted) records are returned too, with "Obsolete": true. A record purged from the store
+      (KobanStore.purge: a hard delete) is no longer returned at all.
   GET <ctrl>/GetOne?id=<Guid>       -> {"Success", "Message", "Errors", "Result": record}
   GET ncUser/GetAll, ncDealProcess/GetAll -> envelope with the list in Result (method names assumed: Koban's
       public docs show the deal-process structure and users embedded in records, not these list methods).

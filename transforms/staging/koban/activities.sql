@@ -1,5 +1,7 @@
 -- Koban actions (ncAction). Types by ActionType code (the usual Koban codes), else by label keywords; duration
 -- = DEnd - DStart when both are set (Koban's only duration); the activity time is DStart (DTerm for tasks).
+-- Deleted = Obsolete, or hard-deleted in Koban (gone_records).
+-- optional table: raw_koban.gone_records(object_type, id)
 with a as (
     select x.*, upper(coalesce(x.action_type__code, '')) as code, lower(coalesce(x.action_type__label, '')) as lbl
     from raw_koban.actions x
@@ -31,5 +33,6 @@ select
     nullif(trim(a.third__guid), '') as company_id,
     nullif(trim(a.contact__guid), '') as contact_id,
     nullif(trim(a.deal__guid), '') as deal_id,
-    coalesce(a.is_deleted, false) as is_deleted
+    coalesce(a.is_deleted, false) or g.id is not null as is_deleted
 from a
+left join raw_koban.gone_records g on g.object_type = 'actions' and g.id = a.id

@@ -2,7 +2,9 @@
 -- SIREN is its first 9 digits. Tier and industry are tags (categories SEGMENT and ACTIVITY). Account type from
 -- the Type list value (PART partner, REV reseller, PRO direct); Status (CLI = customer) is the lifecycle stage. Headcount lives in an
 -- account-specific MoreFields id, so it is not read here.
+-- Deleted = Obsolete, or hard-deleted in Koban (gone_records).
 -- optional table: raw_koban.accounts__tags(_dlt_parent_id, tag_category_code, label)
+-- optional table: raw_koban.gone_records(object_type, id)
 with tags as (
     select _dlt_parent_id,
            min(case when upper(tag_category_code) = 'SEGMENT' then label end) as tier,
@@ -36,6 +38,7 @@ select
     nullif(trim(a.assigned_to__guid), '') as owner_id,
     a.created_at,
     a.updated_at,
-    coalesce(a.is_deleted, false) as is_deleted
+    coalesce(a.is_deleted, false) or g.id is not null as is_deleted
 from typed a
 left join tags t on t._dlt_parent_id = a._dlt_id
+left join raw_koban.gone_records g on g.object_type = 'accounts' and g.id = a.id

@@ -1,12 +1,15 @@
 -- Koban contacts (ncContact), typed. Koban has no lifecycle field on contacts: the stage is derived from the
 -- contact's deals (won -> customer, any -> opportunity, else lead), as in lifecycle_events. Origin codes are the
--- raw source; sales origins also give the finer lead source.
+-- raw source; sales origins also give the finer lead source. Deleted = Obsolete, or hard-deleted in Koban
+-- (gone_records).
 -- optional table: raw_koban.deals(id, contact__guid, result, created_at, d_result, is_deleted)
+-- optional table: raw_koban.gone_records(object_type, id)
 with deal_stage as (
     select contact__guid as contact_id,
            max(case when result = 'WON' then 1 else 0 end) as has_won
     from raw_koban.deals
     where contact__guid is not null and not coalesce(is_deleted, false)
+      and id not in (select id from raw_koban.gone_records where object_type = 'deals')
     group by contact__guid
 )
 select
@@ -34,6 +37,7 @@ select
     coalesce(c.invalid_mail, false) as hard_bounced,
     c.created_at,
     c.updated_at,
-    coalesce(c.is_deleted, false) as is_deleted
+    coalesce(c.is_deleted, false) or g.id is not null as is_deleted
 from raw_koban.contacts c
 left join deal_stage ds on ds.contact_id = c.id
+left join raw_koban.gone_records g on g.object_type = 'contacts' and g.id = c.id

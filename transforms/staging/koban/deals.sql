@@ -1,7 +1,9 @@
 -- Koban deals (ncDeal), typed. The stage is the result when there is one (WON / LOST / SLEEP, closed stages of
 -- pipeline_stages), else the current step; the pipeline is the deal process (its Extcode). Probability is 0-100
--- in Koban. close_date = result date when closed, else the forecast date (DPrev).
+-- in Koban. close_date = result date when closed, else the forecast date (DPrev). Deleted = Obsolete, or
+-- hard-deleted in Koban (gone_records).
 -- optional table: raw_koban.deals__tags(_dlt_parent_id, tag_category_code, label)
+-- optional table: raw_koban.gone_records(object_type, id)
 with tags as (
     select _dlt_parent_id, min(case when upper(tag_category_code) = 'DEALTYPE' then label end) as deal_type
     from raw_koban.deals__tags group by _dlt_parent_id
@@ -34,7 +36,8 @@ select
          when 'CLIENT' then 'existing_customer' end as lead_source,
     lower(nullif(trim(g.deal_type), '')) as deal_type,
     t.updated_at,
-    coalesce(t.is_deleted, false) as is_deleted
+    coalesce(t.is_deleted, false) or gone.id is not null as is_deleted
 from typed t
 left join staging.cfg_fx_rates fx on fx.currency = t.currency_code
 left join tags g on g._dlt_parent_id = t._dlt_id
+left join raw_koban.gone_records gone on gone.object_type = 'deals' and gone.id = t.id
