@@ -182,7 +182,8 @@ def _loaded_ids(table: str) -> Optional[Set[str]]:
 
 
 def _object_resource(client: KobanClient, table: str, controller: str, initial_updated: int,
-                     overlap_seconds: int, reconcile_every_days: float) -> DltResource:
+                     overlap_seconds: int, reconcile_every_days: float,
+                     max_gone_share: float = settings.RECONCILE_MAX_GONE_SHARE) -> DltResource:
     @dlt.resource(name=table, write_disposition="merge", primary_key="id")
     def objects() -> Iterator[Any]:
         started = datetime.now(timezone.utc)  # the sync's start: no cursor is stored beyond it (see below)
@@ -253,6 +254,9 @@ def _object_resource(client: KobanClient, table: str, controller: str, initial_u
             # next time duplicates nothing); cursor and `recent` stay, and the next run reads this window again.
             logger.warning("%s: %d of %d records served; cursor kept at %s", table, paging.seen, paging.total,
                            cursor or "the start")
+            # what was loaded is remembered all the same, so that the next run's re-read does not rewrite it again
+            # (a busy tenant whose reads stay incomplete would otherwise rewrite a growing window every sync)
+            state["recent"] = {**recent, **emitted}
         elif max_seen is not None:
             # The cursor is the newest LastUpdateDate loaded, but never later than this sync's start (UTC): one
             # record dated in the future (a bad value, a skewed clock) would otherwise carry the cursor past every
@@ -266,6 +270,13 @@ def _object_resource(client: KobanClient, table: str, controller: str, initial_u
         if known is not None and paging.complete:
             gone = sorted(known - listed - gone_before)
             state["reconciled_at"] = _stamp(started)
+            if len(gone) > max_gone_share * len(known):
+                # a mass disappearance: refuse it (the next reconciliation tries again), never empty the marts
+                logger.error("%s: %d of %d records loaded before are no longer listed by Koban: more than %.0f%%, so "
+                             "none is marked gone (has the API user lost access?). If they were really deleted, set "
+                             "SOURCES__KOBAN__RECONCILE_MAX_GONE_SHARE=1 for one sync", table, len(gone), len(known),
+                             100 * max_gone_share)
+                gone = []
             if gone:
                 logger.warning("%s: %d records loaded before are no longer listed by Koban (hard-deleted): flagged in "
                                "%s (%s)", table, len(gone), GONE_TABLE, ", ".join(gone[:10]))
@@ -366,6 +377,7 @@ def koban_source(
     initial_updated: int = 0,
     overlap_seconds: int = settings.OVERLAP_SECONDS,
     reconcile_every_days: float = settings.RECONCILE_EVERY_DAYS,
+    reconcile_max_gone_share: float = settings.RECONCILE_MAX_GONE_SHARE,
     page_length: int = settings.PAGE_LENGTH,
     max_passes: int = settings.MAX_PASSES,
     include_users: bool = True,
@@ -390,6 +402,8 @@ def koban_source(
         overlap_seconds: incremental runs re-ask this much before the last change seen.
         reconcile_every_days: how often a sync lists every record (GetUpdated from 0) to find the ones
             hard-deleted in Koban (flagged in gone_records); 0 = never.
+        reconcile_max_gone_share: a reconciliation finding more than this share of the loaded records gone marks
+            none (an API user who lost access, not a purge); 1 = no guard.
         page_length: GetUpdated `l`; max_passes: re-passes when records moved during offset paging.
         rate_limit_calls / rate_limit_period: client-side pace (Koban publishes none; default 3 per second).
         max_attempts, backoff_base, backoff_max, max_retry_after: retry policy for 429 / 5xx / timeouts.
@@ -405,7 +419,7 @@ def koban_source(
                                  max_retry_after=max_retry_after),
     )
     resources = [_object_resource(client, t, settings.OBJECTS[t], initial_updated, overlap_seconds,
-                                  reconcile_every_days) for t in chosen]
+                                  reconcile_every_days, reconcile_max_gone_share) for t in chosen]
     meta = _meta_resources(client)
     if include_users:
         resources.append(meta[0])

@@ -22,6 +22,9 @@ DEFAULT_RATE_LIMIT_PERIOD = 1.0
 PAGE_LENGTH = 100  # `l` of GetUpdated
 OVERLAP_SECONDS = 300  # incremental runs re-ask this much before the cursor (`updated` has second resolution)
 RECONCILE_EVERY_DAYS = 7  # hard-delete reconciliation: a full GetUpdated listing this often (0 = never)
+# A reconciliation that would flag more than this share of an object's loaded records as hard-deleted marks none:
+# a listing that shrank that much is far likelier an API user who lost visibility than a purge (1 = no guard).
+RECONCILE_MAX_GONE_SHARE = 0.5
 MAX_PASSES = 3  # offset paging re-passes when records moved during paging (see helpers.KobanClient.get_updated)
 
 # Date fields sent as .NET JSON dates ("/Date(ms)/"), parsed to timestamps; the two record stamps are renamed.
