@@ -1,0 +1,350 @@
+"""Erasing a person everywhere in the warehouse (a GDPR erasure request): `crm-etl forget`.
+
+`find` turns what the request names (emails, `source:id` contact references) into the person's records: the
+staging.contacts (and raw contact) rows with that email or id, every record core.contact_crosswalk puts in the same
+entity (the same person in the other CRM), and the Koban leads with one of the person's emails. `plan` lists, from
+the warehouse's own catalogue, every table row holding them; `erase` runs the plan in one transaction, records the
+erasure in quality.erasures (hashes, no personal data) and deletes the contacts identity state.
+
+What goes: the raw contact rows and their dlt child tables (by `_dlt_root_id`), contact property history and
+associations, Koban leads, `gone_records` and `_quarantine` rows naming them, the same in the `raw_*_staging`
+datasets; staging / core rows keyed by the contact (contact_id, contact_key, entity_key in the primary key);
+quality.violations of the records, quality.quarantine rows whose payload names the email or id, cached email / phone
+verdicts (quality.value_checks). Activities and deals stay, unlinked (contact id set NULL, Koban's contact label
+too), as HubSpot does when a contact is deleted. Kept: billing (Stripe; Koban invoices), under accounting retention.
+"""
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+import sqlalchemy as sa
+
+from warehouse.connection import Warehouse, qualify, quote_ident
+
+#: CRM sources whose raw datasets hold contacts: dataset -> (contacts table, email column).
+RAW_CONTACTS = {"hubspot": ("contacts", "email"), "koban": ("contacts", "e_mail")}
+#: Kept under accounting retention (never touched), said in the output.
+KEPT = ("Stripe billing data (raw_stripe*, staging.billing_*, invoices): accounting retention",
+        "Koban invoices (raw_koban.invoices keeps its contact reference): accounting retention")
+ERASURES_DDL = """create table if not exists quality.erasures (
+    erased_at timestamptz not null,
+    subject text not null,
+    records_found integer not null,
+    rows_deleted text not null,
+    rows_unlinked text not null
+)"""
+
+
+def normalise_email(email: str) -> str:
+    return email.strip().lower()
+
+
+def parse_contact(ref: str) -> tuple[str, str]:
+    """`hubspot:10001806` -> ('hubspot', '10001806')."""
+    source, sep, rid = ref.partition(":")
+    if not sep or not source.strip() or not rid.strip():
+        raise ValueError(f"{ref!r}: expected SOURCE:ID, e.g. hubspot:10001806")
+    return source.strip().lower(), rid.strip()
+
+
+def subject_hashes(emails: Iterable[str], contacts: Iterable[tuple[str, str]]) -> list[str]:
+    """sha256 of each normalised email and `source:id` named by the request (what quality.erasures keeps)."""
+    items = [normalise_email(e) for e in emails] + [f"{s}:{i}" for s, i in contacts]
+    return sorted({hashlib.sha256(x.encode()).hexdigest() for x in items})
+
+
+def _lit(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def _in(column: str, values: Iterable[str]) -> str:
+    values = sorted(set(values))
+    return f"{column} in ({', '.join(_lit(v) for v in values)})" if values else "false"
+
+
+def _any(conds: Iterable[str]) -> str:
+    conds = [c for c in conds if c != "false"]
+    return "(" + " or ".join(conds) + ")" if conds else "false"
+
+
+@dataclass
+class Person:
+    """The records of one erasure request."""
+
+    emails: set[str] = field(default_factory=set)  # the request's plus every found record's (normalised)
+    records: set[tuple[str, str]] = field(default_factory=set)  # (source_system, contact id)
+    entity_keys: set[str] = field(default_factory=set)  # core.contact_crosswalk entities
+    leads: set[str] = field(default_factory=set)  # Koban lead ids
+    phones: set[str] = field(default_factory=set)  # as stored in staging (for quality.value_checks)
+
+    def ids(self, source: str) -> set[str]:
+        return {i for s, i in self.records if s == source}
+
+    def record_match(self, source_col: str, id_col: str) -> str:
+        by_source: dict[str, set[str]] = {}
+        for s, i in self.records:
+            by_source.setdefault(s, set()).add(i)
+        return _any(f"({source_col} = {_lit(s)} and {_in(id_col, ids)})" for s, ids in sorted(by_source.items()))
+
+    def payload_match(self, payload_col: str) -> str:
+        """A payload (raw JSON text) naming one of the emails, or one of the ids as a JSON string."""
+        needles = sorted(self.emails) + [f'"{i}"' for _, i in sorted(self.records)] + [f'"{i}"' for i in sorted(self.leads)]
+        return _any(f"strpos(lower({payload_col}), {_lit(n.lower())}) > 0" for n in needles)
+
+
+@dataclass
+class Step:
+    schema: str
+    table: str
+    where: str
+    unlink: tuple[str, ...] = ()  # columns set NULL instead of deleting the row
+
+    @property
+    def name(self) -> str:
+        return f"{self.schema}.{self.table}"
+
+
+class _Catalog:
+    def __init__(self, wh: Warehouse):
+        rows = wh.query(
+            "select c.table_schema as s, c.table_name as t, c.column_name as c from information_schema.columns c "
+            "join information_schema.tables t on t.table_schema = c.table_schema and t.table_name = c.table_name "
+            "where t.table_type = 'BASE TABLE' order by c.table_schema, c.table_name, c.ordinal_position")
+        self.tables: dict[tuple[str, str], list[str]] = {}
+        for r in rows:
+            self.tables.setdefault((r["s"], r["t"]), []).append(r["c"])
+
+    def has(self, schema: str, table: str) -> bool:
+        return (schema, table) in self.tables
+
+    def cols(self, schema: str, table: str) -> list[str]:
+        return self.tables.get((schema, table), [])
+
+    def schemas(self, prefix: str) -> list[str]:
+        """`raw_<source>` and its dlt staging dataset `raw_<source>_staging`, those that exist."""
+        names = {s for s, _ in self.tables}
+        return [s for s in (prefix, f"{prefix}_staging") if s in names]
+
+    def children(self, schema: str, parent: str) -> list[str]:
+        return sorted(t for s, t in self.tables if s == schema and t.startswith(f"{parent}__")
+                      and "_dlt_root_id" in self.tables[(s, t)])
+
+
+def find(wh: Warehouse, emails: Iterable[str] = (), contacts: Iterable[tuple[str, str]] = ()) -> Person:
+    """The person's records (see the module doc)."""
+    cat = _Catalog(wh)
+    p = Person(emails={normalise_email(e) for e in emails if e.strip()}, records=set(contacts))
+    asked = set(p.emails)
+
+    def contact_rows(email_set: set[str]) -> list[dict]:
+        rows = []
+        if cat.has("staging", "contacts"):
+            rows += wh.query(
+                "select source_system, contact_id, email, phone, mobile_phone from staging.contacts where "
+                + _any([_in("lower(trim(email))", email_set), p.record_match("source_system", "contact_id")]))
+        for source, (table, col) in RAW_CONTACTS.items():
+            for schema in cat.schemas(f"raw_{source}"):
+                if cat.has(schema, table) and col in cat.cols(schema, table):
+                    rows += [dict(r, source_system=source) for r in wh.query(
+                        f"select id as contact_id, {quote_ident(col)} as email from {qualify(schema, table)} where "
+                        + _any([_in(f"lower(trim({quote_ident(col)}))", email_set), _in("id", p.ids(source))]))]
+        return rows
+
+    def absorb(rows: list[dict]) -> None:
+        for r in rows:
+            p.records.add((r["source_system"], str(r["contact_id"])))
+            if r.get("email") and r["email"].strip():
+                p.emails.add(normalise_email(r["email"]))
+            for k in ("phone", "mobile_phone"):
+                if r.get(k):
+                    p.phones.add(r[k])
+
+    absorb(contact_rows(asked))
+    if cat.has("core", "contact_crosswalk") and p.records:
+        p.entity_keys = {r["entity_key"] for r in wh.query(
+            "select distinct entity_key from core.contact_crosswalk where "
+            + p.record_match("source_system", "source_id"))}
+        if p.entity_keys:
+            before = set(p.records)
+            p.records |= {(r["source_system"], str(r["source_id"])) for r in wh.query(
+                "select source_system, source_id from core.contact_crosswalk where " + _in("entity_key", p.entity_keys))}
+            if p.records != before:  # the twins' own rows: their emails and phones
+                absorb(contact_rows(set()))
+    for schema in cat.schemas("raw_koban"):
+        if cat.has(schema, "leads") and "e_mail" in cat.cols(schema, "leads") and p.emails:
+            p.leads |= {str(r["id"]) for r in wh.query(
+                f"select id from {qualify(schema, 'leads')} where " + _in("lower(trim(e_mail))", p.emails))}
+    return p
+
+
+def plan(wh: Warehouse, p: Person) -> list[Step]:
+    """Every table row holding the person, read from the warehouse's catalogue (children before their parents)."""
+    from warehouse.dictionary import load_dictionary
+
+    cat, steps = _Catalog(wh), []
+
+    def raw_record(schema: str, table: str, where: str) -> None:
+        if not cat.has(schema, table) or where == "false":
+            return
+        for child in cat.children(schema, table):
+            steps.append(Step(schema, child, f"_dlt_root_id in (select _dlt_id from {qualify(schema, table)} "
+                                             f"where {where})"))
+        steps.append(Step(schema, table, where))
+
+    def quarantine(schema: str) -> None:
+        if cat.has(schema, "_quarantine"):
+            cols = cat.cols(schema, "_quarantine")
+            conds = [p.payload_match("payload")] if "payload" in cols else []
+            if "record_id" in cols:
+                conds.append(_in("record_id", p.ids(schema.split("_")[1]) | p.leads))
+            steps.append(Step(schema, "_quarantine", _any(conds)))
+
+    hs = p.ids("hubspot")
+    for schema in cat.schemas("raw_hubspot"):
+        raw_record(schema, "contacts", _in("id", hs))
+        raw_record(schema, "contacts_property_history", _in("object_id", hs))
+        for (s, t), cols in sorted(cat.tables.items()):
+            if s == schema and t.startswith("associations_") and {"from_object_type", "to_object_type"} <= set(cols):
+                steps.append(Step(s, t, _any([f"(from_object_type = 'contact' and {_in('from_id', hs)})",
+                                              f"(to_object_type = 'contact' and {_in('to_id', hs)})"])))
+        quarantine(schema)
+    kb = p.ids("koban")
+    for schema in cat.schemas("raw_koban"):
+        for (s, t), cols in sorted(cat.tables.items()):  # activities and deals keep existing, unlinked
+            if s == schema and "contact__guid" in cols and t not in ("contacts", "invoices") and kb:
+                steps.append(Step(s, t, _in("contact__guid", kb), tuple(c for c in cols if c.startswith("contact__"))))
+        raw_record(schema, "contacts", _in("id", kb))
+        raw_record(schema, "leads", _in("id", p.leads))
+        if cat.has(schema, "gone_records"):
+            steps.append(Step(schema, "gone_records", _any([f"(object_type = 'contacts' and {_in('id', kb)})",
+                                                            f"(object_type = 'leads' and {_in('id', p.leads)})"])))
+        quarantine(schema)
+
+    dictionary = load_dictionary()
+    for schema in ("staging", "core"):
+        for (s, t), cols in sorted(cat.tables.items()):
+            if s != schema:
+                continue
+            key = dictionary.get(s, {}).get(t, {}).get("primary_key", [])
+            if t == "contact_crosswalk":
+                steps.append(Step(s, t, p.record_match("source_system", "source_id")))
+            elif t == "contact_golden":
+                steps.append(Step(s, t, _in("entity_key", p.entity_keys)))
+            elif {"source_system", "contact_id"} <= set(cols):
+                where = p.record_match("source_system", "contact_id")
+                steps.append(Step(s, t, where, () if "contact_id" in key or "contact_key" in key else ("contact_id",)))
+            elif "contact_key" in cols:
+                steps.append(Step(s, t, _in("contact_key", p.entity_keys),
+                                  () if "contact_key" in key else ("contact_key",)))
+        if cat.has(schema, "_table_versions"):  # the next identity run writes the contact tables whole
+            steps.append(Step(schema, "_table_versions", _in("table_name", {"contact_crosswalk", "contact_golden"})))
+    if cat.has("quality", "violations"):
+        steps.append(Step("quality", "violations", "object = 'contact' and "
+                          + p.record_match("source_system", "record_id")))
+    if cat.has("quality", "quarantine"):
+        steps.append(Step("quality", "quarantine", _any([
+            f"(source in ('hubspot', 'koban') and {_in('record_id', {i for _, i in p.records} | p.leads)})",
+            p.payload_match("payload")])))
+    if cat.has("quality", "value_checks"):
+        steps.append(Step("quality", "value_checks", _any([
+            f"(kind = 'email' and {_in('lower(trim(value))', p.emails)})",
+            f"(kind like 'phone:%' and {_in('value', p.phones)})"])))
+    return [s for s in steps if s.where != "false" and not s.where.endswith("and false")]
+
+
+@dataclass
+class Result:
+    person: Person
+    deleted: dict[str, int]
+    unlinked: dict[str, int]
+    kept: dict[str, int]  # billing rows naming one of the emails, kept
+    state_files: list[str]  # the contacts identity state files deleted (dry run: that would be)
+    dry_run: bool
+
+
+def _kept_billing(wh: Warehouse, p: Person) -> dict[str, int]:
+    cat, out = _Catalog(wh), {}
+    if not p.emails:
+        return out
+    for schema in cat.schemas("raw_stripe") + ["staging"]:
+        for (s, t), cols in sorted(cat.tables.items()):
+            if s == schema and "email" in cols and (schema != "staging" or t.startswith("billing_")):
+                n = int(wh.scalar(f"select count(*) from {qualify(s, t)} where "
+                                  + _in("lower(trim(email))", p.emails)))
+                if n:
+                    out[f"{s}.{t}"] = n
+    return out
+
+
+def erase(wh: Warehouse, emails: Iterable[str] = (), contacts: Iterable[tuple[str, str]] = (), *,
+          dry_run: bool = False, person: Person | None = None) -> Result:
+    """Find the person and delete (or, with dry_run, count) every row holding them, in one transaction; then record
+    the erasure in quality.erasures and delete the contacts identity state (next identity run: full rebuild)."""
+    emails, contacts = list(emails), list(contacts)
+    p = person or find(wh, emails, contacts)
+    steps = plan(wh, p)
+    deleted: dict[str, int] = {}
+    unlinked: dict[str, int] = {}
+    pct = (lambda s: s.replace("%", "%%")) if wh.dialect == "postgres" else (lambda s: s)
+    with wh.connect() as conn:
+        for step in steps:
+            target = qualify(step.schema, step.table)
+            n = int(conn.exec_driver_sql(pct(f"select count(*) from {target} where {step.where}")).scalar())
+            if not n:
+                continue
+            counts = unlinked if step.unlink else deleted
+            counts[step.name] = counts.get(step.name, 0) + n
+            if dry_run:
+                continue
+            if step.unlink:
+                sets = ", ".join(f"{quote_ident(c)} = null" for c in step.unlink)
+                conn.exec_driver_sql(pct(f"update {target} set {sets} where {step.where}"))
+            else:
+                conn.exec_driver_sql(pct(f"delete from {target} where {step.where}"))
+        if not dry_run:
+            conn.exec_driver_sql("create schema if not exists quality")
+            conn.exec_driver_sql(ERASURES_DDL)
+            conn.execute(sa.text(
+                "insert into quality.erasures values (:at, :subject, :found, :deleted, :unlinked)"), {
+                "at": dt.datetime.now(dt.timezone.utc), "subject": ",".join(subject_hashes(emails, contacts)),
+                "found": len(p.records) + len(p.leads), "deleted": json.dumps(deleted, sort_keys=True),
+                "unlinked": json.dumps(unlinked, sort_keys=True)})
+    found = bool(p.records or p.leads)
+    if dry_run or not found:
+        state_files = [str(f) for f in identity_state_files(wh) if f.exists()] if found else []
+    else:
+        state_files = delete_identity_state(wh)
+    return Result(p, deleted, unlinked, _kept_billing(wh, p), state_files, dry_run)
+
+
+def identity_state_files(wh: Warehouse) -> list[Path]:
+    from transforms.identity.state import state_path
+
+    path = state_path("contacts", wh.url)
+    return [Path(f"{path}{suffix}") for suffix in ("", ".wal", ".building", ".building.wal")]
+
+
+def delete_identity_state(wh: Warehouse) -> list[str]:
+    """Delete the contacts identity state (it holds the person's normalised records), under its lock so that a
+    running identity resolution finishes first. The next identity run rebuilds it in full."""
+    files = identity_state_files(wh)
+    lock_path = Path(f"{files[0]}.lock")
+    gone = []
+    with contextlib.ExitStack() as stack:
+        if lock_path.parent.exists():
+            lock = stack.enter_context(open(lock_path, "a+"))
+            with contextlib.suppress(ImportError):
+                import fcntl
+
+                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        for f in files:
+            if f.exists():
+                f.unlink()
+                gone.append(str(f))
+    return gone
