@@ -78,7 +78,8 @@ class Person:
     """The records of one erasure request."""
 
     emails: set[str] = field(default_factory=set)  # the request's plus every found record's (normalised)
-    records: set[tuple[str, str]] = field(default_factory=set)  # (source_system, contact id)
+    records: set[tuple[str, str]] = field(default_factory=set)  # (source_system, contact id): named or found
+    seen: set[tuple[str, str]] = field(default_factory=set)  # of which found in a contact table or the crosswalk
     entity_keys: set[str] = field(default_factory=set)  # core.contact_crosswalk entities
     leads: set[str] = field(default_factory=set)  # Koban lead ids
     phones: set[str] = field(default_factory=set)  # as stored in staging (for quality.value_checks)
@@ -159,6 +160,7 @@ def find(wh: Warehouse, emails: Iterable[str] = (), contacts: Iterable[tuple[str
     def absorb(rows: list[dict]) -> None:
         for r in rows:
             p.records.add((r["source_system"], str(r["contact_id"])))
+            p.seen.add((r["source_system"], str(r["contact_id"])))
             if r.get("email") and r["email"].strip():
                 p.emails.add(normalise_email(r["email"]))
             for k in ("phone", "mobile_phone"):
@@ -172,8 +174,10 @@ def find(wh: Warehouse, emails: Iterable[str] = (), contacts: Iterable[tuple[str
             + p.record_match("source_system", "source_id"))}
         if p.entity_keys:
             before = set(p.records)
-            p.records |= {(r["source_system"], str(r["source_id"])) for r in wh.query(
+            twins = {(r["source_system"], str(r["source_id"])) for r in wh.query(
                 "select source_system, source_id from core.contact_crosswalk where " + _in("entity_key", p.entity_keys))}
+            p.records |= twins
+            p.seen |= twins
             if p.records != before:  # the twins' own rows: their emails and phones
                 absorb(contact_rows(set()))
     for schema in cat.schemas("raw_koban"):
@@ -313,9 +317,9 @@ def erase(wh: Warehouse, emails: Iterable[str] = (), contacts: Iterable[tuple[st
             conn.execute(sa.text(
                 "insert into quality.erasures values (:at, :subject, :found, :deleted, :unlinked)"), {
                 "at": dt.datetime.now(dt.timezone.utc), "subject": ",".join(subject_hashes(emails, contacts)),
-                "found": len(p.records) + len(p.leads), "deleted": json.dumps(deleted, sort_keys=True),
+                "found": len(p.seen) + len(p.leads), "deleted": json.dumps(deleted, sort_keys=True),
                 "unlinked": json.dumps(unlinked, sort_keys=True)})
-    found = bool(p.records or p.leads)
+    found = bool(p.seen or p.leads)
     if dry_run or not found:
         state_files = [str(f) for f in identity_state_files(wh) if f.exists()] if found else []
     else:
