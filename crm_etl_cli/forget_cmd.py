@@ -44,6 +44,8 @@ def forget(emails: tuple[str, ...], contacts: tuple[str, ...], dry_run: bool, ye
     result = erasure.erase(wh, emails, refs, person=person)
     click.echo(f"\nErased: {sum(result.deleted.values())} rows deleted, {sum(result.unlinked.values())} unlinked, "
                "in one transaction; recorded in quality.erasures (hashed subject, no personal data).")
+    if result.compacted:
+        click.echo(f"Freed storage rewritten so the deleted bytes are gone too: {result.compacted}.")
     if result.state_files:
         click.echo("Deleted the contacts identity state (it held their data): the next identity run rebuilds it in "
                    "full.")
