@@ -93,10 +93,13 @@ class Person:
             by_source.setdefault(s, set()).add(i)
         return _any(f"({source_col} = {_lit(s)} and {_in(id_col, ids)})" for s, ids in sorted(by_source.items()))
 
-    def payload_match(self, payload_col: str) -> str:
-        """A payload (raw JSON text) naming one of the emails, or one of the ids as a JSON string."""
-        needles = sorted(self.emails) + [f'"{i}"' for _, i in sorted(self.records)] + [f'"{i}"' for i in sorted(self.leads)]
-        return _any(f"strpos(lower({payload_col}), {_lit(n.lower())}) > 0" for n in needles)
+    def payload_match(self, payload_col: str, object_col: str) -> str:
+        """A payload (raw JSON text) naming one of the emails, or, for a contact or lead, one of their ids as a JSON
+        string (an id alone could be another object's)."""
+        ids = [f'"{i}"' for _, i in sorted(self.records)] + [f'"{i}"' for i in sorted(self.leads)]
+        by_id = _any(f"strpos({payload_col}, {_lit(n)}) > 0" for n in ids)
+        return _any([f"strpos(lower({payload_col}), {_lit(e)}) > 0" for e in sorted(self.emails)]
+                    + ([f"({object_col} in ('contacts', 'leads') and {by_id})"] if by_id != "false" else []))
 
 
 @dataclass
@@ -204,9 +207,10 @@ def plan(wh: Warehouse, p: Person) -> list[Step]:
     def quarantine(schema: str) -> None:
         if cat.has(schema, "_quarantine"):
             cols = cat.cols(schema, "_quarantine")
-            conds = [p.payload_match("payload")] if "payload" in cols else []
-            if "record_id" in cols:
-                conds.append(_in("record_id", p.ids(schema.split("_")[1]) | p.leads))
+            conds = [p.payload_match("payload", "object_type")] if {"payload", "object_type"} <= set(cols) else []
+            if {"record_id", "object_type"} <= set(cols):
+                conds.append(f"(object_type in ('contacts', 'leads') and "
+                             f"{_in('record_id', p.ids(schema.split('_')[1]) | p.leads)})")
             steps.append(Step(schema, "_quarantine", _any(conds)))
 
     hs = p.ids("hubspot")
@@ -253,8 +257,9 @@ def plan(wh: Warehouse, p: Person) -> list[Step]:
                           + p.record_match("source_system", "record_id")))
     if cat.has("quality", "quarantine"):
         steps.append(Step("quality", "quarantine", _any([
-            f"(source in ('hubspot', 'koban') and {_in('record_id', {i for _, i in p.records} | p.leads)})",
-            p.payload_match("payload")])))
+            f"(source in ('hubspot', 'koban') and object in ('contacts', 'leads') and "
+            f"{_in('record_id', {i for _, i in p.records} | p.leads)})",
+            p.payload_match("payload", "object")])))
     if cat.has("quality", "value_checks"):
         steps.append(Step("quality", "value_checks", _any([
             f"(kind = 'email' and {_in('lower(trim(value))', p.emails)})",
