@@ -49,7 +49,9 @@ def forget(emails: tuple[str, ...], contacts: tuple[str, ...], dry_run: bool, ye
     if result.state_files:
         click.echo("Deleted the contacts identity state (it held their data): the next identity run rebuilds it in "
                    "full.")
-    click.echo("WARNING: delete the person in the CRMs (HubSpot, Koban) too, or the next sync brings them back.")
+    click.echo("WARNING: delete the person in the CRMs (HubSpot, Koban) too, or a sync brings them back: any change to "
+               "their record there is synced again, and so is the deletion itself (HubSpot lists archived contacts, "
+               "Koban sends Obsolete ones). Best order: delete in the CRMs, let one sync run, then forget (again).")
     click.echo("Also outside the warehouse: dlt keeps the load packages of past loads (DLT_DATA_DIR/pipelines/*/load/"
                "loaded); delete them if they must not hold the person either.")
 
