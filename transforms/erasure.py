@@ -4,7 +4,8 @@
 staging.contacts (and raw contact) rows with that email or id, every record core.contact_crosswalk puts in the same
 entity (the same person in the other CRM), and the Koban leads with one of the person's emails. `plan` lists, from
 the warehouse's own catalogue, every table row holding them; `erase` runs the plan in one transaction, records the
-erasure in quality.erasures (hashes, no personal data) and deletes the contacts identity state.
+erasure in quality.erasures (hashes, no personal data), rewrites the storage the rows lived in (`compact`: a DELETE
+leaves their bytes in the file) and deletes the contacts identity state (the next identity run rebuilds it in full).
 
 What goes: the raw contact rows and their dlt child tables (by `_dlt_root_id`), contact property history and
 associations, Koban leads, `gone_records` and `_quarantine` rows naming them, the same in the `raw_*_staging`
@@ -12,6 +13,7 @@ datasets; staging / core rows keyed by the contact (contact_id, contact_key, ent
 quality.violations of the records, quality.quarantine rows whose payload names the email or id, cached email / phone
 verdicts (quality.value_checks). Activities and deals stay, unlinked (contact id set NULL, Koban's contact label
 too), as HubSpot does when a contact is deleted. Kept: billing (Stripe; Koban invoices), under accounting retention.
+Not reached: dlt's past load packages on disk (DLT_DATA_DIR), and the CRMs themselves (the command says so).
 """
 from __future__ import annotations
 
