@@ -1,8 +1,10 @@
 """Shared test fixtures: an isolated environment, a DuckDB warehouse file, a throw-away PostgreSQL database."""
 from __future__ import annotations
 
+import contextlib
 import os
 import uuid
+from typing import Iterator
 
 import pytest
 
@@ -45,27 +47,35 @@ def _pg_admin():
     return sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
 
 
-@pytest.fixture
-def postgres_url():
-    """A fresh PostgreSQL database for one test, dropped afterwards."""
+@contextlib.contextmanager
+def fresh_postgres_database(prefix: str = "crm_etl_test") -> Iterator[str]:
+    """The URL of a new, empty PostgreSQL database, dropped on exit (its connections ended first)."""
     import sqlalchemy as sa
 
-    name = f"crm_etl_test_{uuid.uuid4().hex[:10]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
     admin = _pg_admin()
     try:
         with admin.connect() as conn:
             conn.exec_driver_sql(f'create database "{name}"')
     except sa.exc.OperationalError as exc:  # pragma: no cover - environment problem, say so clearly
         pytest.fail(f"PostgreSQL is not reachable at {PG_ADMIN_URL}: {exc}")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    yield url
-    with admin.connect() as conn:
-        conn.exec_driver_sql(
-            "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
-            (name,),
-        )
-        conn.exec_driver_sql(f'drop database if exists "{name}"')
-    admin.dispose()
+    try:
+        yield PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    finally:
+        with admin.connect() as conn:
+            conn.exec_driver_sql(
+                "select pg_terminate_backend(pid) from pg_stat_activity where datname = %s and pid <> pg_backend_pid()",
+                (name,),
+            )
+            conn.exec_driver_sql(f'drop database if exists "{name}"')
+        admin.dispose()
+
+
+@pytest.fixture
+def postgres_url():
+    """A fresh PostgreSQL database for one test, dropped afterwards."""
+    with fresh_postgres_database() as url:
+        yield url
 
 
 @pytest.fixture

@@ -10,19 +10,17 @@ import hashlib
 import json
 import os
 import re
-import uuid
 
 import pytest
-import sqlalchemy as sa
 from click.testing import CliRunner
 
+from conftest import fresh_postgres_database
 from warehouse import Warehouse
 from warehouse.connection import qualify
 
 pytestmark = pytest.mark.slow
 
 SEED = 7
-PG_ADMIN_URL = os.environ.get("CRM_ETL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 #: Kept by design (accounting retention): never scanned for the email.
 BILLING = re.compile(r"^(raw_stripe(_staging)?\..*|staging\.billing_.*|raw_koban(_staging)?\.invoices.*)$")
 SYSTEM_SCHEMAS = ("information_schema", "pg_catalog", "pg_toast")
@@ -62,23 +60,13 @@ def _tables(wh: Warehouse) -> list[tuple[str, str]]:
 @pytest.fixture(scope="module")
 def postgres_copy(built):
     """A fresh PostgreSQL database holding a copy of every table of the built DuckDB warehouse."""
-    name = f"crm_forget_{uuid.uuid4().hex[:8]}"
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'create database "{name}"')
-    except sa.exc.OperationalError as exc:  # pragma: no cover - no server
-        pytest.skip(f"PostgreSQL not reachable: {exc}")
-    url = PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    duck, pg = Warehouse(built.replace("warehouse.duckdb", "pristine.duckdb")), Warehouse(url)
-    pg.ensure_schemas()
-    for schema, table in _tables(duck):
-        pg.write_frame(schema, table, duck.query_arrow(f"select * from {qualify(schema, table)}"))
-    yield url
-    pg.dispose()
-    with admin.connect() as conn:
-        conn.exec_driver_sql(f'drop database if exists "{name}" with (force)')
-    admin.dispose()
+    with fresh_postgres_database("crm_forget") as url:
+        duck, pg = Warehouse(built.replace("warehouse.duckdb", "pristine.duckdb")), Warehouse(url)
+        pg.ensure_schemas()
+        for schema, table in _tables(duck):
+            pg.write_frame(schema, table, duck.query_arrow(f"select * from {qualify(schema, table)}"))
+        yield url
+        pg.dispose()
 
 
 def _text_columns(wh: Warehouse) -> dict[tuple[str, str], list[str]]:
