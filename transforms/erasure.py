@@ -17,7 +17,6 @@ Not reached: dlt's past load packages on disk (DLT_DATA_DIR), and the CRMs thems
 """
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import hashlib
 import json
@@ -27,6 +26,7 @@ from typing import Iterable
 
 import sqlalchemy as sa
 
+from transforms.sales_model import _sql_literal as _lit
 from warehouse.connection import Warehouse, qualify, quote_ident
 
 #: CRM sources whose raw datasets hold contacts: dataset -> (contacts table, email column).
@@ -59,10 +59,6 @@ def subject_hashes(emails: Iterable[str], contacts: Iterable[tuple[str, str]]) -
     """sha256 of each normalised email and `source:id` named by the request (what quality.erasures keeps)."""
     items = [normalise_email(e) for e in emails] + [f"{s}:{i}" for s, i in contacts]
     return sorted({hashlib.sha256(x.encode()).hexdigest() for x in items})
-
-
-def _lit(value: str) -> str:
-    return "'" + str(value).replace("'", "''") + "'"
 
 
 def _in(column: str, values: Iterable[str]) -> str:
@@ -142,9 +138,10 @@ class _Catalog:
                       and "_dlt_root_id" in self.tables[(s, t)])
 
 
-def find(wh: Warehouse, emails: Iterable[str] = (), contacts: Iterable[tuple[str, str]] = ()) -> Person:
+def find(wh: Warehouse, emails: Iterable[str] = (), contacts: Iterable[tuple[str, str]] = (),
+         cat: _Catalog | None = None) -> Person:
     """The person's records (see the module doc)."""
-    cat = _Catalog(wh)
+    cat = cat or _Catalog(wh)
     p = Person(emails={normalise_email(e) for e in emails if e.strip()}, records=set(contacts))
     asked = set(p.emails)
 
@@ -192,11 +189,11 @@ def find(wh: Warehouse, emails: Iterable[str] = (), contacts: Iterable[tuple[str
     return p
 
 
-def plan(wh: Warehouse, p: Person) -> list[Step]:
+def plan(wh: Warehouse, p: Person, cat: _Catalog | None = None) -> list[Step]:
     """Every table row holding the person, read from the warehouse's catalogue (children before their parents)."""
     from warehouse.dictionary import load_dictionary
 
-    cat, steps = _Catalog(wh), []
+    cat, steps = cat or _Catalog(wh), []
 
     def raw_record(schema: str, table: str, where: str) -> None:
         if not cat.has(schema, table) or where == "false":
@@ -280,8 +277,8 @@ class Result:
     compacted: str = ""  # how the freed storage was rewritten (a DELETE leaves the bytes in the file's free space)
 
 
-def _kept_billing(wh: Warehouse, p: Person) -> dict[str, int]:
-    cat, out = _Catalog(wh), {}
+def _kept_billing(wh: Warehouse, p: Person, cat: _Catalog) -> dict[str, int]:
+    out: dict[str, int] = {}
     if not p.emails:
         return out
     for schema in cat.schemas("raw_stripe") + ["staging"]:
@@ -299,8 +296,9 @@ def erase(wh: Warehouse, emails: Iterable[str] = (), contacts: Iterable[tuple[st
     """Find the person and delete (or, with dry_run, count) every row holding them, in one transaction; then record
     the erasure in quality.erasures and delete the contacts identity state (next identity run: full rebuild)."""
     emails, contacts = list(emails), list(contacts)
-    p = person or find(wh, emails, contacts)
-    steps = plan(wh, p)
+    cat = _Catalog(wh)  # one read of the catalogue for the whole erasure (the tables it lists do not change)
+    p = person or find(wh, emails, contacts, cat)
+    steps = plan(wh, p, cat)
     deleted: dict[str, int] = {}
     unlinked: dict[str, int] = {}
     pct = (lambda s: s.replace("%", "%%")) if wh.dialect == "postgres" else (lambda s: s)
@@ -333,7 +331,7 @@ def erase(wh: Warehouse, emails: Iterable[str] = (), contacts: Iterable[tuple[st
         state_files = [str(f) for f in identity_state_files(wh) if f.exists()] if found else []
     else:
         state_files = delete_identity_state(wh)
-    return Result(p, deleted, unlinked, _kept_billing(wh, p), state_files, dry_run, compacted)
+    return Result(p, deleted, unlinked, _kept_billing(wh, p, cat), state_files, dry_run, compacted)
 
 
 def compact(wh: Warehouse, tables: list[str]) -> str:
@@ -380,18 +378,15 @@ def identity_state_files(wh: Warehouse) -> list[Path]:
 
 
 def delete_identity_state(wh: Warehouse) -> list[str]:
-    """Delete the contacts identity state (it holds the person's normalised records), under its lock so that a
-    running identity resolution finishes first. The next identity run rebuilds it in full."""
-    files = identity_state_files(wh)
-    lock_path = Path(f"{files[0]}.lock")
-    gone = []
-    with contextlib.ExitStack() as stack:
-        if lock_path.parent.exists():
-            lock = stack.enter_context(open(lock_path, "a+"))
-            with contextlib.suppress(ImportError):
-                import fcntl
+    """Delete the contacts identity state (it holds the person's normalised records), under the state's own lock
+    (IdentityState) so that a running identity resolution finishes first. The next identity run rebuilds it in full."""
+    from transforms.identity.state import IdentityState
 
-                fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+    files = identity_state_files(wh)
+    gone = []
+    if not files[0].parent.exists():
+        return gone
+    with IdentityState("contacts", files[0]):  # takes the lock only: the state file is not opened
         for f in files:
             if f.exists():
                 f.unlink()
