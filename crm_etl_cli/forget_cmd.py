@@ -14,10 +14,14 @@ from . import main
 @click.option("--contact", "contacts", multiple=True, metavar="SOURCE:ID",
               help="A contact record, e.g. hubspot:10001806 or koban:<guid> (repeatable).")
 @click.option("--dry-run", is_flag=True, help="Show what would be erased (counts per table), change nothing.")
+@click.option("--drop-pending", is_flag=True,
+              help="If dlt load packages not loaded yet name the person, abort those pipelines' pending packages "
+                   "(their records are read again from the CRM at the next sync) instead of refusing.")
 @click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
-def forget(emails: tuple[str, ...], contacts: tuple[str, ...], dry_run: bool, yes: bool) -> None:
+def forget(emails: tuple[str, ...], contacts: tuple[str, ...], dry_run: bool, drop_pending: bool, yes: bool) -> None:
     """Erase a person from the warehouse: their contact records in every CRM (and the same person's records the
-    identity resolution links), Koban leads with their email, and every row holding them."""
+    identity resolution links), Koban leads with their email, and every row holding them; and from dlt's files on
+    disk (DLT_DATA_DIR): the loaded packages' files naming them."""
     from transforms import erasure
     from warehouse import Warehouse
 
@@ -36,14 +40,34 @@ def forget(emails: tuple[str, ...], contacts: tuple[str, ...], dry_run: bool, ye
         click.echo("No contact or lead found for this request in the warehouse.")
     preview = erasure.erase(wh, emails, refs, dry_run=True, person=person)
     _print(preview)
+    pending = preview.dlt_files.pending
     if dry_run:
         click.echo("\nDry run: nothing was changed.")
         return
+    if pending and not drop_pending:
+        _refuse_pending(pending)
     if not yes:
-        click.confirm("\nErase these rows? This cannot be undone", abort=True)
-    result = erasure.erase(wh, emails, refs, person=person)
+        click.confirm("\nErase these rows" + (" and files" if preview.dlt_files.to_delete() else "")
+                      + (", after aborting the pending dlt load packages" if pending else "")
+                      + "? This cannot be undone", abort=True)
+    try:
+        result = erasure.erase(wh, emails, refs, person=person, drop_pending=drop_pending)
+    except erasure.PendingPackages as exc:  # a sync left a package since the preview
+        _refuse_pending(exc.pending)
     click.echo(f"\nErased: {sum(result.deleted.values())} rows deleted, {sum(result.unlinked.values())} unlinked, "
                "in one transaction; recorded in quality.erasures (hashed subject, no personal data).")
+    if result.aborted:
+        click.echo(f"Aborted the pending dlt load packages of {', '.join(result.aborted)}: the next sync reads their "
+                   "records again from the CRMs.")
+    if result.files_deleted:
+        click.echo(f"Deleted {sum(result.files_deleted.values())} dlt file(s) naming them (loaded load packages, run "
+                   f"traces) under {result.dlt_files.root}: "
+                   + ", ".join(f"{n} in {name}" for name, n in sorted(result.files_deleted.items())) + ".")
+    else:
+        click.echo(f"No dlt file under {result.dlt_files.root} names them (load packages, run traces).")
+    for f in result.dlt_files.kept:
+        click.echo(f"WARNING: {f} still names them (kept: dlt needs it to run; dropping the pipeline's working folder "
+                   "makes the next sync start from the warehouse's state).")
     if result.compacted:
         click.echo(f"Freed storage rewritten so the deleted bytes are gone too: {result.compacted}.")
     if result.state_files:
@@ -52,8 +76,17 @@ def forget(emails: tuple[str, ...], contacts: tuple[str, ...], dry_run: bool, ye
     click.echo("WARNING: delete the person in the CRMs (HubSpot, Koban) too, or a sync brings them back: any change to "
                "their record there is synced again, and so is the deletion itself (HubSpot lists archived contacts, "
                "Koban sends Obsolete ones). Best order: delete in the CRMs, let one sync run, then forget (again).")
-    click.echo("Also outside the warehouse: dlt keeps the load packages of past loads (DLT_DATA_DIR/pipelines/*/load/"
-               "loaded); delete them if they must not hold the person either.")
+
+
+def _refuse_pending(pending: dict[str, list[str]]) -> None:
+    names = ", ".join(f"{name} ({len(ids)} package(s))" for name, ids in sorted(pending.items()))
+    groups = " or ".join(f"group:raw_{name.removeprefix('crm_etl_')}" for name in sorted(pending))
+    click.echo(f"\nRefused, nothing was changed: dlt load packages not loaded yet name this person ({names}); erased "
+               "now, they would come back with that load. Either let the load finish (run that sync again: dlt loads "
+               f"pending packages first: `crm-etl run --select '{groups}'`), then forget; or rerun forget with "
+               "--drop-pending to abort those pipelines' pending packages (the next sync reads their records again "
+               "from the CRMs: delete the person there first).", err=True)
+    raise click.exceptions.Exit(1)
 
 
 def _print(r) -> None:
@@ -72,6 +105,15 @@ def _print(r) -> None:
             click.echo(f"{title}:")
             for name, n in sorted(counts.items()):
                 click.echo(f"  {name:<55} {n:>7}")
+    d = r.dlt_files
+    if d.to_delete() or d.pending or d.kept:
+        click.echo(f"dlt's files naming them (under {d.root}):")
+        for name, n in sorted(d.to_delete().items()):
+            click.echo(f"  {name:<55} {n:>7} file(s) of loaded packages / run trace, to delete")
+        for name, ids in sorted(d.pending.items()):
+            click.echo(f"  {name:<55} {len(ids):>7} package(s) NOT LOADED YET (see below)")
+        for f in d.kept:
+            click.echo(f"  {str(f.relative_to(d.root)):<55} kept: dlt needs it to run")
     if r.state_files:
         click.echo(f"Identity state to delete (holds their data; the next identity run rebuilds it in full): "
                    f"{len(r.state_files)} file(s)")

@@ -5,10 +5,8 @@ time with its config from the environment or dlt's secrets file. Building a fres
 dagster-dlt 0.29.27's `KeyError: 'name'` on a second materialisation in one process (upstream #34052).
 """
 
-import os
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
 from typing import Any, Callable
 
 import dagster as dg
@@ -16,7 +14,7 @@ import dlt
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
-from warehouse import Warehouse
+from warehouse import Warehouse, dlt_pipelines_dir
 
 from .resources import WarehouseResource, warehouse_dialect
 
@@ -47,11 +45,6 @@ class SourceSpec:
     @property
     def dataset(self) -> str:
         return f"raw_{self.name}"
-
-
-def dlt_pipelines_dir() -> str:
-    base = Path(os.environ.get("DLT_DATA_DIR") or Path(os.environ.get("CRM_ETL_DATA_DIR", "data")) / "dlt")
-    return str((base / "pipelines").resolve())
 
 
 def make_pipeline(spec: SourceSpec, wh: Warehouse) -> dlt.Pipeline:

@@ -2,14 +2,18 @@
 world through the whole pipeline), then looked for in every text column of every table of every schema.
 
 The pipeline runs once, into DuckDB; the PostgreSQL case gets a copy of every table of that warehouse (same schemas,
-tables and values, no second pipeline run).
+tables and values, no second pipeline run). It runs with dlt's `load.delete_completed_jobs` off, as a deployment that
+loaded before the project's .dlt/config.toml turned it on: the loaded packages on disk keep their data files, which
+forget must find and delete.
 """
 from __future__ import annotations
 
+import gzip
 import hashlib
 import json
 import os
 import re
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -37,6 +41,7 @@ def built(tmp_path_factory):
     env_before = dict(os.environ)
     os.environ["CRM_ETL_WAREHOUSE_URL"] = url
     os.environ["DLT_DATA_DIR"] = str(tmp / "dlt")
+    os.environ["LOAD__DELETE_COMPLETED_JOBS"] = "false"  # the loaded packages keep their data (see the module doc)
     try:
         with sandbox_environment(generate_world(seed=SEED, size="tiny"), tmp / "files",
                                  faults={"malformed_record": "bad_id"}):
@@ -118,10 +123,28 @@ def pick_subject(wh: Warehouse) -> dict:
     return rows[0]
 
 
-def run_forget(url: str, *args: str):
+def dlt_dir(built: str) -> Path:
+    """The DLT_DATA_DIR the built warehouse's pipeline ran with (its PostgreSQL copy shares it)."""
+    return Path(built.removeprefix("duckdb:///")).parent / "dlt"
+
+
+def files_naming(root: Path, needle: str) -> list[str]:
+    """Every file under `root` holding `needle` (case-insensitive), gzip-compressed files read decompressed."""
+    hits = []
+    for f in sorted(root.rglob("*")):
+        if f.is_file():
+            data = f.read_bytes()
+            if data[:2] == b"\x1f\x8b":
+                data = gzip.decompress(data)
+            if needle.lower().encode() in data.lower():
+                hits.append(str(f.relative_to(root)))
+    return hits
+
+
+def run_forget(url: str, dlt: Path, *args: str):
     from crm_etl_cli import main
 
-    env = {"CRM_ETL_WAREHOUSE_URL": url}
+    env = {"CRM_ETL_WAREHOUSE_URL": url, "DLT_DATA_DIR": str(dlt)}
     return CliRunner().invoke(main, ["forget", *args], env=env, catch_exceptions=False)
 
 
@@ -130,10 +153,14 @@ def test_forget_erases_the_person_everywhere(dialect, request, tmp_path):
     from transforms.identity.state import state_path
 
     url = request.getfixturevalue("built" if dialect == "duckdb" else "postgres_copy")
+    dlt = dlt_dir(request.getfixturevalue("built"))
     wh = Warehouse(url)
     subject = pick_subject(wh)
     email, hubspot_id, koban_id = subject["email"], subject["hubspot_id"], subject["koban_id"]
     assert holding(wh, email), "the email is in the warehouse before"
+    named_on_disk = files_naming(dlt, email)
+    if dialect == "duckdb":  # the PostgreSQL case runs second, on the same dlt folder
+        assert any("/load/loaded/" in f for f in named_on_disk), "dlt's loaded packages hold the email before"
     other = wh.query("select source_system, contact_id, email from staging.contacts where email is not null "
                      "and lower(email) <> lower(:e) and contact_id not in (:h, :k) order by contact_id limit 1",
                      {"e": email, "h": hubspot_id, "k": koban_id})[0]
@@ -150,23 +177,28 @@ def test_forget_erases_the_person_everywhere(dialect, request, tmp_path):
     before = counts(wh)
 
     # a dry run changes nothing and prints no personal value
-    dry = run_forget(url, "--email", f"  {email.upper()} ", "--dry-run")
+    dry = run_forget(url, dlt, "--email", f"  {email.upper()} ", "--dry-run")
     assert dry.exit_code == 0, dry.output
     assert "Dry run: nothing was changed" in dry.output and "staging.contacts" in dry.output
     assert email.lower() not in dry.output.lower() and hubspot_id not in dry.output and koban_id not in dry.output
     assert "Stripe" in dry.output
-    assert counts(wh) == before and state.exists()
+    assert counts(wh) == before and state.exists() and files_naming(dlt, email) == named_on_disk
+    if named_on_disk:
+        assert "dlt's files naming them" in dry.output
     # without --yes it asks, and "no" changes nothing
-    refused = run_forget(url, "--email", email)
-    assert refused.exit_code != 0 and counts(wh) == before
+    refused = run_forget(url, dlt, "--email", email)
+    assert refused.exit_code != 0 and counts(wh) == before and files_naming(dlt, email) == named_on_disk
 
-    done = run_forget(url, "--email", f"  {email.upper()} ", "--yes")
+    done = run_forget(url, dlt, "--email", f"  {email.upper()} ", "--yes")
     assert done.exit_code == 0, done.output
     assert "delete the person in the CRMs" in done.output and "identity" in done.output
     assert email.lower() not in done.output.lower()
 
     # the generic scan: no text column of any table holds the email any more (billing, kept by design, aside)
     assert holding(wh, email) == {}
+    # nor does any file dlt keeps on disk (load packages, traces, state, schemas)
+    assert files_naming(dlt, email) == []
+    assert files_naming(dlt, koban_id) == []
     # the Koban twin is gone (the request named only the email)
     for schema, table in (("raw_koban", "contacts"), ("raw_koban_staging", "contacts")):
         assert wh.scalar(f"select count(*) from {schema}.{table} where id = :k", {"k": koban_id}) == 0
@@ -189,6 +221,10 @@ def test_forget_erases_the_person_everywhere(dialect, request, tmp_path):
     # the erasure's record holds no personal data, only the hash of what the request named
     assert erasure[0]["subject"] == hashlib.sha256(email.strip().lower().encode()).hexdigest()
     assert erasure[0]["records_found"] >= 2
+    files_deleted = json.loads(erasure[0]["files_deleted"])
+    if dialect == "duckdb":
+        assert files_deleted.get("crm_etl_hubspot", 0) >= 1 and files_deleted.get("crm_etl_koban", 0) >= 1
+        assert f"Deleted {sum(files_deleted.values())} dlt file(s)" in done.output
     assert email.lower() not in json.dumps(erasure[0], default=str).lower()
     # an unrelated contact is untouched
     assert holding(wh, other["email"]) == other_before
@@ -210,6 +246,57 @@ def test_forget_removes_a_quarantined_record(built):
     emails = sorted({e for p in payloads for e in re.findall(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+", p)} - reps)
     assert emails, payloads
     assert holding(wh, emails[0])
-    out = run_forget(built, "--email", emails[0], "--yes")
+    out = run_forget(built, dlt_dir(built), "--email", emails[0], "--yes")
     assert out.exit_code == 0, out.output
     assert holding(wh, emails[0]) == {}
+    assert files_naming(dlt_dir(built), emails[0]) == []
+
+
+def test_forget_refuses_while_a_pending_load_package_names_the_person(built):
+    """A load package extracted but not loaded (a sync that failed after extracting) names the person: erased now,
+    they would come back with its load. forget changes nothing and says how to go on; with --drop-pending it aborts
+    that pipeline's pending packages (dlt's abort_packages), then erases."""
+    import dlt
+
+    wh, root = Warehouse(built), dlt_dir(built)
+    row = wh.query("select id, email from raw_hubspot.contacts where email is not null order by id limit 1")[0]
+    pipeline = dlt.pipeline(pipeline_name="crm_etl_hubspot", pipelines_dir=str(root / "pipelines"),
+                            destination=wh.dlt_destination())
+    pipeline.extract([{"id": row["id"], "email": row["email"], "firstname": "Changed"}], table_name="contacts")
+    assert len(pipeline.list_extracted_load_packages()) == 1
+    pending = files_naming(root, row["email"])
+    assert any("/normalize/extracted/" in f for f in pending)
+    before = counts(wh)
+
+    dry = run_forget(built, root, "--email", row["email"], "--dry-run")
+    assert dry.exit_code == 0 and "NOT LOADED YET" in dry.output, dry.output
+    refused = run_forget(built, root, "--email", row["email"], "--yes")
+    assert refused.exit_code == 1, refused.output
+    assert "Refused, nothing was changed" in refused.output and "--drop-pending" in refused.output
+    assert "crm-etl run --select 'group:raw_hubspot'" in refused.output
+    assert counts(wh) == before and files_naming(root, row["email"]) == pending
+
+    done = run_forget(built, root, "--email", row["email"], "--drop-pending", "--yes")
+    assert done.exit_code == 0, done.output
+    assert "Aborted the pending dlt load packages of crm_etl_hubspot" in done.output
+    assert pipeline.list_extracted_load_packages() == [] and pipeline.list_normalized_load_packages() == []
+    assert files_naming(root, row["email"]) == [] and holding(wh, row["email"]) == {}
+
+
+def test_loaded_packages_keep_no_records(tmp_path, monkeypatch):
+    """The project's dlt config (.dlt/config.toml, [load]) on a pipeline as the raw assets build it: once loaded, a
+    package's data files are deleted and the merge's raw_<source>_staging table emptied, so no record accumulates
+    on disk or in the staging dataset (what a package keeps: schema, state, load id)."""
+    from pipelines.ingest import SourceSpec, make_pipeline
+
+    monkeypatch.setenv("DLT_DATA_DIR", str(tmp_path / "dlt"))
+    wh = Warehouse(f"duckdb:///{tmp_path / 'warehouse.duckdb'}")
+    pipeline = make_pipeline(SourceSpec("forgettest", make_source=lambda: None), wh)
+    pipeline.run([{"id": "1", "email": "someone@example.org"}], table_name="contacts", write_disposition="merge",
+                 primary_key="id")
+    assert wh.scalar("select count(*) from raw_forgettest.contacts") == 1
+    assert wh.scalar("select count(*) from raw_forgettest_staging.contacts") == 0
+    (loaded,) = pipeline.list_completed_load_packages()
+    assert files_naming(tmp_path / "dlt", "someone@example.org") == []
+    assert not list((tmp_path / "dlt" / "pipelines" / "crm_etl_forgettest" / "load" / "loaded" / loaded)
+                    .glob("*_jobs/*"))

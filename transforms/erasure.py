@@ -6,6 +6,13 @@ entity (the same person in the other CRM), and the Koban leads with one of the p
 the warehouse's own catalogue, every table row holding them; `erase` runs the plan in one transaction, records the
 erasure in quality.erasures (hashes, no personal data), rewrites the storage the rows lived in (`compact`: a DELETE
 leaves their bytes in the file) and deletes the contacts identity state (the next identity run rebuilds it in full).
+Before any of it, `scan_dlt_files` reads every file dlt keeps on disk (DLT_DATA_DIR/pipelines: load packages, gzip
+or not, parquet; run traces) for the person's emails and ids: a package not loaded yet that names them stops the
+erasure (PendingPackages: erased now, they would come back with its load) unless the caller asks to abort those
+pipelines' pending packages (`abort_pending`); the files of loaded packages naming them (archives dlt never reads
+again; the whole file goes, other people's records in it too) and the last run traces are deleted, and counted in
+quality.erasures.files_deleted. The project's .dlt/config.toml has dlt delete a package's data files once loaded
+and empty the raw_*_staging tables after a merge, so normally there is little left to find.
 
 What goes: the raw contact rows and their dlt child tables (by `_dlt_root_id`), contact property history and
 associations, Koban leads, `gone_records` and `_quarantine` rows naming them, the same in the `raw_*_staging`
@@ -13,13 +20,17 @@ datasets; staging / core rows keyed by the contact (contact_id, contact_key, ent
 quality.violations of the records, quality.quarantine rows whose payload names the email or id, cached email / phone
 verdicts (quality.value_checks). Activities and deals stay, unlinked (contact id set NULL, Koban's contact label
 too), as HubSpot does when a contact is deleted. Kept: billing (Stripe; Koban invoices), under accounting retention.
-Not reached: dlt's past load packages on disk (DLT_DATA_DIR), and the CRMs themselves (the command says so).
+Not reached: the CRMs themselves (the command says so); a file dlt needs to run (pipeline state, schemas) is
+reported, never deleted (dlt's state may hold record ids of an incremental overlap window; no email in the
+sandbox's runs).
 """
 from __future__ import annotations
 
 import datetime as dt
+import gzip
 import hashlib
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -27,7 +38,7 @@ from typing import Iterable
 import sqlalchemy as sa
 
 from transforms.sales_model import _sql_literal as _lit
-from warehouse.connection import Warehouse, qualify, quote_ident
+from warehouse.connection import Warehouse, dlt_pipelines_dir, qualify, quote_ident
 
 #: CRM sources whose raw datasets hold contacts: dataset -> (contacts table, email column).
 RAW_CONTACTS = {"hubspot": ("contacts", "email"), "koban": ("contacts", "e_mail")}
@@ -39,8 +50,16 @@ ERASURES_DDL = """create table if not exists quality.erasures (
     subject text not null,
     records_found integer not null,
     rows_deleted text not null,
-    rows_unlinked text not null
+    rows_unlinked text not null,
+    files_deleted text
 )"""
+#: quality.erasures tables written before files_deleted existed get the column (NULL: not recorded then).
+ERASURES_MIGRATION = "alter table quality.erasures add column if not exists files_deleted text"
+#: Load-package folders of a dlt pipeline's working folder, and whether their packages are still to be loaded.
+PACKAGE_FOLDERS = {("load", "loaded"): False, ("load", "normalized"): True, ("load", "new"): True,
+                   ("normalize", "extracted"): True}
+#: Folders of a package holding its job (data) files.
+JOB_FOLDERS = ("new_jobs", "started_jobs", "completed_jobs", "failed_jobs")
 
 
 def normalise_email(email: str) -> str:
@@ -267,6 +286,37 @@ def plan(wh: Warehouse, p: Person, cat: _Catalog | None = None) -> list[Step]:
 
 
 @dataclass
+class DltFiles:
+    """dlt's files on disk (DLT_DATA_DIR/pipelines/<pipeline>/...) naming the person: an email, or a contact or lead
+    id as a whole token (a file of a CSV-, JSON- or SQL-like format, gzip-compressed or not; parquet cells)."""
+
+    files: list[Path] = field(default_factory=list)  # job files of loaded packages, last run traces: deleted
+    packages: list[Path] = field(default_factory=list)  # loaded packages naming them outside their job files: deleted
+    pending: dict[str, list[str]] = field(default_factory=dict)  # pipeline -> load ids still to be loaded
+    kept: list[Path] = field(default_factory=list)  # files dlt needs to run (state, schemas): reported, not deleted
+    root: Path | None = None
+
+    def to_delete(self) -> dict[str, int]:
+        """Files that erase deletes, per pipeline (a whole package counts its files)."""
+        out: dict[str, int] = {}
+        for f in self.files:
+            out[_pipeline_of(self.root, f)] = out.get(_pipeline_of(self.root, f), 0) + 1
+        for pkg in self.packages:
+            n = sum(1 for f in pkg.rglob("*") if f.is_file())
+            out[_pipeline_of(self.root, pkg)] = out.get(_pipeline_of(self.root, pkg), 0) + n
+        return out
+
+
+class PendingPackages(Exception):
+    """dlt load packages not loaded yet name the person: erasing now would let the next load bring them back."""
+
+    def __init__(self, pending: dict[str, list[str]]):
+        self.pending = pending
+        super().__init__("pending dlt load packages name the person: "
+                         + "; ".join(f"{name}: {', '.join(ids)}" for name, ids in sorted(pending.items())))
+
+
+@dataclass
 class Result:
     person: Person
     deleted: dict[str, int]
@@ -275,6 +325,9 @@ class Result:
     state_files: list[str]  # the contacts identity state files deleted (dry run: that would be)
     dry_run: bool
     compacted: str = ""  # how the freed storage was rewritten (a DELETE leaves the bytes in the file's free space)
+    dlt_files: DltFiles = field(default_factory=DltFiles)  # dlt's files naming the person (after any abort)
+    files_deleted: dict[str, int] = field(default_factory=dict)  # per dlt pipeline (dry run: none)
+    aborted: list[str] = field(default_factory=list)  # dlt pipelines whose pending packages were aborted
 
 
 def _kept_billing(wh: Warehouse, p: Person, cat: _Catalog) -> dict[str, int]:
@@ -292,12 +345,30 @@ def _kept_billing(wh: Warehouse, p: Person, cat: _Catalog) -> dict[str, int]:
 
 
 def erase(wh: Warehouse, emails: Iterable[str] = (), contacts: Iterable[tuple[str, str]] = (), *,
-          dry_run: bool = False, person: Person | None = None) -> Result:
+          dry_run: bool = False, person: Person | None = None, pipelines_dir: str | Path | None = None,
+          drop_pending: bool = False) -> Result:
     """Find the person and delete (or, with dry_run, count) every row holding them, in one transaction; then record
-    the erasure in quality.erasures and delete the contacts identity state (next identity run: full rebuild)."""
+    the erasure in quality.erasures and delete the contacts identity state (next identity run: full rebuild).
+
+    First, dlt's files on disk (`pipelines_dir`, default DLT_DATA_DIR/pipelines): a load package not loaded yet that
+    names the person raises PendingPackages before anything is changed (erased now, they would come back with its
+    load), unless `drop_pending`: then those pipelines' pending packages are aborted (dlt's abort_packages: the
+    pipeline state rewinds, so the next sync reads those records again from the source). The files of loaded
+    packages naming them (and dlt's last run traces) are deleted before the warehouse rows; the count is recorded."""
     emails, contacts = list(emails), list(contacts)
     cat = _Catalog(wh)  # one read of the catalogue for the whole erasure (the tables it lists do not change)
     p = person or find(wh, emails, contacts, cat)
+    root = Path(pipelines_dir or dlt_pipelines_dir())
+    disk, aborted, files_deleted = scan_dlt_files(root, p), [], {}
+    if disk.pending and not dry_run:
+        if not drop_pending:
+            raise PendingPackages(disk.pending)
+        aborted = abort_pending(wh, root, sorted(disk.pending))
+        disk = scan_dlt_files(root, p)
+        if disk.pending:
+            raise PendingPackages(disk.pending)
+    if not dry_run:
+        files_deleted = delete_dlt_files(disk)
     steps = plan(wh, p, cat)
     deleted: dict[str, int] = {}
     unlinked: dict[str, int] = {}
@@ -320,18 +391,124 @@ def erase(wh: Warehouse, emails: Iterable[str] = (), contacts: Iterable[tuple[st
         if not dry_run:
             conn.exec_driver_sql("create schema if not exists quality")
             conn.exec_driver_sql(ERASURES_DDL)
+            conn.exec_driver_sql(ERASURES_MIGRATION)
             conn.execute(sa.text(
-                "insert into quality.erasures values (:at, :subject, :found, :deleted, :unlinked)"), {
+                "insert into quality.erasures (erased_at, subject, records_found, rows_deleted, rows_unlinked, "
+                "files_deleted) values (:at, :subject, :found, :deleted, :unlinked, :files)"), {
                 "at": dt.datetime.now(dt.timezone.utc), "subject": ",".join(subject_hashes(emails, contacts)),
                 "found": len(p.seen) + len(p.leads), "deleted": json.dumps(deleted, sort_keys=True),
-                "unlinked": json.dumps(unlinked, sort_keys=True)})
+                "unlinked": json.dumps(unlinked, sort_keys=True), "files": json.dumps(files_deleted, sort_keys=True)})
     found = bool(p.seen or p.leads)
     compacted = compact(wh, sorted(set(deleted) | set(unlinked))) if not dry_run and (deleted or unlinked) else ""
     if dry_run or not found:
         state_files = [str(f) for f in identity_state_files(wh) if f.exists()] if found else []
     else:
         state_files = delete_identity_state(wh)
-    return Result(p, deleted, unlinked, _kept_billing(wh, p, cat), state_files, dry_run, compacted)
+    return Result(p, deleted, unlinked, _kept_billing(wh, p, cat), state_files, dry_run, compacted, disk,
+                  files_deleted, aborted)
+
+
+def _pipeline_of(root: Path | None, path: Path) -> str:
+    return path.relative_to(root).parts[0] if root else path.name
+
+
+def _matcher(p: Person):
+    """A test on a file's bytes (lower-cased): one of the person's emails, or one of their contact / lead ids as a
+    whole token (not inside a longer id or number)."""
+    emails = [e.encode() for e in sorted(p.emails) if e]
+    ids = sorted({i.lower() for _, i in p.records} | {i.lower() for i in p.leads})
+    token = re.compile(rb"(?<![0-9a-z_.-])(?:" + b"|".join(re.escape(i.encode()) for i in ids) + rb")(?![0-9a-z_.-])"
+                       ) if ids else None
+
+    def matches(data: bytes) -> bool:
+        data = data.lower()
+        return any(e in data for e in emails) or bool(token and token.search(data))
+
+    return matches, emails, ids
+
+
+def _parquet_names(path: Path, emails: list[bytes], ids: list[str]) -> bool:
+    """A parquet file (its pages are compressed: bytes say nothing) with a text cell holding an email or equal to
+    an id."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path)
+    for column in table.columns:
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            continue
+        lower = pc.utf8_lower(column)
+        if ids and pc.any(pc.is_in(lower, value_set=pa.array(ids))).as_py():
+            return True
+        for e in emails:
+            if pc.any(pc.match_substring(lower, e.decode())).as_py():
+                return True
+    return False
+
+
+def scan_dlt_files(root: str | Path, p: Person) -> DltFiles:
+    """Every file under dlt's pipelines folder naming the person, sorted by what erase does with it (DltFiles)."""
+    root = Path(root)
+    out = DltFiles(root=root)
+    matches, emails, ids = _matcher(p)
+    if not (emails or ids) or not root.is_dir():
+        return out
+    packages: set[Path] = set()
+    pending: dict[str, set[str]] = {}
+    for f in sorted(root.rglob("*")):
+        if not f.is_file():
+            continue
+        if f.suffix == ".parquet":
+            hit = _parquet_names(f, emails, ids)
+        else:
+            data = f.read_bytes()
+            if data[:2] == b"\x1f\x8b":  # dlt writes its job files gzip-compressed by default
+                data = gzip.decompress(data)
+            hit = matches(data)
+        if not hit:
+            continue
+        parts = f.relative_to(root).parts
+        folder = PACKAGE_FOLDERS.get(tuple(parts[1:3])) if len(parts) > 4 else None
+        if folder is True:  # a package still to be normalised or loaded
+            pending.setdefault(parts[0], set()).add(parts[3])
+        elif folder is False:  # a loaded package: an archive dlt does not read again
+            if parts[4] in JOB_FOLDERS:
+                out.files.append(f)
+            else:
+                packages.add(root.joinpath(*parts[:4]))
+        elif parts[1:] == ("trace.pickle",):  # the pipeline's last run trace, written again by every run
+            out.files.append(f)
+        else:
+            out.kept.append(f)
+    out.packages = sorted(packages)
+    out.files = [f for f in out.files if not any(pkg in f.parents for pkg in packages)]
+    out.pending = {name: sorted(ids) for name, ids in sorted(pending.items())}
+    return out
+
+
+def delete_dlt_files(found: DltFiles) -> dict[str, int]:
+    """Delete the loaded packages' files (and whole packages) and traces that name the person: files per pipeline."""
+    import shutil
+
+    counts = found.to_delete()
+    for f in found.files:
+        f.unlink(missing_ok=True)
+    for pkg in found.packages:
+        shutil.rmtree(pkg, ignore_errors=True)
+    return counts
+
+
+def abort_pending(wh: Warehouse, root: Path, names: list[str]) -> list[str]:
+    """Abort every pending load package of these dlt pipelines (dlt's Pipeline.abort_packages): the packages are
+    deleted (the one being loaded is closed as aborted, its files moved to the loaded ones, which erase then scans)
+    and the pipeline state rewinds to before them, so the next sync reads their records again from the source."""
+    import dlt
+
+    wh.dispose()  # DuckDB: the abort's load step opens the file
+    for name in names:
+        dlt.pipeline(pipeline_name=name, pipelines_dir=str(root), destination=wh.dlt_destination()).abort_packages()
+    return names
 
 
 def compact(wh: Warehouse, tables: list[str]) -> str:

@@ -40,6 +40,13 @@ def warehouse_url(url: str | None = None) -> str:
     return f"duckdb:///{(data_dir / 'warehouse.duckdb').resolve()}"
 
 
+def dlt_pipelines_dir() -> str:
+    """Where dlt keeps each raw pipeline's working folder (state, schemas, load packages): DLT_DATA_DIR/pipelines,
+    else CRM_ETL_DATA_DIR/dlt/pipelines (data/dlt/pipelines)."""
+    base = Path(os.environ.get("DLT_DATA_DIR") or Path(os.environ.get("CRM_ETL_DATA_DIR", "data")) / "dlt")
+    return str((base / "pipelines").resolve())
+
+
 def duckdb_file(url: str) -> str:
     """The database file of a `duckdb:///path` URL (':memory:' when it names none)."""
     assert url.startswith("duckdb:"), url
