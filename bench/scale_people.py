@@ -5,7 +5,8 @@ return pandas frames in the identity input contract plus a truth column (`person
 `company_key`). Deterministic for a seed. `variant="hard"` adds more typos, swapped first/last
 names, more missing e-mails, and distinct people behind one shared family or role mailbox. A
 duplicate record may carry another address of the same person (a private free-mail address or a
-sub-address), as real CRMs do.
+sub-address), as real CRMs do, and may show another job title (typed otherwise or changed since: 2 in 10
+copies, 3 in 10 in the hard variant) or none (1 in 10, 2 in 10).
 
     python bench/scale_people.py contacts 100000 out.parquet [--hard] [--seed 1]
 """
@@ -182,6 +183,8 @@ def generate_contacts(n_records: int = 10_000, seed: int = 1, variant: str = "de
     """Contacts in the identity input contract + `person_key` (truth)."""
     hard = variant == "hard"
     r = random.Random(seed)
+    # titles of the other copies drawn apart, so that the rest of a seed's world stays as it was before titles changed
+    r_title = random.Random(seed * 1_000_003 + 17)
     last_names = _make_last_names(r, max(2000, n_records // 8))
     n_persons = int(n_records / (1 + dup_rate * 1.3))
     companies = _companies_world(r, max(10, n_persons // 6), last_names)
@@ -253,6 +256,13 @@ def generate_contacts(n_records: int = 10_000, seed: int = 1, variant: str = "de
                     p = None
                 if hard and r.random() < 0.1 and f and "-" in f:
                     f = f.split("-")[0]
+            t = title
+            if c > 0 and t:
+                # the other CRM's record: a title typed otherwise or changed since (a promotion), or none typed
+                if r_title.random() < (0.3 if hard else 0.2):
+                    t = r_title.choice([x for x in TITLES if x and x != title])
+                elif r_title.random() < (0.2 if hard else 0.1):
+                    t = None
             rows.append({
                 "source_system": src,
                 "source_id": f"{src[:2]}-{len(rows):08d}",
@@ -264,7 +274,7 @@ def generate_contacts(n_records: int = 10_000, seed: int = 1, variant: str = "de
                 "company_source_id": comp["key"],
                 "city": comp["city"] if r.random() < 0.8 else None,
                 "postcode": comp["postcode"] if r.random() < 0.7 else None,
-                "job_title": title,
+                "job_title": t,
                 "updated_at": upd + timedelta(days=c * r.randrange(1, 90)),
                 "person_key": pkey,
             })

@@ -1,8 +1,8 @@
 """Splink 5 models (DuckDB backend) for the records deterministic rules cannot settle.
 
 Comparisons and blocking rules are plain SQL on the `n_*` columns of the normalised tables.
-No term-frequency adjustments: scores then depend only on the pair and the saved model, so an
-incremental run scores a pair exactly as a full rebuild does.
+No term-frequency adjustments from the data: scores then depend only on the pair and the saved model, so an
+incremental run scores a pair exactly as a full rebuild does (common names are weighed from a fixed list instead).
 
 A trained model is a Splink settings JSON (m/u parameters included). `load_model` reads it;
 `train_*` estimates a new one (u by random sampling, m by EM) and is only called when asked."""
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 CONTACT_COLUMNS = [
     "n_first_name", "n_last_name", "n_email", "n_email_canon", "n_email_is_role", "n_email_domain", "n_email_is_free", "n_email_org", "n_phone",
-    "n_mobile", "n_company", "n_company_ref", "n_city", "n_postcode", "n_job_title",
+    "n_mobile", "n_company", "n_company_ref", "n_city", "n_postcode", "n_job_title", "n_name_common",
 ]
 COMPANY_COLUMNS = ["source_system", "n_name", "n_siren", "n_domain", "n_phone", "n_address", "n_city", "n_postcode"]
 
@@ -55,7 +55,6 @@ def _jw_swapped(t: float) -> str:
 # ('esvergarage.eu' and "Esver Garage"): the same employer.
 _COMPANY_IS_DOMAIN = ("coalesce((n_company_l IS NULL AND n_email_org_l = replace(n_company_r, ' ', '')) "
                       "OR (n_company_r IS NULL AND n_email_org_r = replace(n_company_l, ' ', '')), false)")
-_SAME_COMPANY = f"coalesce(n_company_ref_l = n_company_ref_r OR n_company_l = n_company_r, false) OR {_COMPANY_IS_DOMAIN}"
 _ONE_COMPANY_MISSING = " AND (l.n_company IS NULL OR r.n_company IS NULL)"
 _PHONES_L = ["n_phone_l", "n_mobile_l"]
 _PHONES_R = ["n_phone_r", "n_mobile_r"]
@@ -74,6 +73,11 @@ def contact_settings() -> dict[str, Any]:
                 "output_column_name": "name",
                 "comparison_levels": [
                     _level("n_first_name_l IS NULL OR n_first_name_r IS NULL OR n_last_name_l IS NULL OR n_last_name_r IS NULL", "null", True),
+                    # an exact match on a name many people bear is weaker evidence (normalize.COMMON_*_FR: a fixed
+                    # list, so that the score of a pair does not depend on the other records, as Splink's
+                    # data-derived term frequencies would; the incremental run must score a pair as a full run does)
+                    _level("n_first_name_l = n_first_name_r AND n_last_name_l = n_last_name_r AND n_name_common_l = 2", "exact, common first name and surname"),
+                    _level("n_first_name_l = n_first_name_r AND n_last_name_l = n_last_name_r AND n_name_common_l = 1", "exact, common surname"),
                     _level("n_first_name_l = n_first_name_r AND n_last_name_l = n_last_name_r", "exact"),
                     _level("n_first_name_l = n_last_name_r AND n_last_name_l = n_first_name_r", "swapped"),
                     # one typo in one part, the other part exact (straight or swapped)
@@ -125,10 +129,6 @@ def contact_settings() -> dict[str, Any]:
                 "output_column_name": "place",
                 "comparison_levels": [
                     _level("(n_postcode_l IS NULL OR n_postcode_r IS NULL) AND (n_city_l IS NULL OR n_city_r IS NULL)", "null", True),
-                    # A contact's town is mostly its company's: once the company agrees, the same town says nothing
-                    # more (weight 0). Counted again, it took two colleagues of one name over the threshold.
-                    _fixed(_level(f"({_SAME_COMPANY}) AND (n_postcode_l = n_postcode_r OR n_city_l = n_city_r)",
-                                  "same company, so same place: no more evidence"), 0.5, 0.5),
                     _level("n_postcode_l = n_postcode_r", "postcode exact"),
                     _level("n_city_l = n_city_r", "city exact"),
                     _level("ELSE", "else"),
@@ -136,9 +136,9 @@ def contact_settings() -> dict[str, Any]:
             },
             {
                 # Tells same-name colleagues apart. Titles are free text typed in each CRM and change with a
-                # promotion, so a different title is weak evidence: its m is set, not learned (the synthetic
-                # truth never changes a title, and would make it a veto). Assumed: 3 in 10 true duplicates
-                # show different titles.
+                # promotion, so a different title is weak evidence. Its m is set, not learned: how often a person's
+                # two records disagree on the title is a fact about real CRMs that synthetic truth cannot teach.
+                # Assumed: 3 in 10 (the bench generator changes 2 in 10 by default, 3 in 10 in its hard variant).
                 "output_column_name": "job_title",
                 "comparison_levels": [
                     _level("n_job_title_l IS NULL OR n_job_title_r IS NULL", "null", True),
@@ -341,7 +341,7 @@ def train(
         linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
         linker.training.estimate_parameters_using_expectation_maximisation("l.n_name = r.n_name", max_pairs=max_pairs, record_sample_proportion=1.0)
         linker.training.estimate_parameters_using_expectation_maximisation("l.n_domain = r.n_domain", max_pairs=max_pairs, record_sample_proportion=1.0)
-    return _floor_parameters(_m_beside_fixed(linker.misc.save_model_to_json()))
+    return _floor_parameters(linker.misc.save_model_to_json())
 
 
 # A level never (or almost never) seen among true or random pairs keeps this probability instead
@@ -381,25 +381,7 @@ def train_from_labels(
     linker = Linker(_frame(con, db_api, table, cols), settings, log_level=logging.WARNING)
     linker.training.estimate_u_using_random_sampling(max_pairs=max_pairs, seed=seed)
     linker.training.estimate_m_from_label_column(label_column)
-    return _floor_parameters(_m_beside_fixed(linker.misc.save_model_to_json()))
-
-
-def _m_beside_fixed(model: dict[str, Any]) -> dict[str, Any]:
-    """The learned m of a comparison holding a fixed level, as shares of the true pairs outside that level.
-
-    Splink learns a level's m as its share of all true pairs. When a fixed level takes the pairs where the
-    comparison says nothing new (the place, once the company agrees), the other levels' shares shrink with it,
-    though what they should measure is their odds outside that case: P(postcode agrees | match, not the same
-    company). Splink cannot condition one comparison on another, hence this."""
-    for comp in model["comparisons"]:
-        levels = [lv for lv in comp["comparison_levels"] if not lv.get("is_null_level")]
-        learned = [lv for lv in levels if not lv.get("fix_m_probability") and lv.get("m_probability")]
-        if len(learned) == len(levels) or not learned:
-            continue
-        total = sum(lv["m_probability"] for lv in learned)
-        for lv in learned:
-            lv["m_probability"] /= total
-    return model
+    return _floor_parameters(linker.misc.save_model_to_json())
 
 
 def _split_top(sql: str, sep: str) -> list[str]:
