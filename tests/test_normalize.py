@@ -205,21 +205,3 @@ def test_companies_sql_ids_and_domain():
     assert pd.isna(got["k1"].n_siren)
     assert got["1"].n_name == got["732829320"].n_name == "acme"
     assert got["1"].n_phone == "+33123456789"
-
-
-def test_job_title_key_and_common_names():
-    """Titles compare folded, placeholders ('N/A', 'nc', '-') are no title; a name is flagged common from the fixed
-    French list, accents and case aside (2: common first name and surname, 1: common surname, 0: neither)."""
-    df = pd.DataFrame({
-        "source_system": ["hubspot"] * 7, "source_id": [str(i) for i in range(7)],
-        "first_name": ["JEAN", "Anaïs", "Gwenaëlle", "Stéphane", "Jean", None, "Marie"],
-        "last_name": ["martin", "Lefèvre", "Quéffélec", "GARCIA", "Quéffélec", "Martin", "Le Gall"],
-        "job_title": ["D.A.F.", "N/A", "  Directeur   Commercial ", "-", "nc", "🚀", "x" * 10_000],
-    })
-    con = duckdb.connect()
-    con.register("inp", df)
-    n.normalize_contacts_sql(con, "inp", "out")
-    got = con.execute("SELECT n_job_title, n_name_common FROM out ORDER BY CAST(source_id AS INT)").fetchall()
-    assert [g[1] for g in got] == [2, 1, 0, 2, 0, 1, 0]
-    assert [g[0] for g in got][:6] == ["daf", None, "directeur commercial", None, None, None]
-    assert got[6][0].startswith("xxx")  # clipped, kept

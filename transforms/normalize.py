@@ -327,39 +327,6 @@ def sql_clip(col: str) -> str:
     return f"nullif(trim(left(CAST({col} AS VARCHAR), {MAX_LEN})), '')"
 
 
-# The most borne French surnames and the most given first names of today's working generations (INSEE name
-# statistics, births 1940-1999), in rank order. Two records of one such name under one company are often two
-# people (colleagues, a parent and child): the model weighs an exact match on them less. A fixed list, not counts
-# from the data, so that a record's score never depends on the other records (incremental = full rebuild).
-COMMON_SURNAMES_FR: tuple[str, ...] = tuple("""
-Martin Bernard Thomas Petit Robert Richard Durand Dubois Moreau Laurent Simon Michel Lefebvre Leroy Roux David
-Bertrand Morel Fournier Girard Bonnet Dupont Lambert Fontaine Rousseau Vincent Muller Lefevre Faure Andre Mercier
-Blanc Guerin Boyer Garnier Chevalier Francois Legrand Gauthier Garcia Perrin Robin Clement Morin Nicolas Henry
-Roussel Mathieu Gautier Masson""".split())
-COMMON_FIRST_NAMES_FR: tuple[str, ...] = tuple("""
-Jean Michel Pierre Philippe Alain Bernard Daniel Patrick Christian Nicolas Christophe Stephane Sebastien Julien
-David Frederic Olivier Laurent Thierry Eric Pascal Marie Nathalie Isabelle Sylvie Catherine Francoise
-Monique Valerie Sandrine Christine Sophie Stephanie Celine Julie Aurelie Emilie Veronique Martine""".split())
-
-
-# What people type in a title field to get past it: no title, not a title two records could share.
-TITLE_PLACEHOLDERS: frozenset[str] = frozenset(
-    {"n a", "na", "nc", "n c", "nr", "nd", "none", "null", "inconnu", "inconnue", "non renseigne", "non communique",
-     "aucun", "aucune", "autre", "x", "xx", "xxx", "test", "0"})
-
-
-def sql_job_title_key(col: str) -> str:
-    """A job title for comparing: folded like a city; empty, symbols only or a placeholder ('N/A', 'nc') -> NULL."""
-    folded = sql_fold(f"regexp_replace(lower({sql_clip(col)}), '\\b([a-z])\\.', '\\1', 'g')")  # D.A.F. -> daf
-    return f"CASE WHEN {folded} = '' OR list_contains({_sql_list(sorted(TITLE_PLACEHOLDERS))}, {folded}) THEN NULL ELSE {folded} END"
-
-
-def _name_keys(names: tuple[str, ...]) -> list[str]:
-    import unicodedata
-
-    return sorted({"".join(ch for ch in unicodedata.normalize("NFKD", n.lower()) if ch.isalnum()) for n in names})
-
-
 def sql_fold(expr: str) -> str:
     return (
         "trim(regexp_replace(strip_accents(replace(replace(replace(lower("
@@ -596,7 +563,7 @@ def normalize_contacts_sql(
     cols = _columns(con, rel_name)
     # Missing optional columns become NULL so the SQL below can name them.
     needed = ["first_name", "last_name", "email", "phone", "mobile_phone", "company_name", "company_source_id",
-              "city", "postcode", "job_title", "source_system"]
+              "city", "postcode", "source_system"]
     view = _tmp("contacts_in")
     extra = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in needed if c not in cols)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *{', ' + extra if extra else ''} FROM {rel_name}")
@@ -604,7 +571,6 @@ def normalize_contacts_sql(
     names = _value_lut(con, stage, ["first_name", "last_name"], sql_last_name_key)
     comp = _value_lut(con, stage, ["company_name"], sql_company_name_key)
     city = _value_lut(con, stage, ["city"], lambda v: sql_fold(sql_clip(v)))
-    title = _value_lut(con, stage, ["job_title"], sql_job_title_key)
     pc = _value_lut(con, stage, ["postcode"], lambda v: f"nullif(regexp_replace({sql_clip(v)}, '[^0-9A-Za-z]', '', 'g'), '')")
     internal = [c for c in _columns(con, stage) if c.startswith("__") and c not in cols]
     con.execute(
@@ -615,24 +581,18 @@ def normalize_contacts_sql(
                    {ex['email']} AS n_email,
                    {ex['phone']} AS n_phone,
                    {ex['mobile_phone']} AS n_mobile,
-                   fn.k AS n_first_name, ln.k AS n_last_name, co.k AS n_company, ci.k AS n_city, pc.k AS n_postcode,
-                   jt.k AS n_job_title
+                   fn.k AS n_first_name, ln.k AS n_last_name, co.k AS n_company, ci.k AS n_city, pc.k AS n_postcode
             FROM {stage} s {ex['__joins']}
             LEFT JOIN {names} fn ON fn.v = CAST(s.first_name AS VARCHAR)
             LEFT JOIN {names} ln ON ln.v = CAST(s.last_name AS VARCHAR)
             LEFT JOIN {comp} co ON co.v = CAST(s.company_name AS VARCHAR)
             LEFT JOIN {city} ci ON ci.v = CAST(s.city AS VARCHAR)
             LEFT JOIN {pc} pc ON pc.v = CAST(s.postcode AS VARCHAR)
-            LEFT JOIN {title} jt ON jt.v = CAST(s.job_title AS VARCHAR)
         )
-        SELECT base.* EXCLUDE (n_first_name, n_last_name, n_company, n_city, n_postcode, n_job_title),
+        SELECT base.* EXCLUDE (n_first_name, n_last_name, n_company, n_city, n_postcode),
                n_first_name, n_last_name,
                -- full name, insensitive to a first/last swap (name-frequency rules group on it)
                least(n_first_name, n_last_name) || ' ' || greatest(n_first_name, n_last_name) AS n_full_name,
-               -- 2: a common first name and a common surname (COMMON_*_FR), 1: a common surname, 0: neither
-               CASE WHEN NOT list_contains({_sql_list(_name_keys(COMMON_SURNAMES_FR))}, n_last_name) THEN 0
-                    WHEN list_contains({_sql_list(_name_keys(COMMON_FIRST_NAMES_FR))}, n_first_name) THEN 2
-                    ELSE 1 END AS n_name_common,
                {sql_email_local('n_email')} AS n_email_local,
                -- sub-addressing (jean+crm@x.fr) reaches the same mailbox as jean@x.fr
                regexp_replace(n_email, '[+][^@]*@', '@') AS n_email_canon,
@@ -647,11 +607,11 @@ def normalize_contacts_sql(
                -- the CRM company record the contact hangs on: only comparable within one source system
                CASE WHEN {sql_clip('company_source_id')} IS NOT NULL
                     THEN CAST(source_system AS VARCHAR) || chr(31) || {sql_clip('company_source_id')} END AS n_company_ref,
-               n_city, n_postcode, n_job_title
+               n_city, n_postcode
         FROM base
         """
     )
-    for t in (stage, names, comp, city, title, pc):
+    for t in (stage, names, comp, city, pc):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return out_name
 

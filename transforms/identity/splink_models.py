@@ -1,8 +1,8 @@
 """Splink 5 models (DuckDB backend) for the records deterministic rules cannot settle.
 
 Comparisons and blocking rules are plain SQL on the `n_*` columns of the normalised tables.
-No term-frequency adjustments from the data: scores then depend only on the pair and the saved model, so an
-incremental run scores a pair exactly as a full rebuild does (common names are weighed from a fixed list instead).
+No term-frequency adjustments: scores then depend only on the pair and the saved model, so an
+incremental run scores a pair exactly as a full rebuild does.
 
 A trained model is a Splink settings JSON (m/u parameters included). `load_model` reads it;
 `train_*` estimates a new one (u by random sampling, m by EM) and is only called when asked."""
@@ -22,7 +22,7 @@ log = logging.getLogger(__name__)
 
 CONTACT_COLUMNS = [
     "n_first_name", "n_last_name", "n_email", "n_email_canon", "n_email_is_role", "n_email_domain", "n_email_is_free", "n_email_org", "n_phone",
-    "n_mobile", "n_company", "n_company_ref", "n_city", "n_postcode", "n_job_title", "n_name_common",
+    "n_mobile", "n_company", "n_company_ref", "n_city", "n_postcode",
 ]
 COMPANY_COLUMNS = ["source_system", "n_name", "n_siren", "n_domain", "n_phone", "n_address", "n_city", "n_postcode"]
 
@@ -32,14 +32,6 @@ def _level(sql: str, label: str, null: bool = False) -> dict[str, Any]:
     if null:
         d["is_null_level"] = True
     return d
-
-
-def _fixed(level: dict[str, Any], m: float, u: float | None = None) -> dict[str, Any]:
-    """A level whose m (and u) training leaves alone: set where the synthetic truth would teach the wrong weight."""
-    level.update({"m_probability": m, "fix_m_probability": True})
-    if u is not None:
-        level.update({"u_probability": u, "fix_u_probability": True})
-    return level
 
 
 def _jw(col: str, t: float) -> str:
@@ -73,11 +65,6 @@ def contact_settings() -> dict[str, Any]:
                 "output_column_name": "name",
                 "comparison_levels": [
                     _level("n_first_name_l IS NULL OR n_first_name_r IS NULL OR n_last_name_l IS NULL OR n_last_name_r IS NULL", "null", True),
-                    # an exact match on a name many people bear is weaker evidence (normalize.COMMON_*_FR: a fixed
-                    # list, so that the score of a pair does not depend on the other records, as Splink's
-                    # data-derived term frequencies would; the incremental run must score a pair as a full run does)
-                    _level("n_first_name_l = n_first_name_r AND n_last_name_l = n_last_name_r AND n_name_common_l = 2", "exact, common first name and surname"),
-                    _level("n_first_name_l = n_first_name_r AND n_last_name_l = n_last_name_r AND n_name_common_l = 1", "exact, common surname"),
                     _level("n_first_name_l = n_first_name_r AND n_last_name_l = n_last_name_r", "exact"),
                     _level("n_first_name_l = n_last_name_r AND n_last_name_l = n_first_name_r", "swapped"),
                     # one typo in one part, the other part exact (straight or swapped)
@@ -132,18 +119,6 @@ def contact_settings() -> dict[str, Any]:
                     _level("n_postcode_l = n_postcode_r", "postcode exact"),
                     _level("n_city_l = n_city_r", "city exact"),
                     _level("ELSE", "else"),
-                ],
-            },
-            {
-                # Tells same-name colleagues apart. Titles are free text typed in each CRM and change with a
-                # promotion, so a different title is weak evidence. Its m is set, not learned: how often a person's
-                # two records disagree on the title is a fact about real CRMs that synthetic truth cannot teach.
-                # Assumed: 3 in 10 (the bench generator changes 2 in 10 by default, 3 in 10 in its hard variant).
-                "output_column_name": "job_title",
-                "comparison_levels": [
-                    _level("n_job_title_l IS NULL OR n_job_title_r IS NULL", "null", True),
-                    _fixed(_level("n_job_title_l = n_job_title_r", "exact"), 0.7),
-                    _fixed(_level("ELSE", "else"), 0.3),
                 ],
             },
         ],
