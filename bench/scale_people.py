@@ -6,7 +6,9 @@ return pandas frames in the identity input contract plus a truth column (`person
 names, more missing e-mails, and distinct people behind one shared family or role mailbox. A
 duplicate record may carry another address of the same person (a private free-mail address or a
 sub-address), as real CRMs do, and may show another job title (typed otherwise or changed since: 2 in 10
-copies, 3 in 10 in the hard variant) or none (1 in 10, 2 in 10).
+copies, 3 in 10 in the hard variant) or none (1 in 10, 2 in 10). A record hangs on its company's CRM record
+(`company_source_id`) but for 1 in 10, and carries the company the pipeline resolved
+that record to (`company_entity_key`, the same whichever CRM holds the contact) unless `company_entities=False`.
 
     python bench/scale_people.py contacts 100000 out.parquet [--hard] [--seed 1]
 """
@@ -179,12 +181,15 @@ def _companies_world(r: random.Random, n: int, last_names: list[str]) -> list[di
     return out
 
 
-def generate_contacts(n_records: int = 10_000, seed: int = 1, variant: str = "default", dup_rate: float = 0.25) -> pd.DataFrame:
-    """Contacts in the identity input contract + `person_key` (truth)."""
+def generate_contacts(n_records: int = 10_000, seed: int = 1, variant: str = "default", dup_rate: float = 0.25,
+                      company_entities: bool = True) -> pd.DataFrame:
+    """Contacts in the identity input contract + `person_key` (truth). `company_entities`: fill
+    `company_entity_key` as the pipeline does (the company crosswalk's key); False: a CRM export as it comes."""
     hard = variant == "hard"
     r = random.Random(seed)
     # titles of the other copies drawn apart, so that the rest of a seed's world stays as it was before titles changed
     r_title = random.Random(seed * 1_000_003 + 17)
+    r_company = random.Random(seed * 1_000_003 + 29)  # which records hang on no company record
     last_names = _make_last_names(r, max(2000, n_records // 8))
     n_persons = int(n_records / (1 + dup_rate * 1.3))
     companies = _companies_world(r, max(10, n_persons // 6), last_names)
@@ -263,6 +268,8 @@ def generate_contacts(n_records: int = 10_000, seed: int = 1, variant: str = "de
                     t = r_title.choice([x for x in TITLES if x and x != title])
                 elif r_title.random() < (0.2 if hard else 0.1):
                     t = None
+            # a record not associated with its company in the CRM: no company record, so no resolved company
+            linked = r_company.random() >= 0.1
             rows.append({
                 "source_system": src,
                 "source_id": f"{src[:2]}-{len(rows):08d}",
@@ -271,7 +278,9 @@ def generate_contacts(n_records: int = 10_000, seed: int = 1, variant: str = "de
                 "phone": _phone_style(r, p) if r.random() < 0.5 else None,
                 "mobile_phone": _phone_style(r, p),
                 "company_name": _restyle(r, f"{comp['name']} {comp['form']}".strip()) if r.random() < 0.9 else None,
-                "company_source_id": comp["key"],
+                "company_source_id": comp["key"] if linked else None,
+                # the company the pipeline's company crosswalk resolved the CRM record to (the same for both CRMs)
+                "company_entity_key": comp["key"] if company_entities and linked else None,
                 "city": comp["city"] if r.random() < 0.8 else None,
                 "postcode": comp["postcode"] if r.random() < 0.7 else None,
                 "job_title": t,

@@ -22,8 +22,9 @@ sys.path.insert(0, str(HERE.parent))
 
 SEEDS = {"default": 101, "hard": 202}
 # bumped when a kind's comparisons or blocking rules change (contacts v3: "one typo" name level, company named by the
-# e-mail domain; v4: swapped names and both initials blocked under one company record)
-VERSIONS = {"contacts": "v4", "companies": "v2"}
+# e-mail domain; v4: swapped names and both initials blocked under one company record; v5: the resolved company
+# compared across CRMs (company_entity_key), job title)
+VERSIONS = {"contacts": "v5", "companies": "v2"}
 
 
 def labelled_frame(kind: str, n: int):

@@ -38,12 +38,22 @@ COMPANY_INPUTS = {
         join staging.billing_customers c on c.source_system = d.source_system and c.customer_id = d.customer_id
         where not d.is_deleted""",
 }
-CONTACT_INPUTS = {
-    ("staging", "contacts"): """
-        select source_system, contact_id as source_id, first_name, last_name, email, phone, mobile_phone,
-               company_name, company_id as company_source_id, city, postcode, job_title, updated_at
-        from staging.contacts where not is_deleted""",
-}
+def _contacts_input(wh: Warehouse) -> str:
+    """The contacts with company_entity_key: the company the company crosswalk resolved the contact's CRM company
+    to, so that a HubSpot and a Koban record of one person compare as "same company" (a CRM's company ids mean
+    nothing to the other). NULL (each CRM's own ids then) while the company crosswalk is not built."""
+    resolved = wh.table_exists("core", "company_crosswalk")
+    return f"""
+        select c.source_system, c.contact_id as source_id, c.first_name, c.last_name, c.email, c.phone,
+               c.mobile_phone, c.company_name, c.company_id as company_source_id, c.city, c.postcode, c.job_title,
+               c.updated_at, {"x.entity_key" if resolved else "cast(null as text)"} as company_entity_key
+        from staging.contacts c
+        {"left join core.company_crosswalk x on x.source_system = c.source_system and x.source_id = c.company_id"
+         if resolved else ""}
+        where not c.is_deleted"""
+
+
+CONTACT_INPUTS = {("staging", "contacts"): _contacts_input}
 
 
 def _gather(wh: Warehouse, inputs: dict, log) -> "pa.Table":  # noqa: F821
@@ -52,7 +62,7 @@ def _gather(wh: Warehouse, inputs: dict, log) -> "pa.Table":  # noqa: F821
     tables = []
     for (schema, table), sql in inputs.items():
         if wh.table_exists(schema, table):
-            tables.append(wh.query_arrow(sql))
+            tables.append(wh.query_arrow(sql(wh) if callable(sql) else sql))
         else:
             log.warning(f"identity: {schema}.{table} not built yet, left out")
     return pa.concat_tables(tables, promote_options="permissive") if tables else None
@@ -132,6 +142,8 @@ def _write(context, wh: Warehouse, kind: str, run, table: str, model_key: str) -
 
 
 _COMPANY_DEPS = [dg.AssetKey(list(k)) for k in COMPANY_INPUTS] + [dg.AssetKey(["staging", "billing_customers"])]
+# the contacts read the company crosswalk (company_entity_key): the companies are resolved first
+_CONTACT_DEPS = [dg.AssetKey(list(k)) for k in CONTACT_INPUTS] + [dg.AssetKey(["core", "company_crosswalk"])]
 
 
 @dg.multi_asset(
@@ -143,11 +155,11 @@ _COMPANY_DEPS = [dg.AssetKey(list(k)) for k in COMPANY_INPUTS] + [dg.AssetKey(["
                      kinds={"splink", "duckdb"},
                      description="Golden company fields of the CRM and billing records, chosen by survivorship, each "
                                  "with the source it came from."),
-        dg.AssetSpec(dg.AssetKey(["core", "contact_crosswalk"]), group_name="core",
-                     deps=[dg.AssetKey(list(k)) for k in CONTACT_INPUTS], kinds={"splink", "duckdb"},
+        dg.AssetSpec(dg.AssetKey(["core", "contact_crosswalk"]), group_name="core", deps=_CONTACT_DEPS,
+                     kinds={"splink", "duckdb"},
                      description="Which real person every CRM contact record belongs to, and why."),
-        dg.AssetSpec(dg.AssetKey(["core", "contact_golden"]), group_name="core",
-                     deps=[dg.AssetKey(list(k)) for k in CONTACT_INPUTS], kinds={"splink", "duckdb"},
+        dg.AssetSpec(dg.AssetKey(["core", "contact_golden"]), group_name="core", deps=_CONTACT_DEPS,
+                     kinds={"splink", "duckdb"},
                      description="Golden contact fields chosen by survivorship, each with the source it came from."),
     ],
     can_subset=True,

@@ -463,7 +463,7 @@ def test_identity_settings_come_from_the_sales_model_and_are_kept_in_the_warehou
     assert cfg.match_threshold == row.match_threshold == 0.9999 and cfg.survivorship.source_priority == ["hubspot", "koban"]
     # what the warehouse kept reproduces the crosswalk outside the pipeline: `crm-etl resolve --identity-model`
     export = tmp_path / "contacts.parquet"
-    duckdb_warehouse.query_arrow(CONTACT_INPUTS[("staging", "contacts")]).to_pandas().to_parquet(export)
+    duckdb_warehouse.query_arrow(CONTACT_INPUTS[("staging", "contacts")](duckdb_warehouse)).to_pandas().to_parquet(export)
     out = tmp_path / "again.parquet"
     cli = CliRunner().invoke(main, ["resolve", "contacts", str(export), "--out", str(out),
                                     "--identity-model", strict["identity_model"].value[:10]],
@@ -497,3 +497,46 @@ def test_two_copies_of_one_state_never_name_their_updates_alike(people, tmp_path
     b = _run("contacts", base.iloc[:-2], copy)[0]
     assert a.mode == b.mode == "incremental"
     assert a.delta_from == b.delta_from == first.version and a.version != b.version
+
+
+def test_contacts_of_two_crms_compare_through_their_resolved_company(duckdb_warehouse):
+    """A HubSpot and a Koban record of one Eric Martin, each hanging on its own CRM's record of one company (linked by
+    the SIREN in the company crosswalk), neither naming the company: the pipeline hands the contacts the resolved
+    company, so they are one person. The Eric Martin of another company stays apart."""
+    import dagster as dg
+    from datetime import datetime
+
+    from pipelines.identity_assets import identity_resolution
+    from pipelines.resources import WarehouseResource
+
+    t = datetime(2026, 1, 1)
+    company = dict(siret=None, vat_number=None, phone=None, address=None, postcode="30000", city="Nîmes",
+                   updated_at=t, is_deleted=False)
+    companies = pd.DataFrame([
+        dict(source_system="hubspot", company_id="h1", name="Garage Roux", siren="732829320", domain="garageroux.fr", **company),
+        dict(source_system="koban", company_id="k7", name="GARAGE ROUX SARL", siren="732829320", domain=None, **company),
+        dict(source_system="koban", company_id="k8", name="Transports Vilot", siren="552100554", domain=None, **company),
+    ])
+
+    def contact(src, cid, first, last, company_id):
+        return dict(source_system=src, contact_id=cid, first_name=first, last_name=last, email=None, phone=None,
+                    mobile_phone=None, company_name=None, company_id=company_id, city="Nîmes", postcode="30000",
+                    job_title=None, updated_at=t, is_deleted=False)
+
+    # Eric and Martin common in the base, so that no rare-name rule links the records whatever their company
+    filler = ([contact("hubspot", f"e{i}", "Eric", f"Nom{i}", None) for i in range(40)]
+              + [contact("hubspot", f"m{i}", f"Prenom{i}", "Martin", None) for i in range(40)]
+              + [contact("hubspot", f"f{i}", f"Autre{i}", f"Famille{i}", None) for i in range(320)])
+    contacts = pd.DataFrame(filler + [contact("hubspot", "c1", "Eric", "Martin", "h1"),
+                                      contact("koban", "c2", "ERIC", "MARTIN", "k7"),
+                                      contact("koban", "c3", "Eric", "Martin", "k8")])
+    duckdb_warehouse.write_frame("staging", "companies", companies)
+    duckdb_warehouse.write_frame("staging", "contacts", contacts)
+    result = dg.materialize([identity_resolution], resources={"warehouse": WarehouseResource(url=duckdb_warehouse.url)})
+    assert result.success
+    keys = dict(duckdb_warehouse.query_df(
+        "select source_system || ':' || source_id as k, entity_key from core.contact_crosswalk").itertuples(index=False))
+    companies_linked = duckdb_warehouse.query_df(
+        "select count(distinct entity_key) as n from core.company_crosswalk where source_id in ('h1', 'k7')").n[0]
+    assert companies_linked == 1
+    assert keys["hubspot:c1"] == keys["koban:c2"] != keys["koban:c3"]

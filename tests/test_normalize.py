@@ -205,3 +205,17 @@ def test_companies_sql_ids_and_domain():
     assert pd.isna(got["k1"].n_siren)
     assert got["1"].n_name == got["732829320"].n_name == "acme"
     assert got["1"].n_phone == "+33123456789"
+
+
+def test_job_title_key():
+    """Titles compare folded, initials' dots dropped; placeholders ('N/A', 'nc', '-'), symbols and emoji are no title;
+    a 10,000-character title is clipped, not refused."""
+    titles = ["D.A.F.", "N/A", "  Directeur   Commercial ", "-", "nc", "🚀", "Non renseigné", "x" * 10_000, None]
+    df = pd.DataFrame({"source_system": "hubspot", "source_id": [str(i) for i in range(len(titles))],
+                       "first_name": "Jean", "last_name": "Martin", "job_title": titles})
+    con = duckdb.connect()
+    con.register("inp", df)
+    n.normalize_contacts_sql(con, "inp", "out")
+    got = [r[0] for r in con.execute("SELECT n_job_title FROM out ORDER BY CAST(source_id AS INT)").fetchall()]
+    assert got[:7] == ["daf", None, "directeur commercial", None, None, None, None]
+    assert got[7].startswith("xxx") and len(got[7]) < 10_000 and got[8] is None

@@ -327,6 +327,18 @@ def sql_clip(col: str) -> str:
     return f"nullif(trim(left(CAST({col} AS VARCHAR), {MAX_LEN})), '')"
 
 
+# What people type in a title field to get past it: no title, not a title two records could share.
+TITLE_PLACEHOLDERS: frozenset[str] = frozenset(
+    {"n a", "na", "nc", "n c", "nr", "nd", "none", "null", "inconnu", "inconnue", "non renseigne", "non communique",
+     "aucun", "aucune", "autre", "x", "xx", "xxx", "test", "0"})
+
+
+def sql_job_title_key(col: str) -> str:
+    """A job title for comparing: folded like a city; empty, symbols only or a placeholder ('N/A', 'nc') -> NULL."""
+    folded = sql_fold(f"regexp_replace(lower({sql_clip(col)}), '\\b([a-z])\\.', '\\1', 'g')")  # D.A.F. -> daf
+    return f"CASE WHEN {folded} = '' OR list_contains({_sql_list(sorted(TITLE_PLACEHOLDERS))}, {folded}) THEN NULL ELSE {folded} END"
+
+
 def sql_fold(expr: str) -> str:
     return (
         "trim(regexp_replace(strip_accents(replace(replace(replace(lower("
@@ -563,7 +575,7 @@ def normalize_contacts_sql(
     cols = _columns(con, rel_name)
     # Missing optional columns become NULL so the SQL below can name them.
     needed = ["first_name", "last_name", "email", "phone", "mobile_phone", "company_name", "company_source_id",
-              "city", "postcode", "source_system"]
+              "company_entity_key", "city", "postcode", "job_title", "source_system"]
     view = _tmp("contacts_in")
     extra = ", ".join(f"CAST(NULL AS VARCHAR) AS {c}" for c in needed if c not in cols)
     con.execute(f"CREATE OR REPLACE TEMP VIEW {view} AS SELECT *{', ' + extra if extra else ''} FROM {rel_name}")
@@ -571,6 +583,7 @@ def normalize_contacts_sql(
     names = _value_lut(con, stage, ["first_name", "last_name"], sql_last_name_key)
     comp = _value_lut(con, stage, ["company_name"], sql_company_name_key)
     city = _value_lut(con, stage, ["city"], lambda v: sql_fold(sql_clip(v)))
+    title = _value_lut(con, stage, ["job_title"], sql_job_title_key)
     pc = _value_lut(con, stage, ["postcode"], lambda v: f"nullif(regexp_replace({sql_clip(v)}, '[^0-9A-Za-z]', '', 'g'), '')")
     internal = [c for c in _columns(con, stage) if c.startswith("__") and c not in cols]
     con.execute(
@@ -581,15 +594,17 @@ def normalize_contacts_sql(
                    {ex['email']} AS n_email,
                    {ex['phone']} AS n_phone,
                    {ex['mobile_phone']} AS n_mobile,
-                   fn.k AS n_first_name, ln.k AS n_last_name, co.k AS n_company, ci.k AS n_city, pc.k AS n_postcode
+                   fn.k AS n_first_name, ln.k AS n_last_name, co.k AS n_company, ci.k AS n_city, pc.k AS n_postcode,
+                   jt.k AS n_job_title
             FROM {stage} s {ex['__joins']}
             LEFT JOIN {names} fn ON fn.v = CAST(s.first_name AS VARCHAR)
             LEFT JOIN {names} ln ON ln.v = CAST(s.last_name AS VARCHAR)
             LEFT JOIN {comp} co ON co.v = CAST(s.company_name AS VARCHAR)
             LEFT JOIN {city} ci ON ci.v = CAST(s.city AS VARCHAR)
             LEFT JOIN {pc} pc ON pc.v = CAST(s.postcode AS VARCHAR)
+            LEFT JOIN {title} jt ON jt.v = CAST(s.job_title AS VARCHAR)
         )
-        SELECT base.* EXCLUDE (n_first_name, n_last_name, n_company, n_city, n_postcode),
+        SELECT base.* EXCLUDE (n_first_name, n_last_name, n_company, n_city, n_postcode, n_job_title),
                n_first_name, n_last_name,
                -- full name, insensitive to a first/last swap (name-frequency rules group on it)
                least(n_first_name, n_last_name) || ' ' || greatest(n_first_name, n_last_name) AS n_full_name,
@@ -604,14 +619,17 @@ def normalize_contacts_sql(
                CASE WHEN NOT {sql_is_free_domain(sql_email_domain('n_email'))} THEN nullif(regexp_replace(
                    regexp_extract({sql_email_domain('n_email')}, '([^.]+)[.][^.]+$', 1), '[^a-z0-9]', '', 'g'), '') END AS n_email_org,
                n_company,
-               -- the CRM company record the contact hangs on: only comparable within one source system
-               CASE WHEN {sql_clip('company_source_id')} IS NOT NULL
+               -- the company the contact hangs on: its resolved company (the company crosswalk's entity key), the same
+               -- whichever CRM holds the contact, or else its CRM company record, comparable within one source system
+               CASE WHEN {sql_clip('company_entity_key')} IS NOT NULL
+                    THEN 'entity' || chr(31) || {sql_clip('company_entity_key')}
+                    WHEN {sql_clip('company_source_id')} IS NOT NULL
                     THEN CAST(source_system AS VARCHAR) || chr(31) || {sql_clip('company_source_id')} END AS n_company_ref,
-               n_city, n_postcode
+               n_city, n_postcode, n_job_title
         FROM base
         """
     )
-    for t in (stage, names, comp, city, pc):
+    for t in (stage, names, comp, city, title, pc):
         con.execute(f"DROP TABLE IF EXISTS {t}")
     return out_name
 

@@ -19,7 +19,8 @@ from .golden import golden_table
 
 CONTRACT = {
     "contacts": ["source_system", "source_id", "first_name", "last_name", "email", "phone", "mobile_phone",
-                 "company_name", "company_source_id", "city", "postcode", "job_title", "updated_at"],
+                 "company_name", "company_source_id", "city", "postcode", "job_title", "updated_at",
+                 "company_entity_key"],
     "companies": ["source_system", "source_id", "name", "siren", "siret", "vat_number", "domain", "phone",
                   "address", "postcode", "city", "updated_at", "metadata_crm_company_id", "email"],
 }
