@@ -327,6 +327,11 @@ def sql_clip(col: str) -> str:
     return f"nullif(trim(left(CAST({col} AS VARCHAR), {MAX_LEN})), '')"
 
 
+def _sql_initials_undotted(col: str) -> str:
+    """Lower-cased, the dot after a single letter dropped: 'S.A.R.L.' -> 'sarl', 'D.A.F.' -> 'daf'."""
+    return f"regexp_replace(lower({sql_clip(col)}), '\\b([a-z])\\.', '\\1', 'g')"
+
+
 # What people type in a title field to get past it: no title, not a title two records could share.
 TITLE_PLACEHOLDERS: frozenset[str] = frozenset(
     {"n a", "na", "nc", "n c", "nr", "nd", "none", "null", "inconnu", "inconnue", "non renseigne", "non communique",
@@ -335,7 +340,7 @@ TITLE_PLACEHOLDERS: frozenset[str] = frozenset(
 
 def sql_job_title_key(col: str) -> str:
     """A job title for comparing: folded like a city; empty, symbols only or a placeholder ('N/A', 'nc') -> NULL."""
-    folded = sql_fold(f"regexp_replace(lower({sql_clip(col)}), '\\b([a-z])\\.', '\\1', 'g')")  # D.A.F. -> daf
+    folded = sql_fold(_sql_initials_undotted(col))
     return f"CASE WHEN {folded} = '' OR list_contains({_sql_list(sorted(TITLE_PLACEHOLDERS))}, {folded}) THEN NULL ELSE {folded} END"
 
 
@@ -357,8 +362,7 @@ def sql_last_name_key(col: str) -> str:
 
 
 def sql_company_name_key(col: str) -> str:
-    dotted = f"regexp_replace(lower({sql_clip(col)}), '\\b([a-z])\\.', '\\1', 'g')"
-    toks = f"list_filter(str_split({sql_fold(dotted)}, ' '), t -> t <> '' AND NOT list_contains({_sql_list(LEGAL_FORM_TOKENS)}, t))"
+    toks = f"list_filter(str_split({sql_fold(_sql_initials_undotted(col))}, ' '), t -> t <> '' AND NOT list_contains({_sql_list(LEGAL_FORM_TOKENS)}, t))"
     return f"nullif(array_to_string({toks}, ' '), '')"
 
 
