@@ -31,6 +31,7 @@ import gzip
 import hashlib
 import json
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
@@ -298,13 +299,10 @@ class DltFiles:
 
     def to_delete(self) -> dict[str, int]:
         """Files that erase deletes, per pipeline (a whole package counts its files)."""
-        out: dict[str, int] = {}
-        for f in self.files:
-            out[_pipeline_of(self.root, f)] = out.get(_pipeline_of(self.root, f), 0) + 1
+        out: Counter[str] = Counter(_pipeline_of(self.root, f) for f in self.files)
         for pkg in self.packages:
-            n = sum(1 for f in pkg.rglob("*") if f.is_file())
-            out[_pipeline_of(self.root, pkg)] = out.get(_pipeline_of(self.root, pkg), 0) + n
-        return out
+            out[_pipeline_of(self.root, pkg)] += sum(1 for f in pkg.rglob("*") if f.is_file())
+        return dict(out)
 
 
 class PendingPackages(Exception):
