@@ -19,7 +19,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 
-def run_case(kind: str, n: int, variant: str, incremental: float, seed: int) -> dict:
+def run_case(kind: str, n: int, variant: str, incremental: float, seed: int, names: str = "france") -> dict:
     import duckdb
     import pandas as pd
 
@@ -30,7 +30,7 @@ def run_case(kind: str, n: int, variant: str, incremental: float, seed: int) -> 
     gen = generate_contacts if kind == "contacts" else generate_companies
     key = "person_key" if kind == "contacts" else "company_key"
     t0 = time.perf_counter()
-    df = gen(n, seed=seed, variant=variant)
+    df = gen(n, seed=seed, variant=variant, **({"names": names} if kind == "contacts" else {}))
     gen_s = time.perf_counter() - t0
     con = duckdb.connect()
     con.register("truth", df[["source_system", "source_id", key]])
@@ -40,7 +40,8 @@ def run_case(kind: str, n: int, variant: str, incremental: float, seed: int) -> 
     t0, c0 = time.perf_counter(), time.process_time()
     res = resolve(kind, inp if changes is None else base, con=con, passthrough=[])
     full_s, full_cpu = time.perf_counter() - t0, time.process_time() - c0
-    out = {"kind": kind, "n": len(inp), "variant": variant, "generate_s": round(gen_s, 1), "full_s": round(full_s, 1), "full_cpu_s": round(full_cpu, 1),
+    label = f"{variant}, {names} names" if kind == "contacts" and names != "france" else variant
+    out = {"kind": kind, "n": len(inp), "variant": label, "generate_s": round(gen_s, 1), "full_s": round(full_s, 1), "full_cpu_s": round(full_cpu, 1),
            "steps": {k: round(v, 1) for k, v in res.timings.items()}, "entities": res.counts["entities"]}
     if changes is not None:
         t0, c0 = time.perf_counter(), time.process_time()
@@ -62,11 +63,13 @@ def main() -> None:
     ap.add_argument("--incremental", type=float, default=0.01)
     ap.add_argument("--quality-only", action="store_true")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--names", default="france", choices=["france", "skewed"],
+                    help="contacts: how often names recur (scale_people.NAMES; skewed: the homonym stress test)")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.case:
         kind, n, variant, inc = a.case.split(":")
-        print(json.dumps(run_case(kind, int(n), variant, float(inc), a.seed)))
+        print(json.dumps(run_case(kind, int(n), variant, float(inc), a.seed, a.names)))
         return
     cases = []
     for kind in ("contacts", "companies"):
@@ -77,8 +80,8 @@ def main() -> None:
         cases += [("companies", n, "default", a.incremental) for n in a.companies if n]
     rows = []
     for kind, n, variant, inc in cases:
-        p = subprocess.run([sys.executable, __file__, "--case", f"{kind}:{n}:{variant}:{inc}", "--seed", str(a.seed)],
-                           capture_output=True, text=True)
+        p = subprocess.run([sys.executable, __file__, "--case", f"{kind}:{n}:{variant}:{inc}", "--seed", str(a.seed),
+                            "--names", a.names], capture_output=True, text=True)
         if p.returncode:
             print(f"{kind} {n} {variant}: FAILED\n{p.stderr[-2000:]}", file=sys.stderr)
             continue

@@ -103,6 +103,8 @@ def main() -> None:
     ap.add_argument("--delete", type=float, nargs="*", default=[0.01])
     ap.add_argument("--verify", action="store_true", help="also rebuild every input in full and compare the results")
     ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--names", default="france", choices=["france", "skewed"],
+                    help="contacts: how often names recur (scale_people.NAMES)")
     ap.add_argument("--run", nargs=4, help=argparse.SUPPRESS)  # state parquet full|incremental warehouse
     ap.add_argument("--work", help="keep the inputs and states in this folder (default: a temporary one, removed)")
     a = ap.parse_args()
@@ -124,7 +126,8 @@ def main() -> None:
             df.reset_index(drop=True).to_parquet(p)
         inputs.append((label, p))
 
-    total = gen(int(a.n * (1 + max(a.change or [0]) / 2)) + 1, seed=a.seed).drop(columns=key).reset_index(drop=True)
+    total = gen(int(a.n * (1 + max(a.change or [0]) / 2)) + 1, seed=a.seed,
+                **({"names": a.names} if a.kind == "contacts" else {})).drop(columns=key).reset_index(drop=True)
     base = total.iloc[: a.n]
     save("no change", base)
     for share in a.change:

@@ -9,14 +9,16 @@ sub-address), as real CRMs do, and may show another job title (typed otherwise o
 copies, 3 in 10 in the hard variant) or none (1 in 10, 2 in 10). A record hangs on its company's CRM record
 (`company_source_id`) but for 1 in 10, and carries the company the pipeline resolved
 that record to (`company_entity_key`, the same whichever CRM holds the contact) unless `company_entities=False`.
+Names recur about as often as in France, or, with `names="skewed"`, as a stress test for homonyms (NAMES).
 
-    python bench/scale_people.py contacts 100000 out.parquet [--hard] [--seed 1]
+    python bench/scale_people.py contacts 100000 out.parquet [--hard] [--seed 1] [--names skewed]
 """
 from __future__ import annotations
 
 import argparse
 import random
 import string
+from itertools import accumulate
 from datetime import datetime, timedelta
 
 import pandas as pd
@@ -159,6 +161,27 @@ def _zipf_choice(r: random.Random, items: list, s: float = 1.0):
     return items[min(idx, n - 1)]
 
 
+#: How often a person's names recur (generate_contacts' `names`):
+#:  - "france", the default: about as often as in France. 1 surname in 10 is one of LAST_REAL, France's commonest,
+#:    weighted 1/sqrt(rank): Martin for 0.41% of people (in France, about 0.35%), the ten first for 2.1%. The others
+#:    are the generated surnames, evenly (each under 0.05% at 8,000 records). First names weigh 1/rank**0.4 down
+#:    FIRST: Jean for 3.4% of people, about the share of the commonest first names of working-age French adults.
+#:  - "skewed": the Zipf law this generator drew both names with until Dec 2026 (1/rank down short lists: Jean for
+#:    ~14% of people, Martin for ~9%). Two people share a full name over a hundred times as often as with "france",
+#:    and 14 pairs of colleagues do at 8,000 records (seed 11; none with "france"): a stress test for homonyms,
+#:    reported beside the default in bench/results_identity.md.
+NAMES = ("france", "skewed")
+_FIRST_CUM = list(accumulate(1 / (k + 1) ** 0.4 for k in range(len(FIRST))))
+_LAST_REAL_CUM = list(accumulate(1 / (k + 1) ** 0.5 for k in range(len(LAST_REAL))))
+
+
+def _french_names(r: random.Random, last_names: list[str]) -> tuple[str, str]:
+    first = r.choices(FIRST, cum_weights=_FIRST_CUM)[0]
+    if r.random() < 0.1 or len(last_names) <= len(LAST_REAL):
+        return first, r.choices(LAST_REAL, cum_weights=_LAST_REAL_CUM)[0]
+    return first, last_names[r.randrange(len(LAST_REAL), len(last_names))]
+
+
 def _companies_world(r: random.Random, n: int, last_names: list[str]) -> list[dict]:
     out = []
     used_dom = set()
@@ -182,11 +205,15 @@ def _companies_world(r: random.Random, n: int, last_names: list[str]) -> list[di
 
 
 def generate_contacts(n_records: int = 10_000, seed: int = 1, variant: str = "default", dup_rate: float = 0.25,
-                      company_entities: bool = True) -> pd.DataFrame:
+                      company_entities: bool = True, names: str = "france") -> pd.DataFrame:
     """Contacts in the identity input contract + `person_key` (truth). `company_entities`: fill
-    `company_entity_key` as the pipeline does (the company crosswalk's key); False: a CRM export as it comes."""
+    `company_entity_key` as the pipeline does (the company crosswalk's key); False: a CRM export as it comes.
+    `names`: how often names recur, "france" or "skewed" (see NAMES)."""
+    if names not in NAMES:
+        raise ValueError(f"names must be one of {NAMES}, not {names!r}")
     hard = variant == "hard"
     r = random.Random(seed)
+    r_names = random.Random(seed * 1_000_003 + 43)  # "france" names, drawn apart (the rest of the world unchanged)
     # titles of the other copies drawn apart, so that the rest of a seed's world stays as it was before titles changed
     r_title = random.Random(seed * 1_000_003 + 17)
     r_company = random.Random(seed * 1_000_003 + 29)  # which records hang on no company record
@@ -203,6 +230,8 @@ def generate_contacts(n_records: int = 10_000, seed: int = 1, variant: str = "de
         comp = r.choice(companies)
         first = _zipf_choice(r, FIRST)
         last = _zipf_choice(r, last_names)
+        if names == "france":  # the skewed draws above still made, so that every other draw stays as it was
+            first, last = _french_names(r_names, last_names)
         phone = _mobile(("06" if r.random() < 0.5 else "07") + f"{r.randrange(10**8):08d}") if r.random() < 0.6 else None
         k = r.random()
         if k < 0.75:
@@ -363,9 +392,11 @@ def main() -> None:
     ap.add_argument("out")
     ap.add_argument("--hard", action="store_true")
     ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--names", choices=NAMES, default="france", help="contacts: how often names recur (see NAMES)")
     a = ap.parse_args()
-    gen = generate_contacts if a.kind == "contacts" else generate_companies
-    df = gen(a.n, seed=a.seed, variant="hard" if a.hard else "default")
+    variant = "hard" if a.hard else "default"
+    df = (generate_contacts(a.n, seed=a.seed, variant=variant, names=a.names) if a.kind == "contacts"
+          else generate_companies(a.n, seed=a.seed, variant=variant))
     df.to_parquet(a.out, index=False) if a.out.endswith(".parquet") else df.to_csv(a.out, index=False)
     print(f"{len(df)} {a.kind} -> {a.out}")
 

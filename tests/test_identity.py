@@ -224,23 +224,32 @@ def test_company_rules():
     assert rules["k1"] == "domain_and_name" and rules["732829320"] == "same_siren"
 
 
-def _quality(kind, n, variant, seed=3):
+def _quality(kind, n, variant, seed=3, **kw):
     gen = generate_contacts if kind == "contacts" else generate_companies
     key = "person_key" if kind == "contacts" else "company_key"
-    df = gen(n, seed=seed, variant=variant)
+    df = gen(n, seed=seed, variant=variant, **kw)
     con = duckdb.connect()
     con.register("truth", df[["source_system", "source_id", key]])
     res = (resolve_contacts if kind == "contacts" else resolve_companies)(df.drop(columns=key), con=con)
     return pairwise_scores(con, res.crosswalk, "truth", key)
 
 
-# The floors issue 4 asks for, on the synthetic sets of 8,000 records (seed 3; the bench uses seed 7).
-# Measured (contacts model v5): contacts P 0.9988 / R 0.9971 default, P 0.9971 / R 0.9933 hard; companies P 0.9996 /
-# R 0.9967 default, P 0.9992 / R 0.9928 hard. Other seeds: bench/results_identity.md (contacts default precision
-# 0.9927 on seed 11).
+# The floors issue 4 asks for, on the synthetic sets of 8,000 records (seed 3; the bench uses seed 7), names as
+# common as in France. Measured (contacts model v5): contacts P 1.0000 / R 0.9979 default, P 1.0000 / R 0.9937 hard;
+# companies P 0.9996 / R 0.9967 default, P 0.9992 / R 0.9928 hard. Other seeds: bench/results_identity.md.
 @pytest.mark.parametrize("variant", ["default", "hard"])
 def test_contacts_quality_floor(variant):
     s = _quality("contacts", 8000, variant)
+    assert s["precision"] >= 0.995 and s["recall"] >= 0.98, s
+
+
+# The homonym stress test: names drawn as skewed as Zipf's law makes them (Jean for 14% of people, Martin for 9%), so
+# that colleagues of one company share a full name over a hundred times as often as in France, and only the e-mail,
+# phone or job title tells them apart. Measured on seed 3: P 0.9988 / R 0.9971 default, P 0.9971 / R 0.9933 hard
+# (seed 11 falls to P 0.9927: bench/results_identity.md). Same floor, one seed.
+@pytest.mark.parametrize("variant", ["default", "hard"])
+def test_contacts_quality_with_common_homonyms(variant):
+    s = _quality("contacts", 8000, variant, names="skewed")
     assert s["precision"] >= 0.995 and s["recall"] >= 0.98, s
 
 
