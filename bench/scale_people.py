@@ -162,14 +162,16 @@ def _zipf_choice(r: random.Random, items: list, s: float = 1.0):
 
 
 #: How often a person's names recur (generate_contacts' `names`):
-#:  - "france", the default: about as often as in France. 1 surname in 10 is one of LAST_REAL, France's commonest,
+#:  - "france", the default: closer to France, still harder. 1 surname in 10 is one of LAST_REAL, France's commonest,
 #:    weighted 1/sqrt(rank): Martin for 0.41% of people (in France, about 0.35%), the ten first for 2.1%. The others
 #:    are the generated surnames, evenly (each under 0.05% at 8,000 records). First names weigh 1/rank**0.4 down
-#:    FIRST: Jean for 3.4% of people, about the share of the commonest first names of working-age French adults.
+#:    FIRST: Jean for 3.4% of people, more than any first name among French adults (the commonest, 1-2% each).
+#:    Two people share a full name with probability 5.4e-6 at 8,000 records; in France, by our estimate from those
+#:    shares, nearer 5e-7: homonyms stay about ten times as common as they are.
 #:  - "skewed": the Zipf law this generator drew both names with until Dec 2026 (1/rank down short lists: Jean for
-#:    ~14% of people, Martin for ~9%). Two people share a full name over a hundred times as often as with "france",
-#:    and 14 pairs of colleagues do at 8,000 records (seed 11; none with "france"): a stress test for homonyms,
-#:    reported beside the default in bench/results_identity.md.
+#:    14% of people, Martin for 9%). Two people share a full name with probability 6.9e-4 at 8,000 records (129
+#:    times "france"), and 14 pairs of colleagues of one company do on seed 11 (none with "france"): the homonym
+#:    stress test, reported beside the default in bench/results_identity.md.
 NAMES = ("france", "skewed")
 _FIRST_CUM = list(accumulate(1 / (k + 1) ** 0.4 for k in range(len(FIRST))))
 _LAST_REAL_CUM = list(accumulate(1 / (k + 1) ** 0.5 for k in range(len(LAST_REAL))))
