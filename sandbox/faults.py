@@ -16,6 +16,14 @@ Data faults (applied by the vendor app when it renders records):
   update_during_paging  K: after the K-th list page of update_object_type is served, the first
                         record of that page is modified in the store, its updatedAt moved past the
                         sync start (the "record updated while a sync pages" race). Fires once.
+  slow_sync_race        K (HubSpot): the race of a sync that pages for longer than the overlap window
+                        (a full sync of a large portal takes hours under HubSpot's rate limits). After the
+                        K-th page of race_object_type is served (list pages of live records and search pages
+                        both count), time jumps race_minutes ahead on the HubSpot clock (updatedAt stamps,
+                        Date headers), during which two records are modified: the first record of page K
+                        (already read by the sync) 1 minute after the page was served, and the live record
+                        with the highest id past page K (not read yet: a later page serves it, new stamp
+                        included) race_minutes after the page. Fires once.
 """
 from __future__ import annotations
 
@@ -37,6 +45,9 @@ class FaultSettings:
     malformed_object_type: str = "contacts"
     update_during_paging: int | None = None
     update_object_type: str = "contacts"
+    slow_sync_race: int | None = None
+    race_object_type: str = "contacts"
+    race_minutes: float = 60.0
 
     def validate(self) -> None:
         for name in ("rate_limit_storm", "server_errors", "delay_ms"):
@@ -48,6 +59,10 @@ class FaultSettings:
             raise ValueError(f"malformed_record must be one of {MALFORMED_KINDS} or null")
         if self.update_during_paging is not None and int(self.update_during_paging) < 1:
             raise ValueError("update_during_paging must be >= 1 (pages) or null")
+        if self.slow_sync_race is not None and int(self.slow_sync_race) < 1:
+            raise ValueError("slow_sync_race must be >= 1 (pages) or null")
+        if float(self.race_minutes) <= 1:
+            raise ValueError("race_minutes must be > 1 (the read record is modified 1 minute after its page)")
 
 
 @dataclass
@@ -67,6 +82,7 @@ class Faults:
         self._settings = FaultSettings()
         self._error_cycle = 0
         self._pages_seen: dict[str, int] = {}
+        self._race_pages_seen: dict[str, int] = {}
         self.fired: list[dict[str, Any]] = []  # e.g. {"fault": "update_during_paging", "object_type", "id", ...}
         if settings:
             self.set(**settings)
@@ -84,12 +100,15 @@ class Faults:
             self._settings = candidate
             if "update_during_paging" in settings or "update_object_type" in settings:
                 self._pages_seen.clear()
+            if "slow_sync_race" in settings or "race_object_type" in settings:
+                self._race_pages_seen.clear()
             return self.snapshot_locked()
 
     def reset(self) -> dict[str, Any]:
         with self._lock:
             self._settings = FaultSettings()
             self._pages_seen.clear()
+            self._race_pages_seen.clear()
             self._error_cycle = 0
             return self.snapshot_locked()
 
@@ -137,6 +156,20 @@ class Faults:
             if seen >= s.update_during_paging:
                 s.update_during_paging = None  # fires once
                 self._pages_seen.pop(object_type, None)
+                return True
+            return False
+
+    def count_race_page(self, object_type: str) -> bool:
+        """Note one page of live records served (list or search); True exactly once, when slow_sync_race fires."""
+        with self._lock:
+            s = self._settings
+            if s.slow_sync_race is None or object_type != s.race_object_type:
+                return False
+            seen = self._race_pages_seen.get(object_type, 0) + 1
+            self._race_pages_seen[object_type] = seen
+            if seen >= s.slow_sync_race:
+                s.slow_sync_race = None  # fires once
+                self._race_pages_seen.pop(object_type, None)
                 return True
             return False
 

@@ -272,10 +272,15 @@ class _Handler(BaseHTTPRequestHandler):
         response = self.sandbox.dispatch(self.command, self.path, headers, body)
         payload = response.encode()
         try:
-            self.send_response(response.status)
+            # send_response() without its own Date: a vendor app may date the response on its clock
+            self.log_request(response.status)
+            self.send_response_only(response.status)
+            self.send_header("Server", self.version_string())
+            headers = dict(response.headers)
+            self.send_header("Date", headers.pop("Date", None) or self.date_time_string())
             self.send_header("Content-Type", response.content_type)
             self.send_header("Content-Length", str(len(payload)))
-            for name, value in response.headers.items():
+            for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
             self.wfile.write(payload)

@@ -229,6 +229,63 @@ def test_record_updated_while_paging_is_caught_next_sync(world, tmp_path):
     assert_warehouse_matches_store(sync, world)
 
 
+def _contacts_state(sync: Sync) -> dict:
+    return sync.pipeline.state["sources"]["hubspot"]["resources"]["contacts"]
+
+
+def _loaded_stamps(sync: Sync) -> dict:
+    return dict(sync.query("select id, strftime(updated_at, '%Y-%m-%dT%H:%M:%S.%g') || 'Z' from raw_hubspot.contacts"))
+
+
+def _utc(stamp) -> datetime:
+    return stamp if isinstance(stamp, datetime) else datetime.fromisoformat(str(stamp).replace("Z", "+00:00"))
+
+
+@pytest.mark.parametrize("read, hubspot_clock", [
+    ("full", timedelta(0)),
+    ("incremental", timedelta(0)),
+    # this machine's clock 2 hours ahead of HubSpot's: the sync's start must come from HubSpot's (Date header)
+    ("full", timedelta(hours=-2)),
+], ids=["full", "incremental", "full-client-clock-2h-ahead"])
+def test_changes_made_while_a_sync_pages_longer_than_the_overlap_are_caught_next_sync(
+        world, tmp_path, read, hubspot_clock):
+    """A sync pages for an hour (a large portal under the rate limits): a record it has already read is modified
+    a minute into it, one it has not read yet 59 minutes later (it reads that change). The stored cursor must not
+    pass the sync's start, or the next sync (cursor - 5 min overlap) never sees the first change."""
+    with SandboxServer(world, port=0) as srv:
+        srv.apps["hubspot"].advance_clock(hubspot_clock)
+        # pages of 2 records on the incremental search, so the race can fall between two of its pages
+        sync = Sync(srv, tmp_path, objects=["contacts"], search_result_cap=2)
+        if read == "incremental":
+            sync.run()
+            world.advance(1)
+        srv.faults.set(slow_sync_race=1, race_object_type="contacts")
+        sync.run()
+        fired = [f for f in srv.faults.fired if f["fault"] == "slow_sync_race"]
+        assert len(fired) == 1 and fired[0]["unread"]["id"] is not None, fired
+        read_rec, unread = fired[0]["read"], fired[0]["unread"]
+        loaded = _loaded_stamps(sync)
+        assert loaded[unread["id"]] == unread["updatedAt"], "the sync read the change made ahead of its paging"
+        assert loaded[read_rec["id"]] != read_rec["updatedAt"], "the sync read that record before its change"
+        cursor = _utc(_contacts_state(sync)["incremental"]["updated_at"]["last_value"])
+
+        sync.run()
+        assert _loaded_stamps(sync)[read_rec["id"]] == read_rec["updatedAt"], "the change behind the paging was lost"
+        # the cursor stood at the sync's start, before the change made a minute after the first page
+        assert cursor < _utc(read_rec["updatedAt"]), cursor
+
+        before = sync.snapshot()
+        sync.run()  # nothing changed: both records are read again (newer than the cursor) and skipped
+        assert sync.snapshot() == before
+        recent = _contacts_state(sync)["recent"]
+        assert {read_rec["id"], unread["id"]} <= set(recent), "the re-read window holds both records"
+    expected = store_archived_by_id(world, "contacts")
+    assert sync.archived_by_id("contacts") == expected
+    stamps = _loaded_stamps(sync)
+    assert {i: stamps[i] for i in expected} == {i: world.hubspot.objects["contacts"][i]["updatedAt"] for i in expected}
+    assert sync.query("select count(*) - count(distinct id) from raw_hubspot.contacts")[0][0] == 0
+
+
 # ------------------------------------------------------------------------------------------- faults
 
 @pytest.mark.slow

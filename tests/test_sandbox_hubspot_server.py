@@ -1,6 +1,9 @@
 """The sandbox's HubSpot server behaves like HubSpot where the connector depends on it."""
 from __future__ import annotations
 
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
+
 import pytest
 import requests
 
@@ -496,6 +499,69 @@ def test_fault_record_updated_while_sync_pages(fresh_srv, fresh_tiny_world):
     # it fires once: a second sync sees no further change
     page_all(hs, "/crm/v3/objects/contacts", limit=50)
     assert len(srv.faults.snapshot()["fired"]) == 1
+
+
+def _date_header(resp):
+    return parsedate_to_datetime(resp.headers["Date"])
+
+
+def datetime_of(stamp):
+    return datetime.fromisoformat(stamp.replace("Z", "+00:00"))
+
+
+def test_responses_carry_hubspots_clock_in_a_date_header_and_it_can_be_moved(fresh_srv):
+    hs, app = make_client(fresh_srv, GEN_AUTH), fresh_srv.apps["hubspot"]
+    before = datetime.now(timezone.utc).replace(microsecond=0)
+    resp = hs.get("/crm/v3/objects/contacts", limit=1)
+    assert before - timedelta(seconds=1) <= _date_header(resp) <= datetime.now(timezone.utc)
+    assert len(resp.raw.headers.getlist("Date")) == 1  # the server's own Date is not sent besides
+    app.advance_clock(timedelta(hours=-2))
+    for resp in (hs.get("/crm/v3/objects/contacts", limit=1), hs.post("/crm/v3/objects/contacts/search", {}),
+                 requests.get(fresh_srv.vendor_url("hubspot") + "/crm/v3/owners", timeout=10)):  # a 401 too
+        assert abs(_date_header(resp) - (datetime.now(timezone.utc) - timedelta(hours=2))) < timedelta(seconds=2)
+
+
+@pytest.mark.parametrize("read", ["list", "search"])
+def test_fault_slow_sync_race_modifies_a_read_and_an_unread_record_an_hour_apart(fresh_srv, fresh_tiny_world, read):
+    hs, world, srv = make_client(fresh_srv, GEN_AUTH), fresh_tiny_world, fresh_srv
+    contacts = world.hubspot.objects["contacts"]
+    set_faults(srv, slow_sync_race=2, race_object_type="contacts")
+    start = srv.apps["hubspot"].now()
+    if read == "list":
+        first = hs.get("/crm/v3/objects/contacts", limit=10)
+        page = hs.get("/crm/v3/objects/contacts", limit=10, after=first.json()["paging"]["next"]["after"])
+        records, _ = page_all(hs, "/crm/v3/objects/contacts", limit=10,
+                              after=page.json()["paging"]["next"]["after"])
+    else:
+        body = {"sorts": [{"propertyName": "hs_object_id", "direction": "ASCENDING"}], "limit": 10}
+        first = hs.post("/crm/v3/objects/contacts/search", body)
+        page = hs.post("/crm/v3/objects/contacts/search", {**body, "after": "10"})
+        records = []
+        after = page.json()["paging"]["next"]["after"]
+        while after:
+            rest = hs.post("/crm/v3/objects/contacts/search", {**body, "after": after}).json()
+            records += rest["results"]
+            after = rest.get("paging", {}).get("next", {}).get("after")
+    fired = [e for e in srv.faults.snapshot()["fired"] if e["fault"] == "slow_sync_race"]
+    assert len(fired) == 1
+    event = fired[0]
+    served = page.json()["results"]
+    # the read record: page 2's first, changed after it was served (the copy served is stale)
+    assert event["read"]["id"] == served[0]["id"] and served[0]["updatedAt"] != event["read"]["updatedAt"]
+    # the unread one: the highest live id, served later with its new stamp
+    live_ids = sorted((i for i, r in contacts.items() if not r["archived"]), key=int)
+    assert event["unread"]["id"] == live_ids[-1]
+    assert {r["id"]: r["updatedAt"] for r in records}[live_ids[-1]] == event["unread"]["updatedAt"]
+    # an hour of HubSpot time: one minute after the page, then 59 minutes later, and the clock stands past both
+    read_at, unread_at = (datetime_of(event[k]["updatedAt"]) for k in ("read", "unread"))
+    assert timedelta(seconds=59) <= read_at - start <= timedelta(minutes=1, seconds=5)
+    assert unread_at - read_at == timedelta(minutes=59)
+    assert unread_at < _date_header(hs.get("/crm/v3/objects/contacts", limit=1)) + timedelta(seconds=1)
+    assert _date_header(page) <= start + timedelta(seconds=1)  # page K is dated when served, before time jumps
+    assert contacts[event["read"]["id"]]["properties"]["lastmodifieddate"] == event["read"]["updatedAt"]
+    # fires once
+    page_all(hs, "/crm/v3/objects/contacts", limit=10)
+    assert len([e for e in srv.faults.snapshot()["fired"] if e["fault"] == "slow_sync_race"]) == 1
 
 
 # -- admin: stats, advance -----------------------------------------------------------------------

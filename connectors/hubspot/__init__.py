@@ -22,8 +22,16 @@ Tables (the dataset name is the pipeline's; the project uses `raw_hubspot`):
   table last recorded (kept in the resource's state). What happened before the first sync is unknown.
 
 Sync: the first run lists everything (GET list endpoints, properties by name, history inline); later runs ask
-POST search for records modified since the cursor minus an overlap window, then batch-read their property
-history and their associations. Every run also lists archived records (search never returns them) and merges
+POST search for records modified since the cursor minus an overlap window (`overlap_minutes`, 5 by default: the
+search index lags behind), then batch-read their property history and their associations. The cursor (dlt
+incremental on `updated_at`, per object) is the newest change loaded but never later than the start of the read
+that loaded it: both reads page by id, not by date, and one that lasts longer than the overlap (hours for a large
+portal under the rate limits) would otherwise let a change made late in it, to a record it reads late, carry the
+cursor past an earlier change to a record it had already read. The start is the earlier of this machine's clock
+and HubSpot's (the `Date` header of the read's first page), as a skewed clock must not move it later. Records
+changed after the start are loaded all the same and read again by the next sync; re-read records whose
+updatedAt did not change are not rewritten (ids and stamps of the window are kept in resource state), so a rerun
+with no change writes nothing. Every run also lists archived records (search never returns them) and merges
 them with archived=true (soft delete). Records that cannot be loaded go to `_quarantine`.
 Known limit: a change to associations only (no property change) does not bump HubSpot's last-modified date,
 so it is picked up the next time either record changes or on a full resync (drop the pipeline state).
@@ -74,6 +82,13 @@ def _parse_ts(value: Any, what: str) -> datetime:
 
 def _iso(ts: datetime) -> str:
     return ts.astimezone(timezone.utc).isoformat()
+
+
+def _as_datetime(value: Any) -> Optional[datetime]:
+    """A cursor value from dlt state (datetime, or ISO text) as an aware datetime; None stays None."""
+    if value is None or isinstance(value, datetime):
+        return value
+    return _parse_ts(str(value), "stored cursor")
 
 
 def record_to_row(record: Any, object_type: str, synced_at: datetime) -> Dict[str, Any]:
@@ -325,6 +340,10 @@ def _object_resource(ctx: _Context, object_type: str) -> DltResource:
         # ids read in the overlap window with their updated_at: re-reading them does not rewrite their rows
         recent: Dict[str, str] = dict(state.get("recent") or {})
         last_value: Optional[datetime] = updated_at.last_value
+        # the cursor as stored by the last run (last_value stands `lag` before it)
+        stored = _as_datetime(updated_at.get_state().get("last_value"))
+        local_start = datetime.now(timezone.utc)  # this machine's clock, before the read's first request
+        started: Optional[datetime] = None  # the read's start, once its first page has come (sync_start)
         full = last_value is None
         if full:
             pages = client.list_objects(object_type, props, hist)
@@ -340,7 +359,7 @@ def _object_resource(ctx: _Context, object_type: str) -> DltResource:
         loaded = tables_with_data()
         may_hold_links = {table for _, table in pairs if loaded is None or table in loaded}
         emitted: Dict[str, str] = {}
-        max_seen = last_value
+        newest: Optional[datetime] = None
 
         def flush_history(force: bool) -> Iterator[Any]:
             while hist_ids and (force or len(hist_ids) >= settings.BATCH_READ_SIZE_WITH_HISTORY):
@@ -384,6 +403,8 @@ def _object_resource(ctx: _Context, object_type: str) -> DltResource:
                         yield dlt.mark.with_hints(rows, _association_hints(table), create_table_variant=True)
 
         for records in pages:
+            if started is None:
+                started = client.sync_start(local_start)
             fetched_at = datetime.now(timezone.utc)
             rows: List[Dict[str, Any]] = []
             history: List[Dict[str, Any]] = []
@@ -398,7 +419,7 @@ def _object_resource(ctx: _Context, object_type: str) -> DltResource:
                 if recent.get(row["id"]) == stamp or emitted.get(row["id"]) == stamp:
                     continue  # unchanged since we last loaded it (overlap window)
                 emitted[row["id"]] = stamp
-                max_seen = row["updated_at"] if max_seen is None else max(max_seen, row["updated_at"])
+                newest = row["updated_at"] if newest is None else max(newest, row["updated_at"])
                 rows.append(row)
                 if full and hist:
                     h, bad = history_rows(record, object_type)
@@ -418,8 +439,24 @@ def _object_resource(ctx: _Context, object_type: str) -> DltResource:
         yield from flush_history(True)
         yield from flush_associations(True)
 
-        if max_seen is not None:
-            floor = _iso(max_seen - overlap)
+        # The cursor dlt stores is the newest updated_at emitted (never below the stored one). It must not pass the
+        # read's start: the pages go by id, not by date, so a record read early and modified later keeps its old
+        # row while one read late carries a change made an hour into the read; a cursor at that change, minus the
+        # overlap, would never ask for the first record again. So a cursor past the start is pinned there with
+        # dlt's Incremental.advance() (what dlt offers when the range is applied outside it, here by the search
+        # filter), never below the stored one. The records newer than the start stay loaded (fresher data); the
+        # next sync reads them again and, unchanged, skips them (`recent`), so nothing is rewritten.
+        cursor = stored
+        if newest is not None:
+            cursor = newest if stored is None else max(stored, newest)
+            if started is not None and cursor > started:
+                cursor = started if stored is None else max(stored, started)
+                updated_at.advance(cursor)
+                logger.info("%s: cursor held at the read's start %s (newest change read: %s)", object_type,
+                            _iso(cursor), _iso(newest))
+        if cursor is not None:
+            # what the next sync re-reads (cursor - overlap, search GTE) and may skip
+            floor = _iso(cursor - overlap)
             merged = {**recent, **emitted}
             state["recent"] = {k: v for k, v in merged.items() if v >= floor}
         logger.info("%s: %s sync done, %d rows written", object_type, "full" if full else "incremental",
@@ -632,7 +669,8 @@ def hubspot_source(
         history_properties: properties whose change history is loaded, per object (default: lifecycle stage,
             deal stage, amount, probability, close date, owner).
         extra_properties: more HubSpot-defined properties per object, beyond the curated lists.
-        overlap_minutes: incremental runs re-read this much before the cursor (search index lag).
+        overlap_minutes: incremental runs re-read this much before the cursor (search index lag). The cursor never
+            passes the start of the sync that stored it, so changes made while a long sync pages are read next time.
         rate_limit_calls / rate_limit_period: general budget (default 190 per 10 s); search_rate_per_second: 4.
         max_attempts, backoff_base, backoff_max, max_retry_after: retry policy for 429 / 5xx / timeouts.
         search_result_cap: the search API's result cap (10,000 at HubSpot) used for id-windowing.

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from email.utils import parsedate_to_datetime
 from typing import Any, Dict, Iterable, Iterator, List, Optional, Sequence, Tuple
 from urllib.parse import urlencode
 
@@ -24,6 +26,22 @@ logger = logging.getLogger("connectors.hubspot")
 
 class HubSpotError(RuntimeError):
     """A HubSpot call failed in a way the connector cannot work around."""
+
+
+def _date_header(headers: Any) -> Optional[datetime]:
+    """The HTTP `Date` of a response (the server's clock, to the second), UTC; None if absent or unreadable."""
+    value = headers.get("Date")
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError):
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed.astimezone(timezone.utc)
+
+
+# Above this gap between HubSpot's clock and this machine's, sync_start() says so (once per client).
+CLOCK_SKEW_WARNING = timedelta(minutes=1)
 
 
 def _int_header(headers: Any, name: str) -> Optional[int]:
@@ -63,6 +81,11 @@ class HubSpotClient:
         self.search_limiter = RateLimiter(max(1, int(search_rate_per_second)), 1.0, name="search")
         self.stats = RequestStats()
         self.daily_remaining: Optional[int] = None
+        # HubSpot's clock: the Date header of the latest response (second resolution), and this machine's
+        # clock when that response arrived
+        self.server_date: Optional[datetime] = None
+        self.server_date_received: Optional[datetime] = None
+        self._skew_warned = False
         self.session = Session(timeout=self.timeout, raise_for_status=False)
         self.session.headers.update({"Authorization": f"Bearer {access_token}", "Accept": "application/json"})
 
@@ -101,6 +124,29 @@ class HubSpotClient:
         daily = _int_header(headers, "X-HubSpot-RateLimit-Daily-Remaining")
         if daily is not None:
             self.daily_remaining = daily
+        date = _date_header(headers)
+        if date is not None:
+            self.server_date, self.server_date_received = date, datetime.now(timezone.utc)
+
+    def sync_start(self, local_start: datetime) -> datetime:
+        """When a read began, to cap the cursor it stores: the earlier of this machine's clock just before the
+        read's first request (`local_start`) and HubSpot's, the Date header of the latest response (call it
+        once the first page has arrived). HubSpot stamps updatedAt on its own clock, so the cap is read there;
+        a Date is later than the page it dates by the response time only (well inside the overlap window) and
+        is cut to the second, which only moves it earlier. A wrong cap costs little one way and much the other:
+        too early, the next sync re-reads more (unchanged records are skipped); too late, changes made during
+        this read are never read. So when the two clocks disagree (a skewed machine, no Date), the earlier
+        one is taken."""
+        local_start = local_start.astimezone(timezone.utc)
+        server, received = self.server_date, self.server_date_received
+        if server is None or received is None:
+            return local_start
+        skew = server - received  # HubSpot's clock minus this machine's, to the second
+        if abs(skew) > CLOCK_SKEW_WARNING and not self._skew_warned:
+            self._skew_warned = True
+            logger.warning("HubSpot's clock is %+.0f s from this machine's (Date header %s); incremental cursors "
+                           "are capped at the earlier of the two clocks", skew.total_seconds(), server.isoformat())
+        return min(local_start, server)
 
     def request(
         self,

@@ -8,10 +8,15 @@ Served: list (limit/after/properties/propertiesWithHistory/associations/archived
 search (filters, one sort, 200/page, 10,000-result cap, own 5 req/s limit), properties, pipelines,
 owners, associations (v3 and v4 shapes), daily API usage. Bearer auth, the 10-second rolling and daily
 rate limits with HubSpot's headers and 429 bodies.
+
+HubSpot's clock: `app.now()` stamps what the server modifies (faults) and the batch / usage timestamps, and
+every response carries it in a `Date` header, as HubSpot's do. It is the machine's UTC clock unless
+`app.advance_clock(delta)` moved it (a long sync's duration, or a client whose clock is skewed from HubSpot's).
 """
 from __future__ import annotations
 
 import bisect
+import email.utils
 import functools
 import re
 import threading
@@ -265,6 +270,25 @@ class HubSpotApp(VendorApp):
         self._sorted_cache: dict[str, tuple[int, list[tuple], list[str]]] = {}
         self._definitions_cache: dict[str, tuple[int, set[str]]] = {}
         self._assoc_cache: dict[tuple[str, str], tuple[tuple, dict[str, list[tuple[str, int]]]]] = {}
+        self._clock_offset = timedelta(0)
+        self._clock_lock = threading.Lock()
+
+    # -- HubSpot's clock -----------------------------------------------------------------------
+    def now(self) -> datetime:
+        """HubSpot's current time (UTC): the machine's clock plus whatever advance_clock added."""
+        with self._clock_lock:
+            return datetime.now(timezone.utc) + self._clock_offset
+
+    def advance_clock(self, delta: timedelta) -> datetime:
+        """Move HubSpot's clock by `delta` (negative: back); returns the new time."""
+        with self._clock_lock:
+            self._clock_offset += delta
+        return self.now()
+
+    @staticmethod
+    def _dated(response: Response, at: datetime) -> Response:
+        response.headers.setdefault("Date", email.utils.format_datetime(at, usegmt=True))
+        return response
 
     # -- VendorApp interface -------------------------------------------------------------------
     def connection_info(self, base_url: str) -> dict[str, str]:
@@ -276,6 +300,9 @@ class HubSpotApp(VendorApp):
         self.daily.reset()
 
     def fault_response(self, kind: str, status: int) -> Response:
+        return self._dated(self._fault_response(kind, status), self.now())
+
+    def _fault_response(self, kind: str, status: int) -> Response:
         if kind == "rate_limit":
             return self._rate_limited("TEN_SECONDLY_ROLLING", self.config.retry_after_seconds)
         if status == 500:
@@ -286,6 +313,11 @@ class HubSpotApp(VendorApp):
         return Response(status, html, content_type="text/html; charset=utf-8")
 
     def handle(self, req: Request) -> Response:
+        # dated when it is answered, before any data fault makes time pass after serving it
+        at = self.now()
+        return self._dated(self._handle(req), at)
+
+    def _handle(self, req: Request) -> Response:
         auth = req.headers.get("authorization", "")
         if not auth:
             return _error(401, "Authentication credentials not found. This API supports OAuth 2.0 authentication "
@@ -611,27 +643,61 @@ class HubSpotApp(VendorApp):
             body["paging"] = {"next": {"after": next_after, "link": req.url_with(after=next_after)}}
         if page and self.faults.count_list_page(object_type):
             self._touch_record(object_type, page[0]["id"])
+        if page and not archived and self.faults.count_race_page(object_type):
+            self._slow_sync_race(object_type, [r["id"] for r in page])
         return Response(200, body)
+
+    def _modify(self, object_type: str, record_id: str, stamp: datetime) -> str:
+        """One user edit of a record at `stamp` (store lock held): notes_last_updated changes (with a history
+        entry), and so do updatedAt and the last-modified property. Returns the new stamp."""
+        stamp_iso = iso_ms(stamp)
+        record = self.store.objects[object_type][record_id]
+        record["updatedAt"] = stamp_iso
+        props = record.setdefault("properties", {})
+        modified = "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
+        props[modified] = stamp_iso
+        props["notes_last_updated"] = stamp_iso
+        hist = self.store.property_history.setdefault(object_type, {}).setdefault(record_id, {})
+        hist.setdefault("notes_last_updated", []).insert(
+            0, {"value": stamp_iso, "timestamp": stamp_iso, "sourceType": "CRM_UI", "sourceId": None})
+        return stamp_iso
+
+    def _after_latest(self, object_type: str) -> datetime:
+        """Now on HubSpot's clock, or just after the newest stamp of the type if the store is ahead of it."""
+        latest = max((parse_time(r["updatedAt"]) for r in self.store.objects[object_type].values()), default=None)
+        now = self.now()
+        return max(now, latest + timedelta(milliseconds=1)) if latest else now
 
     def _touch_record(self, object_type: str, record_id: str) -> None:
         """The update-during-paging fault: modify a record a running sync has already read."""
         with self.store.lock:
-            records = self.store.objects[object_type]
-            latest = max((parse_time(r["updatedAt"]) for r in records.values()), default=None)
-            now = datetime.now(timezone.utc)
-            stamp = max(now, latest + timedelta(milliseconds=1)) if latest else now
-            stamp_iso = iso_ms(stamp)
-            record = records[record_id]
-            record["updatedAt"] = stamp_iso
-            props = record.setdefault("properties", {})
-            modified = "lastmodifieddate" if object_type == "contacts" else "hs_lastmodifieddate"
-            props[modified] = stamp_iso
-            props["notes_last_updated"] = stamp_iso
-            hist = self.store.property_history.setdefault(object_type, {}).setdefault(record_id, {})
-            hist.setdefault("notes_last_updated", []).insert(
-                0, {"value": stamp_iso, "timestamp": stamp_iso, "sourceType": "CRM_UI", "sourceId": None})
+            stamp_iso = self._modify(object_type, record_id, self._after_latest(object_type))
         self.faults.record({"fault": "update_during_paging", "object_type": object_type, "id": record_id,
                             "updatedAt": stamp_iso})
+
+    def _slow_sync_race(self, object_type: str, page_ids: list[str]) -> None:
+        """The slow-sync race fault (see sandbox.faults): the sync has just been served `page_ids`; time runs
+        `race_minutes` ahead, during which the page's first record (read) and the highest live id past the page
+        (not read yet) are modified, in that order, race_minutes - 1 apart."""
+        minutes = float(self.faults.settings.race_minutes)
+        with self.store.lock:
+            t0 = self._after_latest(object_type)
+            read_id = page_ids[0]
+            last_served = max(_id_key(i) for i in page_ids)
+            records = self.store.objects[object_type]
+            later = [i for i in self._sorted_ids(object_type)[1]
+                     if _id_key(i) > last_served and not records[i].get("archived")]
+            unread_id = later[-1] if later else None
+            read_stamp = self._modify(object_type, read_id, t0 + timedelta(minutes=1))
+            unread_stamp = (self._modify(object_type, unread_id, t0 + timedelta(minutes=minutes))
+                            if unread_id is not None else None)
+            # HubSpot's clock now stands just past the last change: the sync has been paging for race_minutes
+            target = t0 + timedelta(minutes=minutes, seconds=1)
+            self.advance_clock(max(timedelta(0), target - self.now()))
+        self.faults.record({"fault": "slow_sync_race", "object_type": object_type,
+                            "read": {"id": read_id, "updatedAt": read_stamp},
+                            "unread": {"id": unread_id, "updatedAt": unread_stamp},
+                            "clock": iso_ms(self.now())})
 
     def get_object(self, req: Request, object_type: str, record_id: str) -> Response:
         object_type = resolve_type(object_type)
@@ -664,7 +730,7 @@ class HubSpotApp(VendorApp):
         if len(inputs) > self.config.batch_max_inputs:
             raise _bad_request(f"Too many inputs: {len(inputs)} > {self.config.batch_max_inputs}")
         archived = self._bool_arg(req, "archived")
-        started = iso_ms(datetime.now(timezone.utc))
+        started = iso_ms(self.now())
         results, missing = [], []
         with self.store.lock:
             malformed = self._malformed_target(object_type)
@@ -677,7 +743,7 @@ class HubSpotApp(VendorApp):
                 results.append(self._render(object_type, record, body.get("properties") or [],
                                             body.get("propertiesWithHistory") or [], None, malformed))
         out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
-                               "completedAt": iso_ms(datetime.now(timezone.utc))}
+                               "completedAt": iso_ms(self.now())}
         if missing:
             singular = OBJECT_TYPES[object_type][1].upper()
             out["numErrors"] = 1
@@ -733,6 +799,8 @@ class HubSpotApp(VendorApp):
         out: dict[str, Any] = {"total": len(matches), "results": results}
         if after + limit < len(matches):
             out["paging"] = {"next": {"after": str(after + limit)}}
+        if page and self.faults.count_race_page(object_type):
+            self._slow_sync_race(object_type, [r["id"] for r in page])
         return Response(200, out)
 
     def _parse_filter_groups(self, groups: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
@@ -839,7 +907,7 @@ class HubSpotApp(VendorApp):
         inputs = body.get("inputs") or []
         if len(inputs) > 1000:
             raise _bad_request(f"Too many inputs: {len(inputs)} > 1000")
-        started = iso_ms(datetime.now(timezone.utc))
+        started = iso_ms(self.now())
         page_size = self.config.association_page_size
         results, empty = [], []
         with self.store.lock:
@@ -868,7 +936,7 @@ class HubSpotApp(VendorApp):
                     entry["paging"] = {"next": {"after": str(offset + page_size)}}
                 results.append(entry)
         out: dict[str, Any] = {"status": "COMPLETE", "results": results, "startedAt": started,
-                               "completedAt": iso_ms(datetime.now(timezone.utc))}
+                               "completedAt": iso_ms(self.now())}
         if empty:
             singular_from, singular_to = OBJECT_TYPES[from_type][1].upper(), OBJECT_TYPES[to_type][1].upper()
             out["numErrors"] = len(empty)
@@ -943,7 +1011,7 @@ class HubSpotApp(VendorApp):
         return Response(200, out)
 
     def api_usage(self, req: Request) -> Response:
-        now = datetime.now(timezone.utc)
+        now = self.now()
         return Response(200, {"results": [{
             "name": "private-apps-api-calls-daily",
             "usageLimit": self.config.daily_limit,
