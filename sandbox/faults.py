@@ -147,29 +147,25 @@ class Faults:
     # -- data faults ---------------------------------------------------------------------------
     def count_list_page(self, object_type: str) -> bool:
         """Note one list page served; True exactly once, when the update-during-paging switch fires."""
-        with self._lock:
-            s = self._settings
-            if s.update_during_paging is None or object_type != s.update_object_type:
-                return False
-            seen = self._pages_seen.get(object_type, 0) + 1
-            self._pages_seen[object_type] = seen
-            if seen >= s.update_during_paging:
-                s.update_during_paging = None  # fires once
-                self._pages_seen.pop(object_type, None)
-                return True
-            return False
+        return self._count_page("update_during_paging", "update_object_type", self._pages_seen, object_type)
 
     def count_race_page(self, object_type: str) -> bool:
         """Note one page of live records served (list or search); True exactly once, when slow_sync_race fires."""
+        return self._count_page("slow_sync_race", "race_object_type", self._race_pages_seen, object_type)
+
+    def _count_page(self, switch: str, type_field: str, seen_pages: dict[str, int], object_type: str) -> bool:
+        """Count one page of `object_type` for the page-K fault `switch` (set on `type_field`'s object type); True
+        exactly once, on its K-th page, and the switch is then off."""
         with self._lock:
             s = self._settings
-            if s.slow_sync_race is None or object_type != s.race_object_type:
+            k = getattr(s, switch)
+            if k is None or object_type != getattr(s, type_field):
                 return False
-            seen = self._race_pages_seen.get(object_type, 0) + 1
-            self._race_pages_seen[object_type] = seen
-            if seen >= s.slow_sync_race:
-                s.slow_sync_race = None  # fires once
-                self._race_pages_seen.pop(object_type, None)
+            seen = seen_pages.get(object_type, 0) + 1
+            seen_pages[object_type] = seen
+            if seen >= k:
+                setattr(s, switch, None)  # fires once
+                seen_pages.pop(object_type, None)
                 return True
             return False
 
