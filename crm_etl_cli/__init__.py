@@ -14,7 +14,7 @@ def main() -> None:
 
 
 def _register() -> None:
-    from . import bi_cmd, demo_cmd, forget_cmd, resolve_cmd, run_cmd, sandbox_cmd  # noqa: F401  (each registers its sub-commands)
+    from . import bi_cmd, demo_cmd, forget_cmd, resolve_cmd, resync_cmd, run_cmd, sandbox_cmd  # noqa: F401  (each registers its sub-commands)
 
 
 _register()

@@ -34,7 +34,8 @@ updatedAt did not change are not rewritten (ids and stamps of the window are kep
 with no change writes nothing. Every run also lists archived records (search never returns them) and merges
 them with archived=true (soft delete). Records that cannot be loaded go to `_quarantine`.
 Known limit: a change to associations only (no property change) does not bump HubSpot's last-modified date,
-so it is picked up the next time either record changes or on a full resync (drop the pipeline state).
+so it is picked up the next time either record changes, or after `crm-etl resync hubspot [--resource contacts ...]`
+(`resync_state_paths` below): the next sync reads those objects in full again and merges (no duplicates).
 """
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ from connectors.common.retry import RetryPolicy
 from connectors.hubspot import settings
 from connectors.hubspot.helpers import HubSpotClient, HubSpotError
 
-__all__ = ["hubspot_source", "HubSpotClient", "HubSpotError"]
+__all__ = ["hubspot_source", "HubSpotClient", "HubSpotError", "resync_state_paths"]
 
 logger = logging.getLogger("connectors.hubspot")
 
@@ -708,6 +709,27 @@ def hubspot_source(
     resources += _pipeline_resources(ctx)
     resources.append(_properties_resource(ctx))
     return resources
+
+
+def resync_state_paths(resources: Sequence[str]) -> Tuple[List[str], Dict[str, str]]:
+    """What to drop from this source's dlt state so that the next sync reads these resources in full again (a
+    re-sync): (JSON paths relative to the source state, {resource: why its state is kept}).
+
+    An object resource's state is its read position: the incremental cursor on updated_at and `recent` (ids and
+    stamps of the overlap window, skipped when re-read unchanged): both go, so it lists every record again, with
+    history and associations. `<object>_archived` (`archived`) and the full-read tables (`hashes`) only remember
+    what was written: dropped, everything is written again. `owner_team_changes` keeps its state: it is what that
+    append-only table last recorded per owner; dropped, every owner would get a second row, and the owners are read
+    in full at every sync anyway."""
+    paths: List[str] = []
+    kept: Dict[str, str] = {}
+    for name in resources:
+        if name == "owner_team_changes":
+            kept[name] = ("append-only team history: its state is the team it last recorded per owner (reset, every "
+                          "owner would get a second row); owners are read in full at every sync")
+        else:
+            paths.append(f"resources.{name}")
+    return paths, kept
 
 
 def client_of(source: Any) -> HubSpotClient:

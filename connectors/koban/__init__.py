@@ -51,7 +51,8 @@ from connectors.common.retry import RetryPolicy
 from connectors.koban import settings
 from connectors.koban.helpers import BadValue, KobanClient, KobanError, PagingReport, parse_koban_date
 
-__all__ = ["koban_source", "KobanClient", "KobanError", "client_of", "record_to_row", "parse_koban_date"]
+__all__ = ["koban_source", "KobanClient", "KobanError", "client_of", "record_to_row", "parse_koban_date",
+           "resync_state_paths"]
 
 logger = logging.getLogger("connectors.koban")
 SOURCE = "koban"
@@ -426,6 +427,29 @@ def koban_source(
     if include_processes:
         resources += meta[1:]
     return resources
+
+
+def resync_state_paths(resources: Sequence[str]) -> tuple[List[str], Dict[str, str]]:
+    """What to drop from this source's dlt state so that the next sync reads these resources in full again (a
+    re-sync): (JSON paths relative to the source state, {resource: why its state is kept}).
+
+    An object resource loses `cursor` and `recent` only: it reads GetUpdated from `initial_updated` (0: every
+    record, which is also a reconciliation), rewriting every record. It keeps `gone` (the ids it flagged in
+    gone_records: one listed again must be taken out, one still missing must not be flagged anew with a later
+    date) and `reconciled_at`. users and deal_processes lose `hashes` (written again). deal_process_steps keeps its
+    `hashes`: for a process no longer listed they are the only memory of its step positions, needed to delete the
+    old last ones should it come back shorter; steps are listed in full at every sync anyway."""
+    paths: List[str] = []
+    kept: Dict[str, str] = {}
+    for name in resources:
+        if name in settings.OBJECTS:
+            paths += [f"resources.{name}.cursor", f"resources.{name}.recent"]
+        elif name == "deal_process_steps":
+            kept[name] = ("its state remembers the step positions of processes Koban no longer lists (to delete "
+                          "them should one come back shorter); steps are listed in full at every sync")
+        else:
+            paths.append(f"resources.{name}.hashes")
+    return paths, kept
 
 
 def client_of(source: Any) -> KobanClient:

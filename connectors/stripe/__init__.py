@@ -47,7 +47,7 @@ from connectors.common.retry import RetryPolicy
 from connectors.stripe import settings
 from connectors.stripe.helpers import StripeApiError, StripeClient
 
-__all__ = ["stripe_source", "StripeClient", "StripeApiError", "context_of"]
+__all__ = ["stripe_source", "StripeClient", "StripeApiError", "context_of", "resync_state_paths"]
 
 logger = logging.getLogger("connectors.stripe")
 
@@ -553,6 +553,23 @@ def stripe_source(
 
     ctx = _Context(make_client, full_refresh, invoice_rescan_hours, recent_invoice_days)
     return [_object_resource(ctx, otype) for otype in settings.OBJECTS] + [_events_resource(ctx)]
+
+
+def resync_state_paths(resources: List[str]) -> tuple[List[str], Dict[str, str]]:
+    """What to drop from this source's dlt state so that the next sync reads everything again (a re-sync):
+    (JSON paths relative to the source state, {what is kept: why}).
+
+    Stripe's read position is one events watermark for every object (source state `sync.watermark`): without it
+    the next sync takes a new one and re-lists every object (the backfill path), so a re-sync is of the whole
+    source; a subset of resources is refused. `sync.hashes` and `sync.flagged` stay: the re-scan compares with them
+    to flag objects deleted since (gone from the lists) and to take out those live again; an object whose content
+    is unchanged is read but not rewritten."""
+    every = set(settings.OBJECTS) | {"events"}
+    if set(resources) != every:
+        raise ValueError("Stripe is re-read as a whole (one events watermark for every object): "
+                         "run it without --resource")
+    return ["sync.watermark"], {"sync.hashes, sync.flagged": "what was loaded: the re-scan compares with it to "
+                                "find deleted objects; unchanged objects are read but not rewritten"}
 
 
 def context_of(source: Any) -> _Context:
