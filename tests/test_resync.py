@@ -12,6 +12,7 @@ from click.testing import CliRunner
 
 from connectors.hubspot import HubSpotClient, hubspot_source
 from connectors.koban import koban_source
+from connectors.stripe import stripe_source
 from crm_etl_cli import main as cli
 from pipelines.ingest import make_pipeline
 from pipelines.resync import ResyncError, resync
@@ -220,6 +221,36 @@ def test_koban_resync_reads_everything_again_and_keeps_what_it_must(tmp_path, wo
         assert p.query("select id, gone_at from raw_koban.gone_records") == gone  # not flagged anew
     for table in p.tables:
         assert p.query(f"select count(*) - count(distinct id) from raw_koban.{table}")[0][0] == 0
+    p.assert_never_shrank()
+
+
+def test_stripe_resync_reads_a_change_no_event_carried(tmp_path, world):
+    """A change no event brought (an event missed by a connector bug, or gone after Stripe's 30 days) is read after
+    `resync stripe`: the next sync re-lists every object and merges; what was loaded is neither duplicated nor lost."""
+    with SandboxServer(world, port=0, vendors=["stripe"]) as srv:
+        app = srv.apps["stripe"]
+        p = Project(srv, "stripe", lambda: stripe_source(secret_key=app.config.secret_key,
+                                                         base_url=srv.vendor_url("stripe"), **FAST))
+        p.tables = ("customers", "invoices", "subscriptions")
+        p.sync()
+        store = app.store
+        cid = next(c for c in store.objects["customers"] if c not in store.deleted["customers"])
+        with store.lock:  # changed in Stripe, no event emitted
+            store.objects["customers"][cid]["email"] = "compta.corrigee@example.fr"
+        email = f"select email from raw_stripe.customers where id = '{cid}'"
+        p.sync()
+        assert p.query(email)[0][0] != "compta.corrigee@example.fr", "events only: the change is not seen"
+
+        result = CliRunner().invoke(cli, ["resync", "stripe"], catch_exceptions=False)
+        assert result.exit_code == 0, result.output
+        assert "stripe.sync.watermark" in result.output and app.config.secret_key not in result.output
+        p.record()
+        listed = p.sync()
+        assert any(path.endswith("/v1/customers") for path in listed), listed
+        assert p.query(email)[0][0] == "compta.corrigee@example.fr"
+        assert set(p.sync()) == {"GET /stripe/v1/events"}  # back to the events feed
+    for table in p.tables:
+        assert p.query(f"select count(*) - count(distinct id) from raw_stripe.{table}")[0][0] == 0, table
     p.assert_never_shrank()
 
 
