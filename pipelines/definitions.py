@@ -10,13 +10,14 @@ from dagster_dlt import DagsterDltResource
 
 from .config_assets import sales_model_config
 from .identity_assets import identity_resolution
-from .ingest import raw_assets, sync_job_and_schedule
+from .ingest import raw_assets, resync_job, sync_job_and_schedule
 from .key_checks import primary_key_checks
 from .pipeline_snapshot import SNAPSHOT_KEY, pipeline_snapshot_assets, pipeline_snapshot_job_and_schedule
 from .quality_checks import SCORECARD, build_quality_checks, freshness_policies, quality_table_specs
 from transforms.sales_model import load_sales_model
 
 from .resources import WarehouseResource, run_executor
+from .resync import RESYNC_SOURCES
 from .sensors import inputs_folder_sensor
 from .sources import enabled_sources
 from .transform_assets import sql_model_assets, staging_assets
@@ -46,6 +47,8 @@ def build_definitions() -> dg.Definitions:
         schedules.append(schedule)
         if spec.name == "inputs":
             sensors.append(inputs_folder_sensor(job))
+        if spec.name in RESYNC_SOURCES:
+            jobs.append(resync_job(spec))
     snapshot_job, snapshot_schedule = pipeline_snapshot_job_and_schedule(snapshot[0])
     jobs.append(snapshot_job)
     schedules.append(snapshot_schedule)

@@ -113,3 +113,34 @@ def sync_job_and_schedule(spec: SourceSpec, assets_def: dg.AssetsDefinition):
         default_status=dg.DefaultScheduleStatus.STOPPED,
     )
     return job, schedule
+
+
+class ResyncConfig(dg.Config):
+    """Launchpad config of a resync_<source> job."""
+
+    resources: list[str] = []  # dlt resource names (e.g. ["contacts"]); empty: every resource of the source
+    dry_run: bool = False
+
+
+def resync_job(spec: SourceSpec) -> dg.JobDefinition:
+    """`crm-etl resync <source>` as a Dagster job, launched from the UI: the next sync of the source reads everything
+    again (pipelines.resync). Its op is in the syncs' pool, so an instance that limits that pool never runs it beside
+    a sync (the CLI asks the user to run it while no sync runs)."""
+
+    @dg.op(name=f"reset_{spec.name}_read_position", pool="warehouse_writer",
+           description=f"Reset the read position of {spec.name}: its next sync reads everything again, merged.")
+    def _resync(context: dg.OpExecutionContext, config: ResyncConfig, warehouse: WarehouseResource):
+        from .resync import resync
+
+        result = resync(spec.name, config.resources or None, wh=warehouse.get(), dry_run=config.dry_run)
+        verb = "would reset" if result.dry_run else "reset"
+        context.log.info(f"{spec.name}: {verb} {len(result.reset)} state entries: {', '.join(result.reset) or 'none'}"
+                         + ("; never synced, nothing to reset" if result.never_synced else ""))
+        for name, why in result.kept.items():
+            context.log.info(f"{spec.name}: kept {name}: {why}")
+        context.add_output_metadata({"reset": result.reset, "kept": list(result.kept), "dry_run": result.dry_run,
+                                     "never_synced": result.never_synced})
+
+    return dg.GraphDefinition(name=f"resync_{spec.name}", node_defs=[_resync]).to_job(
+        description=f"Make the next sync of {spec.name} read everything again from the vendor, merged into the raw "
+                    "tables (nothing is emptied). Then run sync_" + spec.name + ".")

@@ -18,6 +18,11 @@ from typing import List, Optional, Sequence
 from warehouse import Warehouse
 
 
+#: The sources whose connector names a read position to reset (`resync_state_paths`); registry and inputs have none.
+RESYNC_SOURCES = tuple(s for s in ("hubspot", "koban", "stripe", "registry", "inputs")
+                       if hasattr(importlib.import_module(f"connectors.{s}"), "resync_state_paths"))
+
+
 class ResyncError(ValueError):
     """A re-sync that cannot be done as asked (unknown source or resource, pending load); nothing was changed."""
 

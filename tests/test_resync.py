@@ -254,6 +254,34 @@ def test_stripe_resync_reads_a_change_no_event_carried(tmp_path, world):
     p.assert_never_shrank()
 
 
+def test_resync_job_in_dagster_resets_like_the_cli(world, tmp_path):
+    """The resync_<source> job (Dagster UI launchpad: resources, dry_run) does what `crm-etl resync` does."""
+    from pipelines.ingest import resync_job
+    from pipelines.resources import WarehouseResource
+
+    job = resync_job(ALL_SOURCES["hubspot"])
+
+    def launch(**config) -> list[str]:
+        """Run the job; the state paths its output metadata says it reset (or would)."""
+        result = job.execute_in_process(run_config={"ops": {"reset_hubspot_read_position": {"config": config}}},
+                                        resources={"warehouse": WarehouseResource()})
+        assert result.success
+        [output] = [e for e in result.all_events if e.event_type_value == "STEP_OUTPUT"]
+        return output.event_specific_data.metadata["reset"].value
+
+    with SandboxServer(world, port=0) as srv:
+        p = Project(srv, "hubspot", _hubspot(srv))
+        p.tables = HS_TABLES
+        p.sync()
+        assert launch(resources=["contacts"], dry_run=True) == ["resources.contacts"]
+        assert "incremental" in p.state()["contacts"]  # a dry run changes nothing
+        assert launch(resources=["contacts"]) == ["resources.contacts"]
+        assert "contacts" not in p.state() and "incremental" in p.state()["companies"]
+        resynced = p.sync()
+        assert _listed(resynced, "contacts") and not _listed(resynced, "companies")
+    p.assert_never_shrank()
+
+
 def test_resync_refusals_change_nothing(tmp_path):
     runner = CliRunner()
     out = runner.invoke(cli, ["resync", "stripe", "--resource", "invoices"])
