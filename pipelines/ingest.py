@@ -14,6 +14,7 @@ import dlt
 from dagster_dlt import DagsterDltResource, DagsterDltTranslator, dlt_assets
 from dagster_dlt.translator import DltResourceTranslatorData
 
+from transforms.erasure import RAW_CONTACTS, reapply as reapply_erasures
 from warehouse import Warehouse, dlt_pipelines_dir
 
 from .resources import WarehouseResource, warehouse_dialect
@@ -98,6 +99,8 @@ def raw_assets(spec: SourceSpec, freshness: dg.FreshnessPolicy | None = None) ->
             dlt_pipeline=make_pipeline(spec, wh),
             dagster_dlt_translator=translator,
         )
+        if spec.name in RAW_CONTACTS:  # a CRM keeps deleted contacts a while: a full read brings erased people back
+            reapply_erasures(wh, log=context.log.warning)
 
     return _sync
 

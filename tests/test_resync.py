@@ -211,6 +211,87 @@ def test_hubspot_resync_on_postgresql_survives_a_lost_working_folder(world, tmp_
     p.wh.dispose()
 
 
+def test_a_person_erased_then_read_again_by_a_resync_is_erased_again(world, tmp_path):
+    """HubSpot keeps a deleted contact 90 days (archived): after `crm-etl forget`, a full read (a resync) loads it
+    again. The sync asset then erases it again (transforms.erasure.reapply), matched by the hashes quality.erasures
+    keeps: the person's email and records never stay back in the warehouse."""
+    from transforms.erasure import erase, reapply
+
+    with SandboxServer(world, port=0) as srv:
+        p = Project(srv, "hubspot", _hubspot(srv))
+        p.tables = ("companies",)
+        p.sync()
+        [(cid, email)] = p.query("select id, email from raw_hubspot.contacts where archived and email is not null "
+                                 "order by id limit 1")
+        named = f"select count(*) from raw_hubspot.contacts where id = '{cid}' or lower(email) = '{email.lower()}'"
+        assert reapply(p.wh) is None  # nobody erased yet: nothing to do
+        erase(p.wh, emails=[email])
+        assert p.query(named)[0][0] == 0
+        p.sync()
+        assert p.query(named)[0][0] == 0  # incremental: archived records already loaded are not rewritten
+        resync("hubspot")
+        p.sync()
+        assert p.query(named)[0][0] == 1, "the full read brings the deleted contact back"
+        again = reapply(p.wh)
+        assert again is not None and again.deleted
+        assert p.query(named)[0][0] == 0
+        assert reapply(p.wh) is None  # and stays erased
+        erasures = p.query("select subject, erased from quality.erasures order by erased_at")
+        assert len(erasures) == 2 and all(email.lower() not in str(row) for row in erasures)  # hashes only
+        p.sync()
+        assert p.query(named)[0][0] == 0
+
+
+def test_the_hubspot_sync_asset_erases_again_a_person_a_full_read_brought_back(world, tmp_path):
+    """The same through Dagster: the sync asset itself re-applies the erasures after loading."""
+    import dagster as dg
+    from dagster_dlt import DagsterDltResource
+
+    from pipelines.ingest import raw_assets
+    from pipelines.resources import WarehouseResource
+    from sandbox.pipeline_run import sandbox_environment
+    from transforms.erasure import erase
+
+    def sync():
+        result = dg.materialize([raw_assets(ALL_SOURCES["hubspot"])], raise_on_error=True,
+                                resources={"warehouse": WarehouseResource(), "dlt": DagsterDltResource()})
+        assert result.success
+
+    wh = Warehouse()
+    with sandbox_environment(world, tmp_path / "files"):
+        sync()
+        [(cid, email)] = [tuple(r.values()) for r in wh.query(
+            "select id, email from raw_hubspot.contacts where archived and email is not null order by id limit 1")]
+        named = f"select count(*) as n from raw_hubspot.contacts where id = '{cid}'"
+        erase(wh, emails=[email])
+        resync("hubspot")  # the archived listing (contacts_archived) too
+        sync()
+        assert wh.query(named)[0]["n"] == 0
+    assert len(wh.query("select * from quality.erasures")) == 2  # the request, then the sync's re-erasure
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_erased_records_are_found_again_by_their_hashes_alone(dialect, request, tmp_path):
+    """transforms.erasure.returned: sha256 of the email (trimmed, lower-cased) or of SOURCE:ID, computed by the
+    warehouse (DuckDB's sha256, PostgreSQL's encode(sha256(...))), matches what quality.erasures keeps."""
+    from transforms.erasure import returned, subject_hashes
+
+    wh = Warehouse(request.getfixturevalue("postgres_url")) if dialect == "postgres" else Warehouse()
+    wh.ensure_schemas()
+    with wh.connect() as conn:
+        for schema, table, col in (("raw_hubspot", "contacts", "email"), ("raw_koban", "contacts", "e_mail")):
+            conn.exec_driver_sql(f"create schema if not exists {schema}")
+            conn.exec_driver_sql(f"create table {schema}.{table} (id text, {col} text)")
+            conn.exec_driver_sql(f"insert into {schema}.{table} values ('1', ' Jeanne.Martin@Exemple.fr '), "
+                                 "('2', 'autre@exemple.fr'), ('3', null)")
+    hashes = set(subject_hashes(["jeanne.martin@exemple.fr"], [("koban", "3")]))
+    emails, records = returned(wh, hashes)
+    assert records == {("hubspot", "1"), ("koban", "1"), ("koban", "3")}
+    assert emails == {"jeanne.martin@exemple.fr"}
+    assert returned(wh, set(subject_hashes(["personne@exemple.fr"], []))) == (set(), set())
+    wh.dispose()
+
+
 def test_koban_resync_reads_everything_again_and_keeps_what_it_must(tmp_path, world):
     """A change the cursor missed (as after a connector bug: the record's LastUpdateDate did not move past the
     cursor) is read after `resync koban`; a record flagged gone before stays flagged as it was (state `gone` kept)."""

@@ -23,6 +23,11 @@ too), as HubSpot does when a contact is deleted. Kept: billing (Stripe; Koban in
 Not reached: the CRMs themselves (the command says so); a file dlt needs to run (pipeline state, schemas) is
 reported, never deleted (dlt's state may hold record ids of an incremental overlap window; no email in the
 sandbox's runs).
+
+Erasures stick: a CRM keeps a deleted contact a while (HubSpot 90 days, archived; Koban, Obsolete), so a full read
+(a first sync, `crm-etl resync`, a Koban reconciliation) can load the person again. quality.erasures.erased keeps
+the sha256 of every email and SOURCE:ID erased; `reapply`, run by every HubSpot and Koban sync asset after its load,
+finds raw contact rows matching them (hashed by the warehouse, `returned`) and erases those people again.
 """
 from __future__ import annotations
 
@@ -54,8 +59,9 @@ ERASURES_DDL = """create table if not exists quality.erasures (
     rows_unlinked text not null,
     files_deleted text
 )"""
-#: quality.erasures tables written before files_deleted existed get the column (NULL: not recorded then).
-ERASURES_MIGRATION = "alter table quality.erasures add column if not exists files_deleted text"
+#: quality.erasures tables written before files_deleted / erased existed get the columns (NULL: not recorded then).
+ERASURES_MIGRATIONS = ("alter table quality.erasures add column if not exists files_deleted text",
+                       "alter table quality.erasures add column if not exists erased text")
 #: Load-package folders of a dlt pipeline's working folder, and whether their packages are still to be loaded.
 PACKAGE_FOLDERS = {("load", "loaded"): False, ("load", "normalized"): True, ("load", "new"): True,
                    ("normalize", "extracted"): True}
@@ -344,7 +350,7 @@ def _kept_billing(wh: Warehouse, p: Person, cat: _Catalog) -> dict[str, int]:
 
 def erase(wh: Warehouse, emails: Iterable[str] = (), contacts: Iterable[tuple[str, str]] = (), *,
           dry_run: bool = False, person: Person | None = None, pipelines_dir: str | Path | None = None,
-          drop_pending: bool = False) -> Result:
+          drop_pending: bool = False, compact_storage: bool = True) -> Result:
     """Find the person and delete (or, with dry_run, count) every row holding them, in one transaction; then record
     the erasure in quality.erasures and delete the contacts identity state (next identity run: full rebuild).
 
@@ -389,15 +395,19 @@ def erase(wh: Warehouse, emails: Iterable[str] = (), contacts: Iterable[tuple[st
         if not dry_run:
             conn.exec_driver_sql("create schema if not exists quality")
             conn.exec_driver_sql(ERASURES_DDL)
-            conn.exec_driver_sql(ERASURES_MIGRATION)
+            for migration in ERASURES_MIGRATIONS:
+                conn.exec_driver_sql(migration)
             conn.execute(sa.text(
                 "insert into quality.erasures (erased_at, subject, records_found, rows_deleted, rows_unlinked, "
-                "files_deleted) values (:at, :subject, :found, :deleted, :unlinked, :files)"), {
+                "files_deleted, erased) values (:at, :subject, :found, :deleted, :unlinked, :files, :erased)"), {
                 "at": dt.datetime.now(dt.timezone.utc), "subject": ",".join(subject_hashes(emails, contacts)),
                 "found": len(p.seen) + len(p.leads), "deleted": json.dumps(deleted, sort_keys=True),
-                "unlinked": json.dumps(unlinked, sort_keys=True), "files": json.dumps(files_deleted, sort_keys=True)})
+                "unlinked": json.dumps(unlinked, sort_keys=True), "files": json.dumps(files_deleted, sort_keys=True),
+                # every email and contact record erased, hashed: what reapply() looks for in later syncs
+                "erased": ",".join(subject_hashes(p.emails, p.records))})
     found = bool(p.seen or p.leads)
-    compacted = compact(wh, sorted(set(deleted) | set(unlinked))) if not dry_run and (deleted or unlinked) else ""
+    compacted = (compact(wh, sorted(set(deleted) | set(unlinked)))
+                 if compact_storage and not dry_run and (deleted or unlinked) else "")
     if dry_run or not found:
         state_files = [str(f) for f in identity_state_files(wh) if f.exists()] if found else []
     else:
@@ -567,3 +577,75 @@ def delete_identity_state(wh: Warehouse) -> list[str]:
                 f.unlink()
                 gone.append(str(f))
     return gone
+
+
+def erased_hashes(wh: Warehouse) -> set[str]:
+    """The hashes (subject_hashes) of every email and contact record erased so far; empty without quality.erasures."""
+    if not wh.query("select 1 as x from information_schema.tables where table_schema = 'quality' "
+                    "and table_name = 'erasures'"):
+        return set()
+    cols = {r["c"] for r in wh.query("select column_name as c from information_schema.columns "
+                                     "where table_schema = 'quality' and table_name = 'erasures'")}
+    out: set[str] = set()
+    for r in wh.query(f"select subject{', erased' if 'erased' in cols else ''} from quality.erasures"):
+        for v in r.values():
+            out |= {h for h in (v or "").split(",") if h}
+    return out
+
+
+def _sha256_hex(wh: Warehouse, expr: str) -> str:
+    return f"sha256({expr})" if wh.dialect == "duckdb" else f"encode(sha256(convert_to({expr}, 'UTF8')), 'hex')"
+
+
+def returned(wh: Warehouse, hashes: set[str] | None = None) -> tuple[set[str], set[tuple[str, str]]]:
+    """(emails, (source, contact id)) of raw contact rows an erasure removed and a sync loaded again: matched by the
+    hashes quality.erasures keeps (the emails and `source:id` of every erased record), never by clear values."""
+    hashes = erased_hashes(wh) if hashes is None else hashes
+    emails: set[str] = set()
+    records: set[tuple[str, str]] = set()
+    if not hashes:
+        return emails, records
+    cat = _Catalog(wh)
+    for source, (table, col) in RAW_CONTACTS.items():
+        for schema in cat.schemas(f"raw_{source}"):
+            if not cat.has(schema, table):
+                continue
+            email = f"lower(trim({quote_ident(col)}))" if col in cat.cols(schema, table) else "cast(null as text)"
+            ref = _lit(f"{source}:") + " || cast(id as text)"
+            for r in wh.query(
+                    f"select id, e from (select cast(id as text) as id, {email} as e, {_sha256_hex(wh, email)} as he, "
+                    f"{_sha256_hex(wh, ref)} as hr from {qualify(schema, table)}) t "
+                    f"where {_in('he', hashes)} or {_in('hr', hashes)}"):
+                records.add((source, r["id"]))
+                if r["e"]:
+                    emails.add(r["e"])
+    return emails, records
+
+
+def reapply(wh: Warehouse, log=None) -> Result | None:
+    """Erase again the people a sync brought back: a CRM keeps a deleted contact for a while (HubSpot 90 days, as an
+    archived record; Koban as Obsolete), and a full read (first sync, `crm-etl resync`, a Koban reconciliation)
+    loads it again. Run after every CRM sync; nothing to do (one catalogue query) when nobody was erased. None when
+    no erased record came back. A load still pending that names them postpones it to the next sync (logged)."""
+    hashes = erased_hashes(wh)
+    if not hashes:
+        return None
+    emails, records = returned(wh, hashes)
+    if not records:
+        return None
+    try:
+        # inside a run, a DuckDB file is not swapped for a compacted copy (other steps may hold the old one open):
+        # the freed bytes stay in its free blocks until the next `crm-etl forget` rewrites it; PostgreSQL's VACUUM
+        # FULL only locks each table briefly
+        result = erase(wh, emails, sorted(records), compact_storage=wh.dialect != "duckdb")
+    except PendingPackages as exc:
+        if log:
+            log(f"erased people came back with a sync, but a load still pending names them: erased at the next "
+                f"sync ({exc})")
+        return None
+    if log:
+        log(f"{len(records)} erased contact record(s) came back with a sync and were erased again "
+            f"(quality.erasures; no personal data logged)"
+            + ("; the DuckDB file keeps their bytes in free blocks until the next `crm-etl forget` rewrites it"
+               if not result.compacted else ""))
+    return result
