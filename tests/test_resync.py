@@ -3,6 +3,7 @@ has (no duplicates), which are never emptied; the reset survives a lost working 
 Against the sandbox servers, into a real DuckDB warehouse, through the project's own pipeline (pipelines.ingest)."""
 from __future__ import annotations
 
+import contextlib
 import logging
 import shutil
 from pathlib import Path
@@ -95,6 +96,32 @@ def _links(p: Project) -> set[tuple]:
     return set(p.query("select from_id, to_id from raw_hubspot.associations_contact_company"))
 
 
+def _contact_and_a_company_it_is_not_linked_to(store) -> tuple[str, str]:
+    contact = next(c for c, _, _ in store.associations[("contacts", "companies")])
+    other = next(co for co in store.objects["companies"] if (contact, co, 1) not in store.associations[
+        ("contacts", "companies")] and not store.objects["companies"][co]["archived"])
+    return contact, other
+
+
+def _link(store, contact: str, company: str) -> None:
+    """An association-only change in HubSpot: no property, so no lastmodifieddate bump."""
+    with store.lock:
+        store.associations[("contacts", "companies")].append((contact, company, 1))
+
+
+@contextlib.contextmanager
+def _synced_then_linked(world):
+    """A HubSpot sync into the test warehouse, then an association-only change in HubSpot: (server, project,
+    contact, the company it is newly linked to), the server running inside the block."""
+    contact, other = _contact_and_a_company_it_is_not_linked_to(world.hubspot)
+    with SandboxServer(world, port=0) as srv:
+        p = Project(srv, "hubspot", _hubspot(srv))
+        p.tables = HS_TABLES
+        p.sync()
+        _link(world.hubspot, contact, other)
+        yield srv, p, contact, other
+
+
 def _assert_no_duplicates(p: Project) -> None:
     for table in HS_OBJECTS:
         assert p.query(f"select count(*) - count(distinct id) from raw_hubspot.{table}")[0][0] == 0, table
@@ -121,8 +148,7 @@ def test_hubspot_resync_reads_an_association_only_change_and_merges(world, tmp_p
         contacts_before = dict(p.query("select id, updated_at from raw_hubspot.contacts"))
 
         # an association-only change: the contact is linked to a second company; no property, no lastmodifieddate
-        with store.lock:
-            store.associations[("contacts", "companies")].append((contact, other, 1))
+        _link(store, contact, other)
         incremental = p.sync()
         assert _searched(incremental, "contacts") and not _listed(incremental, "contacts")
         assert (contact, other) not in _links(p), "the known limit: an incremental sync does not see it"
@@ -154,16 +180,7 @@ def test_hubspot_resync_survives_a_lost_working_folder_and_a_sync_failing_midway
     """The reset is in the warehouse (dlt's _dlt_pipeline_state), not only in the working folder: a sync on a
     machine without the folder still reads everything. A full read that fails midway commits no state: the next
     sync reads everything again. Repeating the reset is harmless."""
-    store = world.hubspot
-    contact = next(c for c, _, _ in store.associations[("contacts", "companies")])
-    other = next(co for co in store.objects["companies"] if (contact, co, 1) not in store.associations[
-        ("contacts", "companies")] and not store.objects["companies"][co]["archived"])
-    with SandboxServer(world, port=0) as srv:
-        p = Project(srv, "hubspot", _hubspot(srv))
-        p.tables = HS_TABLES
-        p.sync()
-        with store.lock:
-            store.associations[("contacts", "companies")].append((contact, other, 1))
+    with _synced_then_linked(world) as (srv, p, contact, other):
         assert resync("hubspot").reset  # every resource, owner_team_changes aside
         assert resync("hubspot").reset == []  # repeated: nothing left to reset, nothing changes
         shutil.rmtree(Path(tmp_path / "dlt" / "pipelines" / "crm_etl_hubspot"))  # another machine, a new pod
@@ -191,16 +208,7 @@ def test_hubspot_resync_on_postgresql_survives_a_lost_working_folder(world, tmp_
     """On the production warehouse: the reset is loaded into PostgreSQL's _dlt_pipeline_state, so a sync without
     the working folder (a new pod) restores it from there and reads the contacts in full."""
     monkeypatch.setenv("CRM_ETL_WAREHOUSE_URL", postgres_url)
-    store = world.hubspot
-    contact = next(c for c, _, _ in store.associations[("contacts", "companies")])
-    other = next(co for co in store.objects["companies"] if (contact, co, 1) not in store.associations[
-        ("contacts", "companies")] and not store.objects["companies"][co]["archived"])
-    with SandboxServer(world, port=0) as srv:
-        p = Project(srv, "hubspot", _hubspot(srv))
-        p.tables = HS_TABLES
-        p.sync()
-        with store.lock:
-            store.associations[("contacts", "companies")].append((contact, other, 1))
+    with _synced_then_linked(world) as (srv, p, contact, other):
         assert resync("hubspot", ["contacts"]).reset == ["resources.contacts"]
         shutil.rmtree(Path(tmp_path / "dlt" / "pipelines" / "crm_etl_hubspot"))
         resynced = p.sync()
