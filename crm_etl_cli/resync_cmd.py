@@ -39,13 +39,13 @@ def resync(source: str, resources: tuple[str, ...], dry_run: bool) -> None:
                    f"{'y' if len(result.reset) == 1 else 'ies'}):")
         for path in result.reset:
             click.echo(f"  {source}.{path}")
-    else:
-        click.echo(f"No read position to reset for {', '.join(result.resources)}: never synced, or already reset "
-                   "(their next sync reads everything).")
+    elif set(result.resources) - set(result.kept):
+        click.echo(f"No read position to reset for {', '.join(r for r in result.resources if r not in result.kept)}: "
+                   "never synced, or already reset (their next sync reads everything).")
     for name, why in result.kept.items():
         click.echo(f"Kept: {name}: {why}")
     if dry_run:
-        click.echo("Dry run: nothing was changed.")
+        click.echo("Dry run: nothing was reset.")
     else:
         click.echo(f"The next sync of {source} (`crm-etl run`, `crm-etl run --select 'group:raw_{source}'` or its "
                    "schedule) reads everything again and merges it into the raw tables; they stay as they are until then. If it "
