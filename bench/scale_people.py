@@ -169,7 +169,7 @@ def _zipf_choice(r: random.Random, items: list, s: float = 1.0):
 #:    Two people share a full name with probability 5.4e-6 at 8,000 records; in France, by our estimate from those
 #:    shares, nearer 5e-7: homonyms stay about ten times as common as they are.
 #:  - "skewed": the Zipf law this generator drew both names with until Dec 2026 (1/rank down short lists: Jean for
-#:    14% of people, Martin for 9%). Two people share a full name with probability 6.9e-4 at 8,000 records (129
+#:    14% of people, Martin for 9%). Two people share a full name with probability 6.9e-4 at 8,000 records (128
 #:    times "france"), and 14 pairs of colleagues of one company do on seed 11 (none with "france"): the homonym
 #:    stress test, reported beside the default in bench/results_identity.md.
 NAMES = ("france", "skewed")
@@ -215,7 +215,7 @@ def generate_contacts(n_records: int = 10_000, seed: int = 1, variant: str = "de
         raise ValueError(f"names must be one of {NAMES}, not {names!r}")
     hard = variant == "hard"
     r = random.Random(seed)
-    r_names = random.Random(seed * 1_000_003 + 43)  # "france" names, drawn apart (the rest of the world unchanged)
+    r_names = random.Random(seed * 1_000_003 + 43)  # "france" names, drawn apart (see below)
     # titles of the other copies drawn apart, so that the rest of a seed's world stays as it was before titles changed
     r_title = random.Random(seed * 1_000_003 + 17)
     r_company = random.Random(seed * 1_000_003 + 29)  # which records hang on no company record
@@ -232,7 +232,10 @@ def generate_contacts(n_records: int = 10_000, seed: int = 1, variant: str = "de
         comp = r.choice(companies)
         first = _zipf_choice(r, FIRST)
         last = _zipf_choice(r, last_names)
-        if names == "france":  # the skewed draws above still made, so that every other draw stays as it was
+        # the skewed draws above are still made, so "skewed" gives the worlds it always gave; "france" worlds start
+        # alike but drift apart from them: some later draws depend on the names (a typo's position, a suffix for an
+        # address already taken, a household's first name drawn again)
+        if names == "france":
             first, last = _french_names(r_names, last_names)
         phone = _mobile(("06" if r.random() < 0.5 else "07") + f"{r.randrange(10**8):08d}") if r.random() < 0.6 else None
         k = r.random()
