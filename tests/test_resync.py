@@ -292,10 +292,14 @@ def test_erased_records_are_found_again_by_their_hashes_alone(dialect, request, 
             conn.exec_driver_sql(f"create table {schema}.{table} (id text, {col} text)")
             conn.exec_driver_sql(f"insert into {schema}.{table} values ('1', ' Jeanne.Martin@Exemple.fr '), "
                                  "('2', 'autre@exemple.fr'), ('3', null)")
+        conn.exec_driver_sql("create table raw_koban.leads (id text, e_mail text)")
+        conn.exec_driver_sql("insert into raw_koban.leads values ('L1', 'prospect@exemple.fr'), ('L2', null)")
     hashes = set(subject_hashes(["jeanne.martin@exemple.fr"], [("koban", "3")]))
     emails, records = returned(wh, hashes)
     assert records == {("hubspot", "1"), ("koban", "1"), ("koban", "3")}
     assert emails == {"jeanne.martin@exemple.fr"}
+    # a lead alone, with an erased email: found by its email
+    assert returned(wh, set(subject_hashes(["Prospect@exemple.fr"], []))) == ({"prospect@exemple.fr"}, set())
     assert returned(wh, set(subject_hashes(["personne@exemple.fr"], []))) == (set(), set())
     wh.dispose()
 

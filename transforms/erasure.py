@@ -619,6 +619,12 @@ def returned(wh: Warehouse, hashes: set[str] | None = None) -> tuple[set[str], s
                 records.add((source, r["id"]))
                 if r["e"]:
                     emails.add(r["e"])
+    for schema in cat.schemas("raw_koban"):  # a Koban lead alone (no contact record) with an erased email
+        if cat.has(schema, "leads") and "e_mail" in cat.cols(schema, "leads"):
+            email = "lower(trim(e_mail))"
+            emails |= {r["e"] for r in wh.query(
+                f"select e from (select {email} as e, {_sha256_hex(wh, email)} as he from {qualify(schema, 'leads')}) t "
+                f"where {_in('he', hashes)}")}
     return emails, records
 
 
@@ -631,7 +637,7 @@ def reapply(wh: Warehouse, log=None) -> Result | None:
     if not hashes:
         return None
     emails, records = returned(wh, hashes)
-    if not records:
+    if not records and not emails:
         return None
     try:
         # inside a run, a DuckDB file is not swapped for a compacted copy (other steps may hold the old one open):
@@ -644,7 +650,7 @@ def reapply(wh: Warehouse, log=None) -> Result | None:
                 f"sync ({exc})")
         return None
     if log:
-        log(f"{len(records)} erased contact record(s) came back with a sync and were erased again "
+        log(f"{len(records)} erased contact record(s) (and their leads) came back with a sync and were erased again "
             f"(quality.erasures; no personal data logged)"
             + ("; the DuckDB file keeps their bytes in free blocks until the next `crm-etl forget` rewrites it"
                if not result.compacted else ""))
