@@ -304,6 +304,29 @@ def test_erased_records_are_found_again_by_their_hashes_alone(dialect, request, 
     wh.dispose()
 
 
+def test_a_hubspot_cursor_in_the_future_stops_the_sync_and_resync_mends_it(world, tmp_path):
+    """A cursor ahead of the clock (a clock that went back, an edited state) would make every incremental search
+    skip the changes since: the sync refuses with the command to run, and after it the next sync reads in full."""
+    from datetime import datetime, timedelta, timezone
+
+    with SandboxServer(world, port=0) as srv:
+        p = Project(srv, "hubspot", _hubspot(srv))
+        p.tables = HS_TABLES
+        p.sync()
+        pipeline = make_pipeline(ALL_SOURCES["hubspot"], p.wh)
+        with pipeline.managed_state() as state:
+            inc = state["sources"]["hubspot"]["resources"]["contacts"]["incremental"]["updated_at"]
+            inc["last_value"] = datetime.now(timezone.utc) + timedelta(days=2)
+        with pytest.raises(Exception, match=r"crm-etl resync hubspot --resource contacts"):
+            p.sync()
+        resync("hubspot", ["contacts"])
+        resynced = p.sync()
+        assert _listed(resynced, "contacts")
+        assert _searched(p.sync(), "contacts")  # incremental again, from a cursor in the past
+    _assert_no_duplicates(p)
+    p.assert_never_shrank()
+
+
 def test_koban_resync_reads_everything_again_and_keeps_what_it_must(tmp_path, world):
     """A change the cursor missed (as after a connector bug: the record's LastUpdateDate did not move past the
     cursor) is read after `resync koban`; a record flagged gone before stays flagged as it was (state `gone` kept)."""

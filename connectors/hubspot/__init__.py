@@ -345,6 +345,14 @@ def _object_resource(ctx: _Context, object_type: str) -> DltResource:
         stored = _as_datetime(updated_at.get_state().get("last_value"))
         local_start = datetime.now(timezone.utc)  # this machine's clock, before the read's first request
         started: Optional[datetime] = None  # the read's start, once its first page has come (sync_start)
+        if stored is not None and stored - local_start > overlap:
+            # A cursor never passes the start of the sync that stored it, so this one comes from a clock that went
+            # back or an edited state. dlt would skip every change older than it; when the real last sync was is
+            # unknown, so the only safe read is a full one, which the user asks for (nothing is lost meanwhile).
+            raise HubSpotError(
+                f"{object_type}: the stored cursor {_iso(stored)} is ahead of this machine's clock ({_iso(local_start)}):"
+                f" an incremental sync would skip every change since. Check the clock, then run `crm-etl resync "
+                f"hubspot --resource {object_type}` (the next sync reads {object_type} in full, merged).")
         full = last_value is None
         if full:
             pages = client.list_objects(object_type, props, hist)
