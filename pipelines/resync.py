@@ -17,9 +17,11 @@ from typing import List, Optional, Sequence
 
 from warehouse import Warehouse
 
+from .sources import ALL_SOURCES
+
 
 #: The sources whose connector names a read position to reset (`resync_state_paths`); registry and inputs have none.
-RESYNC_SOURCES = tuple(s for s in ("hubspot", "koban", "stripe", "registry", "inputs")
+RESYNC_SOURCES = tuple(s for s in ALL_SOURCES
                        if hasattr(importlib.import_module(f"connectors.{s}"), "resync_state_paths"))
 
 
@@ -39,8 +41,6 @@ class ResyncResult:
 
 def resource_names(source: str) -> List[str]:
     """The dlt resources of a source, as the Dagster assets draw them (no network I/O)."""
-    from .sources import ALL_SOURCES
-
     spec = ALL_SOURCES[source]
     return list(spec.make_source(**spec.definition_kwargs).resources.keys())
 
@@ -50,10 +50,9 @@ def resync(source: str, resources: Optional[Sequence[str]] = None, wh: Optional[
     """Reset the read position of `source` (or of some of its resources) so that the next sync reads it in full."""
     from dlt.pipeline.exceptions import PipelineHasPendingDataException
 
-    from connectors.common.resync import paths_present, reset_read_state
+    from connectors.common.resync import present_read_state, reset_read_state
 
     from .ingest import make_pipeline
-    from .sources import ALL_SOURCES
 
     if source not in ALL_SOURCES:
         raise ResyncError(f"unknown source {source!r}; known: {', '.join(sorted(ALL_SOURCES))}")
@@ -78,9 +77,7 @@ def resync(source: str, resources: Optional[Sequence[str]] = None, wh: Optional[
     pipeline = make_pipeline(ALL_SOURCES[source], wh or Warehouse())
     result = ResyncResult(source, chosen, kept=kept, dry_run=dry_run)
     if dry_run:
-        pipeline.sync_destination()
-        state = pipeline.state.get("sources", {}).get(pipeline.default_schema_name or "", {})
-        result.reset = paths_present(state, paths)
+        result.reset = present_read_state(pipeline, paths)
     else:
         if pipeline.has_pending_data:
             raise ResyncError(

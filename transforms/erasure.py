@@ -579,15 +579,14 @@ def delete_identity_state(wh: Warehouse) -> list[str]:
     return gone
 
 
-def erased_hashes(wh: Warehouse) -> set[str]:
+def erased_hashes(wh: Warehouse, cat: _Catalog | None = None) -> set[str]:
     """The hashes (subject_hashes) of every email and contact record erased so far; empty without quality.erasures."""
-    if not wh.query("select 1 as x from information_schema.tables where table_schema = 'quality' "
-                    "and table_name = 'erasures'"):
+    cat = cat or _Catalog(wh)
+    if not cat.has("quality", "erasures"):
         return set()
-    cols = {r["c"] for r in wh.query("select column_name as c from information_schema.columns "
-                                     "where table_schema = 'quality' and table_name = 'erasures'")}
+    cols = [c for c in ("subject", "erased") if c in cat.cols("quality", "erasures")]
     out: set[str] = set()
-    for r in wh.query(f"select subject{', erased' if 'erased' in cols else ''} from quality.erasures"):
+    for r in wh.query(f"select {', '.join(cols)} from quality.erasures"):
         for v in r.values():
             out |= {h for h in (v or "").split(",") if h}
     return out
@@ -597,15 +596,16 @@ def _sha256_hex(wh: Warehouse, expr: str) -> str:
     return f"sha256({expr})" if wh.dialect == "duckdb" else f"encode(sha256(convert_to({expr}, 'UTF8')), 'hex')"
 
 
-def returned(wh: Warehouse, hashes: set[str] | None = None) -> tuple[set[str], set[tuple[str, str]]]:
+def returned(wh: Warehouse, hashes: set[str] | None = None,
+             cat: _Catalog | None = None) -> tuple[set[str], set[tuple[str, str]]]:
     """(emails, (source, contact id)) of raw contact rows an erasure removed and a sync loaded again: matched by the
     hashes quality.erasures keeps (the emails and `source:id` of every erased record), never by clear values."""
-    hashes = erased_hashes(wh) if hashes is None else hashes
+    cat = cat or _Catalog(wh)
+    hashes = erased_hashes(wh, cat) if hashes is None else hashes
     emails: set[str] = set()
     records: set[tuple[str, str]] = set()
     if not hashes:
         return emails, records
-    cat = _Catalog(wh)
     for source, (table, col) in RAW_CONTACTS.items():
         for schema in cat.schemas(f"raw_{source}"):
             if not cat.has(schema, table):
@@ -631,12 +631,13 @@ def returned(wh: Warehouse, hashes: set[str] | None = None) -> tuple[set[str], s
 def reapply(wh: Warehouse, log=None) -> Result | None:
     """Erase again the people a sync brought back: a CRM keeps a deleted contact for a while (HubSpot 90 days, as an
     archived record; Koban as Obsolete), and a full read (first sync, `crm-etl resync`, a Koban reconciliation)
-    loads it again. Run after every CRM sync; nothing to do (one catalogue query) when nobody was erased. None when
+    loads it again. Run after every CRM sync; nothing to do (one catalogue read) when nobody was erased. None when
     no erased record came back. A load still pending that names them postpones it to the next sync (logged)."""
-    hashes = erased_hashes(wh)
+    cat = _Catalog(wh)  # read once: the hashes and the raw tables to look in
+    hashes = erased_hashes(wh, cat)
     if not hashes:
         return None
-    emails, records = returned(wh, hashes)
+    emails, records = returned(wh, hashes, cat)
     if not records and not emails:
         return None
     try:

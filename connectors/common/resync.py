@@ -12,7 +12,7 @@ vendor no longer serves (hard-deleted records kept flagged, history, link tombst
 """
 from __future__ import annotations
 
-from typing import Any, List, Sequence
+from typing import Any, Callable, Dict, List, Sequence, Tuple, Union
 
 from dlt.common import jsonpath
 
@@ -20,6 +20,30 @@ from dlt.common import jsonpath
 def paths_present(source_state: dict, paths: Sequence[str]) -> List[str]:
     """The paths that select something in this source state (a resource never synced has nothing to reset)."""
     return [p for p in paths if jsonpath.resolve_paths(p, source_state)]
+
+
+def plan_by_resource(resources: Sequence[str],
+                     rule: Callable[[str], Union[List[str], str]]) -> Tuple[List[str], Dict[str, str]]:
+    """A connector's `resync_state_paths` from its per-resource rule: `rule(name)` gives the state paths to drop for
+    that resource, or a str, why its state is kept. Returns (paths, {kept resource: why})."""
+    paths: List[str] = []
+    kept: Dict[str, str] = {}
+    for name in resources:
+        got = rule(name)
+        if isinstance(got, str):
+            kept[name] = got
+        else:
+            paths += got
+    return paths, kept
+
+
+def present_read_state(pipeline: Any, paths: Sequence[str]) -> List[str]:
+    """`paths` that select something in the pipeline's state of its default source, after syncing that state with
+    the destination (a newer state loaded by a sync on another machine counts, and is never rolled back)."""
+    pipeline.sync_destination()
+    if not pipeline.default_schema_name:
+        return []
+    return paths_present(pipeline.state.get("sources", {}).get(pipeline.default_schema_name, {}), paths)
 
 
 def reset_read_state(pipeline: Any, paths: Sequence[str]) -> List[str]:
@@ -32,13 +56,9 @@ def reset_read_state(pipeline: Any, paths: Sequence[str]) -> List[str]:
     """
     from dlt.pipeline.helpers import pipeline_drop
 
-    # pipeline_drop computes the new state from the local one before it syncs with the destination: sync first, so
-    # that a newer state loaded by a sync on another machine is not rolled back (only `paths` may change).
-    pipeline.sync_destination()
-    if not pipeline.default_schema_name:
-        return []
-    source_state = pipeline.state.get("sources", {}).get(pipeline.default_schema_name, {})
-    present = paths_present(source_state, paths)
+    # pipeline_drop computes the new state from the local one before it syncs with the destination: sync first
+    # (present_read_state), so that only `paths` may change
+    present = present_read_state(pipeline, paths)
     if present:
         drop = pipeline_drop(pipeline, state_paths=present, state_only=True)
         drop()

@@ -729,15 +729,12 @@ def resync_state_paths(resources: Sequence[str]) -> Tuple[List[str], Dict[str, s
     what was written: dropped, everything is written again. `owner_team_changes` keeps its state: it is what that
     append-only table last recorded per owner; dropped, every owner would get a second row, and the owners are read
     in full at every sync anyway."""
-    paths: List[str] = []
-    kept: Dict[str, str] = {}
-    for name in resources:
-        if name == "owner_team_changes":
-            kept[name] = ("append-only team history: its state is the team it last recorded per owner (reset, every "
-                          "owner would get a second row); owners are read in full at every sync")
-        else:
-            paths.append(f"resources.{name}")
-    return paths, kept
+    from connectors.common.resync import plan_by_resource
+
+    team_history = ("append-only team history: its state is the team it last recorded per owner (reset, every owner "
+                    "would get a second row); owners are read in full at every sync")
+    return plan_by_resource(resources, lambda name: team_history if name == "owner_team_changes"
+                            else [f"resources.{name}"])
 
 
 def client_of(source: Any) -> HubSpotClient:

@@ -439,17 +439,17 @@ def resync_state_paths(resources: Sequence[str]) -> tuple[List[str], Dict[str, s
     date) and `reconciled_at`. users and deal_processes lose `hashes` (written again). deal_process_steps keeps its
     `hashes`: for a process no longer listed they are the only memory of its step positions, needed to delete the
     old last ones should it come back shorter; steps are listed in full at every sync anyway."""
-    paths: List[str] = []
-    kept: Dict[str, str] = {}
-    for name in resources:
+    from connectors.common.resync import plan_by_resource
+
+    def rule(name: str) -> List[str] | str:
         if name in settings.OBJECTS:
-            paths += [f"resources.{name}.cursor", f"resources.{name}.recent"]
-        elif name == "deal_process_steps":
-            kept[name] = ("its state remembers the step positions of processes Koban no longer lists (to delete "
-                          "them should one come back shorter); steps are listed in full at every sync")
-        else:
-            paths.append(f"resources.{name}.hashes")
-    return paths, kept
+            return [f"resources.{name}.cursor", f"resources.{name}.recent"]
+        if name == "deal_process_steps":
+            return ("its state remembers the step positions of processes Koban no longer lists (to delete them "
+                    "should one come back shorter); steps are listed in full at every sync")
+        return [f"resources.{name}.hashes"]
+
+    return plan_by_resource(resources, rule)
 
 
 def client_of(source: Any) -> KobanClient:
