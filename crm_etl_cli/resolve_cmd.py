@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import codecs
+import sys
 import tempfile
 from pathlib import Path
 
@@ -61,6 +62,8 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
         kept = _kept_model(kind, identity_model.strip().lower())
 
     con = duckdb.connect()
+    # DuckDB draws its bar on stdout, also into a pipe or a log: only for someone watching a terminal
+    con.execute(f"SET enable_progress_bar = {str(sys.stdout.isatty()).lower()}")
     parquet = input_path.lower().endswith(".parquet")
     reader = "read_parquet" if parquet else "read_csv_auto"
     scratch = tempfile.TemporaryDirectory(prefix="crm-etl-resolve-")

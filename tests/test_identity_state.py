@@ -540,3 +540,32 @@ def test_contacts_of_two_crms_compare_through_their_resolved_company(duckdb_ware
         "select count(distinct entity_key) as n from core.company_crosswalk where source_id in ('h1', 'k7')").n[0]
     assert companies_linked == 1
     assert keys["hubspot:c1"] == keys["koban:c2"] != keys["koban:c3"]
+
+
+def test_no_progress_bar_in_the_run_output(tmp_path):
+    """DuckDB draws a progress bar on stdout for any query slower than 2 s, also into a pipe: in a Dagster compute
+    log or a scripted `crm-etl resolve ... > out` it is noise. The connections this project opens (identity state,
+    core.resolve, the warehouse) switch it off. Checked in a process of its own: under pytest's capture DuckDB
+    turns the bar off by itself."""
+    script = textwrap.dedent(f"""
+        import json, sys
+        sys.path.insert(0, {str(ROOT / "bench")!r})
+        import duckdb
+        from scale_people import generate_contacts
+        from transforms.identity import resolve_contacts
+        from transforms.identity.state import _connect
+        from warehouse import Warehouse
+
+        setting = "SELECT current_setting('enable_progress_bar')"
+        res = resolve_contacts(generate_contacts(50, seed=3).drop(columns="person_key"))
+        out = {{"plain": duckdb.connect().execute(setting).fetchone()[0],
+               "state": _connect({str(tmp_path / "s.duckdb")!r}).execute(setting).fetchone()[0],
+               "resolve": res.con.execute(setting).fetchone()[0]}}
+        with Warehouse({f"duckdb:///{tmp_path / 'w.duckdb'}"!r}).connect() as conn:
+            out["warehouse"] = conn.connection.driver_connection.execute(setting).fetchone()[0]
+        print(json.dumps(out))
+    """)
+    p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    # a plain connection would draw it (into this pipe); ours do not
+    assert p.stdout.strip().splitlines()[-1] == '{"plain": true, "state": false, "resolve": false, "warehouse": false}'

@@ -78,7 +78,10 @@ class Warehouse:
             self._engine: Engine = sa.create_engine(self.url, poolclass=NullPool)
             # Timestamps are compared and truncated in UTC whatever the machine's zone (set per session,
             # not as an open-time config, so dlt can open the same file in this process).
-            sa.event.listen(self._engine, "connect", lambda dbapi_conn, _: dbapi_conn.execute("set TimeZone = 'UTC'"))
+            # DuckDB's progress bar goes to stdout even when it is not a terminal (a Dagster compute log, a pipe):
+            # off, like every connection this project opens (identity.state._connect, core.resolve)
+            sa.event.listen(self._engine, "connect", lambda dbapi_conn, _: dbapi_conn.execute(
+                "set TimeZone = 'UTC'; set enable_progress_bar = false"))
         elif self.url.startswith("postgresql"):
             self.dialect = "postgres"
             self._engine = sa.create_engine(

@@ -512,7 +512,9 @@ def resolve(
     from .config import CompaniesConfig, ContactsConfig
 
     cfg = config or (ContactsConfig() if kind == "contacts" else CompaniesConfig())
-    con = con or duckdb.connect()
+    if con is None:
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")  # stdout is the caller's, not DuckDB's
     prefix = prefix or f"identity_{kind}"
     timings: dict[str, float] = {}
     timer = _Timer(timings)

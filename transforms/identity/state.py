@@ -514,6 +514,7 @@ def _connect(path: str | Path) -> duckdb.DuckDBPyConnection:
     normalised table: 0.26 -> 0.10 CPU s; that table 127 -> 338 MiB, dictionary compression still applies)."""
     con = duckdb.connect(str(path))
     con.execute("SET disabled_compression_methods = 'fsst'")
+    con.execute("SET enable_progress_bar = false")  # it would print to stdout: the run's log, not a terminal
     return con
 
 
