@@ -545,8 +545,8 @@ def test_contacts_of_two_crms_compare_through_their_resolved_company(duckdb_ware
 def test_no_progress_bar_in_the_run_output(tmp_path):
     """DuckDB draws a progress bar on stdout for any query slower than 2 s, also into a pipe: in a Dagster compute
     log or a scripted `crm-etl resolve ... > out` it is noise. The connections this project opens (identity state,
-    core.resolve, the warehouse) switch it off. Checked in a process of its own: under pytest's capture DuckDB
-    turns the bar off by itself."""
+    core.resolve, the warehouse) switch it off; dlt's loads into the warehouse have it off already (guarded here).
+    Checked in a process of its own: under pytest's capture DuckDB turns the bar off by itself."""
     script = textwrap.dedent(f"""
         import json, sys
         sys.path.insert(0, {str(ROOT / "bench")!r})
@@ -561,11 +561,18 @@ def test_no_progress_bar_in_the_run_output(tmp_path):
         out = {{"plain": duckdb.connect().execute(setting).fetchone()[0],
                "state": _connect({str(tmp_path / "s.duckdb")!r}).execute(setting).fetchone()[0],
                "resolve": res.con.execute(setting).fetchone()[0]}}
-        with Warehouse({f"duckdb:///{tmp_path / 'w.duckdb'}"!r}).connect() as conn:
+        wh = Warehouse({f"duckdb:///{tmp_path / 'w.duckdb'}"!r})
+        with wh.connect() as conn:
             out["warehouse"] = conn.connection.driver_connection.execute(setting).fetchone()[0]
+        import dlt  # the loads into the warehouse
+        pipe = dlt.pipeline("progress", destination=wh.dlt_destination(), dataset_name="raw_progress",
+                            pipelines_dir={str(tmp_path / "dlt")!r})
+        pipe.run([{{"a": 1}}], table_name="t")
+        with pipe.sql_client() as client:
+            out["dlt"] = client.execute_sql(setting)[0][0]
         print(json.dumps(out))
     """)
     p = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert p.returncode == 0, p.stderr[-2000:]
     # a plain connection would draw it (into this pipe); ours do not
-    assert p.stdout.strip().splitlines()[-1] == '{"plain": true, "state": false, "resolve": false, "warehouse": false}'
+    assert p.stdout.strip().splitlines()[-1] == '{"plain": true, "state": false, "resolve": false, "warehouse": false, "dlt": false}'
