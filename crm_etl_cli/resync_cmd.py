@@ -19,7 +19,8 @@ SOURCES = ("hubspot", "koban", "stripe", "registry", "inputs")
 @click.option("--dry-run", is_flag=True, help="Show what would be reset, change nothing.")
 def resync(source: str, resources: tuple[str, ...], dry_run: bool) -> None:
     """Make the next sync of SOURCE read everything again from the vendor, keeping the loaded data: the raw
-    tables are merged into (primary keys: no duplicates), never emptied. Run it while no sync of SOURCE runs."""
+    tables are merged into (primary keys: no duplicates), never emptied. Refused while a sync of SOURCE runs on
+    this machine."""
     from .runtime import prepare_environment
 
     prepare_environment()

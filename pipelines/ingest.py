@@ -5,9 +5,14 @@ time with its config from the environment or dlt's secrets file. Building a fres
 dagster-dlt 0.29.27's `KeyError: 'name'` on a second materialisation in one process (upstream #34052).
 """
 
+import contextlib
+import os
+import socket
+import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any, Callable
+from pathlib import Path
+from typing import Any, Callable, Iterator
 
 import dagster as dg
 import dlt
@@ -57,6 +62,51 @@ def make_pipeline(spec: SourceSpec, wh: Warehouse) -> dlt.Pipeline:
     )
 
 
+class SyncBusy(RuntimeError):
+    """Another process of this machine syncs or re-syncs the source now."""
+
+    def __init__(self, source: str, holder: str):
+        super().__init__(f"a sync or resync of {source} is running ({holder or 'another process'})")
+        self.source, self.holder = source, holder
+
+
+@contextlib.contextmanager
+def sync_lock(source: str, *, wait: bool = True, log: Callable[[str], None] | None = None) -> Iterator[None]:
+    """One sync or resync of `source` at a time on this machine: an advisory lock on
+    `<dlt data dir>/locks/crm_etl_<source>.lock`, held by the sync asset and by a resync. Two processes must not
+    share a source's dlt working folder: two syncs would race on its state and load packages, and a sync running
+    through a resync would commit the read position the resync removed (the resync silently undone). A Dagster
+    instance that limits the warehouse_writer pool never runs two of them at once; this also covers `crm-etl
+    resync` from a shell and a second instance on the machine (not another machine: there, the pool). A sync
+    waits (logged); `wait=False` raises SyncBusy instead. The file names the holder (pid, host, since when)."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - no advisory locks on this platform: the pool alone
+        yield
+        return
+    path = Path(dlt_pipelines_dir()).parent / "locks" / f"crm_etl_{source}.lock"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+") as f:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            holder = f.read().strip()
+            if not wait:
+                raise SyncBusy(source, holder) from None
+            if log:
+                log(f"a sync or resync of {source} is running ({holder or 'another process'}): waiting for it to end")
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
+        f.seek(0)
+        f.truncate()
+        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
+        f.flush()
+        try:
+            yield
+        finally:
+            f.truncate(0)  # closing the file then releases the lock
+
+
 class RawTranslator(DagsterDltTranslator):
     def __init__(self, spec: SourceSpec, freshness: dg.FreshnessPolicy | None = None):
         super().__init__()
@@ -92,15 +142,16 @@ def raw_assets(spec: SourceSpec, freshness: dg.FreshnessPolicy | None = None) ->
     )
     def _sync(context: dg.AssetExecutionContext, dlt: DagsterDltResource, warehouse: WarehouseResource):
         wh = warehouse.get()
-        kwargs = spec.runtime_kwargs(wh) if spec.runtime_kwargs else {}
-        yield from dlt.run(
-            context=context,
-            dlt_source=spec.make_source(**kwargs),
-            dlt_pipeline=make_pipeline(spec, wh),
-            dagster_dlt_translator=translator,
-        )
-        if spec.name in RAW_CONTACTS:  # a CRM keeps deleted contacts a while: a full read brings erased people back
-            reapply_erasures(wh, log=context.log.warning)
+        with sync_lock(spec.name, log=context.log.warning):
+            kwargs = spec.runtime_kwargs(wh) if spec.runtime_kwargs else {}
+            yield from dlt.run(
+                context=context,
+                dlt_source=spec.make_source(**kwargs),
+                dlt_pipeline=make_pipeline(spec, wh),
+                dagster_dlt_translator=translator,
+            )
+            if spec.name in RAW_CONTACTS:  # a CRM keeps deleted contacts a while: a full read brings erased people back
+                reapply_erasures(wh, log=context.log.warning)
 
     return _sync
 
@@ -128,7 +179,7 @@ class ResyncConfig(dg.Config):
 def resync_job(spec: SourceSpec) -> dg.JobDefinition:
     """`crm-etl resync <source>` as a Dagster job, launched from the UI: the next sync of the source reads everything
     again (pipelines.resync). Its op is in the syncs' pool, so an instance that limits that pool never runs it beside
-    a sync (the CLI asks the user to run it while no sync runs)."""
+    a sync; on one machine, sync_lock also refuses it while a sync runs."""
 
     @dg.op(name=f"reset_{spec.name}_read_position", pool="warehouse_writer",
            description=f"Reset the read position of {spec.name}: its next sync reads everything again, merged.")

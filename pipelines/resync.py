@@ -52,7 +52,7 @@ def resync(source: str, resources: Optional[Sequence[str]] = None, wh: Optional[
 
     from connectors.common.resync import present_read_state, reset_read_state
 
-    from .ingest import make_pipeline
+    from .ingest import SyncBusy, make_pipeline, sync_lock
 
     if source not in ALL_SOURCES:
         raise ResyncError(f"unknown source {source!r}; known: {', '.join(sorted(ALL_SOURCES))}")
@@ -79,14 +79,20 @@ def resync(source: str, resources: Optional[Sequence[str]] = None, wh: Optional[
     if dry_run:
         result.reset = present_read_state(pipeline, paths)
     else:
-        if pipeline.has_pending_data:
-            raise ResyncError(
-                f"a sync of {source} left a load package not loaded yet; let it load first (run the sync again: "
-                f"`crm-etl run --select 'group:raw_{source}'`), then resync. Nothing was changed.")
         try:
-            result.reset = reset_read_state(pipeline, paths)
-        except PipelineHasPendingDataException:  # pending after restoring from the warehouse
-            raise ResyncError(f"a sync of {source} left a load package not loaded yet; run that sync again, then "
-                              "resync. Nothing was changed.") from None
+            # a sync running now would commit the read position this removes: refuse rather than wait (a schedule
+            # may keep starting syncs), and say so
+            with sync_lock(source, wait=False):
+                if pipeline.has_pending_data:
+                    raise ResyncError(
+                        f"a sync of {source} left a load package not loaded yet; let it load first (run the sync "
+                        f"again: `crm-etl run --select 'group:raw_{source}'`), then resync. Nothing was changed.")
+                try:
+                    result.reset = reset_read_state(pipeline, paths)
+                except PipelineHasPendingDataException:  # pending after restoring from the warehouse
+                    raise ResyncError(f"a sync of {source} left a load package not loaded yet; run that sync again, "
+                                      "then resync. Nothing was changed.") from None
+        except SyncBusy as busy:
+            raise ResyncError(f"{busy}; resync once it has ended. Nothing was changed.") from None
     result.never_synced = not pipeline.default_schema_name
     return result

@@ -435,3 +435,54 @@ def test_resync_refusals_change_nothing(tmp_path):
     assert out.exit_code != 0 and "MAX_AGE_DAYS" in out.output
     out = runner.invoke(cli, ["resync", "hubspot"])  # never synced in this warehouse
     assert out.exit_code == 0 and "never synced" in out.output, out.output
+
+
+def test_one_sync_or_resync_of_a_source_at_a_time(world, tmp_path):
+    """A resync while a sync of the source runs would be undone by that sync's state (it commits the read position
+    the resync removed): it is refused, nothing changed, with the holder named; a dry run still answers. A sync
+    started while another sync or a resync holds the source waits for it (logged), then runs."""
+    import threading
+    import time
+
+    import dagster as dg
+    from dagster_dlt import DagsterDltResource
+
+    from pipelines.ingest import raw_assets, sync_lock
+    from pipelines.resources import WarehouseResource
+    from sandbox.pipeline_run import sandbox_environment
+
+    with SandboxServer(world, port=0) as srv:
+        p = Project(srv, "hubspot", _hubspot(srv))
+        p.tables = HS_TABLES
+        p.sync()
+        with sync_lock("hubspot"):  # as a sync in another process holds it
+            with pytest.raises(ResyncError, match=r"a sync or resync of hubspot is running \(pid \d+ on .* since"):
+                resync("hubspot")
+            out = CliRunner().invoke(cli, ["resync", "hubspot"])
+            assert out.exit_code != 0 and "is running" in out.output and "Nothing was changed" in out.output
+            assert "incremental" in p.state()["contacts"]  # nothing was reset
+            assert resync("hubspot", dry_run=True).reset  # what it would reset, still answered
+            resync("koban")  # another source is not held
+        assert resync("hubspot").reset and "contacts" not in p.state()  # free again
+
+    requests_while_held = []
+
+    def hold(srv: SandboxServer, seconds: float, ready: threading.Event) -> None:
+        with sync_lock("hubspot"):
+            before = sum(srv.stats()["by_path"].values())
+            ready.set()
+            time.sleep(seconds)
+            requests_while_held.append(sum(srv.stats()["by_path"].values()) - before)
+
+    ready = threading.Event()
+    with sandbox_environment(world, tmp_path / "files") as srv:
+        holder = threading.Thread(target=hold, args=(srv, 2.0, ready))
+        holder.start()
+        ready.wait(10)
+        instance = dg.DagsterInstance.ephemeral()
+        result = dg.materialize([raw_assets(ALL_SOURCES["hubspot"])], raise_on_error=True, instance=instance,
+                                resources={"warehouse": WarehouseResource(), "dlt": DagsterDltResource()})
+    holder.join()
+    assert result.success and requests_while_held == [0]  # the sync asked HubSpot nothing before the lock was free
+    waited = [e.user_message for e in instance.all_logs(result.run_id) if "waiting for it to end" in e.user_message]
+    assert waited and "a sync or resync of hubspot is running (pid" in waited[0]
