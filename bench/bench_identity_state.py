@@ -5,6 +5,11 @@ the pipeline passes it.
 
     .venv/bin/python bench/bench_identity_state.py --kind contacts -n 1000000 --change 0.001 0.01 0.1 --delete 0.01
     .venv/bin/python bench/bench_identity_state.py -n 100000 --verify   # + a full rebuild of every input: same result?
+    .venv/bin/python bench/bench_identity_state.py -n 1000000 --change --delete --chain 12   # the steady state
+
+--chain N: N successive updates of --chain-share new + changed records on one state (each run from the one
+before, as a scheduled sync does), after the runs from the full run's copy: what a state costs once it has lived,
+including the checkpoints where DuckDB merges row groups left sparse by the updates' deletions and appends.
 
 Prints a markdown table: wall and CPU seconds of the resolution (CPU of all threads), the warehouse write the asset
 then does (into a DuckDB warehouse file as the full run's asset left it: none / delta / full, seconds), peak RSS, the
@@ -29,9 +34,10 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 
-def _changed(df, share: float, seed: int, n_new: int):
+def _changed(df, share: float, seed: int, n_new: int, tag: str = ""):
     """`df` with the first rows replaced by a later version (e-mail or job title edited), `share` of it in all
-    counting `n_new` records appended later."""
+    counting `n_new` records appended later. `tag` makes the edited e-mails unlike those of another call (a chain of
+    updates would otherwise give records of different runs one address, and merge them)."""
     import numpy as np
     import pandas as pd
 
@@ -40,7 +46,7 @@ def _changed(df, share: float, seed: int, n_new: int):
     rng = np.random.default_rng(seed)
     idx = rng.choice(out.index, size=n, replace=False)
     half = idx[: n // 2]
-    out.loc[half, "email"] = [f"edited.{i}@exemple.fr" for i in range(len(half))]
+    out.loc[half, "email"] = [f"edited.{tag}{i}@exemple.fr" for i in range(len(half))]
     col = "job_title" if "job_title" in out else "city"
     out.loc[idx[n // 2:], col] = "Edited"
     out.loc[idx, "updated_at"] = pd.Timestamp("2027-06-01")
@@ -106,6 +112,8 @@ def main() -> None:
     ap.add_argument("--names", default="france", choices=["france", "skewed"],
                     help="contacts: how often names recur (scale_people.NAMES)")
     ap.add_argument("--run", nargs=4, help=argparse.SUPPRESS)  # state parquet full|incremental warehouse
+    ap.add_argument("--chain", type=int, default=0, help="then N successive updates on one state (steady state)")
+    ap.add_argument("--chain-share", type=float, default=0.01, help="new + changed share of each chained update")
     ap.add_argument("--work", help="keep the inputs and states in this folder (default: a temporary one, removed)")
     a = ap.parse_args()
     if a.run:
@@ -126,7 +134,7 @@ def main() -> None:
             df.reset_index(drop=True).to_parquet(p)
         inputs.append((label, p))
 
-    total = gen(int(a.n * (1 + max(a.change or [0]) / 2)) + 1, seed=a.seed,
+    total = gen(int(a.n * (1 + max(a.change or [0]) / 2 + a.chain * a.chain_share / 2)) + 1, seed=a.seed,
                 **({"names": a.names} if a.kind == "contacts" else {})).drop(columns=key).reset_index(drop=True)
     base = total.iloc[: a.n]
     save("no change", base)
@@ -138,6 +146,19 @@ def main() -> None:
 
         gone = np.random.default_rng(a.seed + 1).choice(len(base), size=int(len(base) * share), replace=False)
         save(f"{share:.1%} deleted", base.drop(index=base.index[gone]))
+    chained: list[Path] = []
+    if a.chain:
+        import pandas as pd
+
+        n_new, cur = int(a.n * a.chain_share / 2), base
+        extra = total.iloc[a.n + int(a.n * max(a.change or [0]) / 2) + 1:]
+        for i in range(a.chain):
+            p = work / f"chain_{i}.parquet"
+            if not p.exists():  # each input = the one before + n_new records, share of it new or changed
+                cur = _changed(pd.concat([cur, extra.iloc[i * n_new:(i + 1) * n_new]], ignore_index=True),
+                               a.chain_share, a.seed + 100 + i, n_new, tag=f"{i}.")
+                cur.to_parquet(p)
+            chained.append(p)
     del total, base
 
     def run(state: Path, parquet: Path, full: bool, warehouse: Path) -> dict:
@@ -187,6 +208,20 @@ def main() -> None:
                 out["digest"] = out["digest"] + _warehouse_digest(wh)
             rows.append((label, out, ref))
         size = snap.stat().st_size / 2**20
+        chain_rows = []
+        if chained:
+            state, whc = fresh(work / f"{a.kind}.chain.duckdb", snap), fresh(work / "warehouse.chain.duckdb", wh_snap)
+            for i, parquet in enumerate(chained):
+                print(f"chained update {i + 1}", file=sys.stderr)
+                out = run(state, parquet, False, whc)
+                out["size_mib"] = state.stat().st_size / 2**20
+                chain_rows.append(out)
+            if a.verify:
+                print("  last chained input: full rebuild", file=sys.stderr)
+                ref = run(work / f"{a.kind}.ref.duckdb", chained[-1], True, fresh(work / "warehouse.ref.duckdb"))
+                (work / f"{a.kind}.ref.duckdb").unlink()
+                chain_rows[-1]["same"] = (ref["digest"] + _warehouse_digest(work / "warehouse.ref.duckdb")
+                                          == chain_rows[-1]["digest"] + _warehouse_digest(whc))
     finally:
         if not a.work:
             shutil.rmtree(work, ignore_errors=True)
@@ -200,6 +235,23 @@ def main() -> None:
         print(f"| {label} | {r['mode']} | {r['new']:,} / {r['changed']:,} / {r['deleted']:,} | {r['wall']:.1f} | "
               f"{r['cpu']:.1f} | {r['wall'] / full_wall:.1%} | {r['cpu'] / full_cpu:.1%} | {r['write']} {r['read_wall']:.1f} | "
               f"{r['rss_mib']:,.0f} | {r['load']:.1f} | {same} | {r['timings']} |")
+
+    if chain_rows:
+        import statistics
+
+        walls = [r["wall"] for r in chain_rows]
+        print(f"\n{len(chain_rows)} successive updates of {a.chain_share:.1%} new or changed records on one state\n")
+        print("| update | mode | new / changed / deleted | wall s | CPU s | wall / full | state save s | state file MiB | "
+              "load 1 min | same as full rebuild |")
+        print("|---|---|---|---|---|---|---|---|---|---|")
+        for i, r in enumerate(chain_rows, 1):
+            same = {True: "yes", False: "**NO**"}.get(r.get("same"), "")
+            print(f"| {i} | {r['mode']} | {r['new']:,} / {r['changed']:,} / {r['deleted']:,} | {r['wall']:.1f} | "
+                  f"{r['cpu']:.1f} | {r['wall'] / full_wall:.1%} | {r['timings'].get('state_save', 0):.2f} | "
+                  f"{r['size_mib']:,.0f} | {r['load']:.1f} | {same} |")
+        print(f"\nmean {statistics.mean(walls):.1f} s ({statistics.mean(walls) / full_wall:.1%} of full), median "
+              f"{statistics.median(walls):.1f} s ({statistics.median(walls) / full_wall:.1%}), max {max(walls):.1f} s "
+              f"({max(walls) / full_wall:.1%})")
 
 
 if __name__ == "__main__":
