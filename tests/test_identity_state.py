@@ -231,6 +231,27 @@ def test_large_change_falls_back_to_full(people, tmp_path):
     _assert_same(run, _full("contacts", moved, tmp_path))
 
 
+def test_state_rebuilt_once_updates_replaced_too_many_versions(people, tmp_path):
+    """Each update leaves the versions it replaces as dead rows in the state (read by every later scan): once the
+    updates since the last full run have replaced more than 30% of the records, the next run rebuilds in full, and
+    the count starts again."""
+    path = tmp_path / "contacts.duckdb"
+    _run("contacts", people, path)
+    step = int(len(people) * 0.15)  # under the 20% a single update may change
+    moved, modes = people.copy(), []
+    for i in range(4):
+        idx = moved.index[i * step:(i + 1) * step]
+        moved.loc[idx, "city"] = f"Ville {i}"
+        moved.loc[idx, "updated_at"] = pd.Timestamp("2027-01-01") + pd.Timedelta(days=i)
+        run = _run("contacts", moved, path)
+        modes.append(run[0].mode)
+        if i == 2:
+            assert "record versions replaced or deleted since the last full resolution" in run[0].reason
+            _assert_same(run, _full("contacts", moved, tmp_path))
+    # 15%, 30% (not above 30%): in place; 45%: rebuilt; then 15% again since that rebuild
+    assert modes == ["incremental", "incremental", "full", "incremental"]
+
+
 def test_config_change_and_requested_rebuild_are_full(people, tmp_path, monkeypatch):
     path = tmp_path / "contacts.duckdb"
     _run("contacts", people, path)
