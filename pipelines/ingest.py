@@ -52,14 +52,23 @@ class SourceSpec:
     def dataset(self) -> str:
         return f"raw_{self.name}"
 
+    @property
+    def pipeline_name(self) -> str:
+        return f"crm_etl_{self.name}"
+
 
 def make_pipeline(spec: SourceSpec, wh: Warehouse) -> dlt.Pipeline:
     return dlt.pipeline(
-        pipeline_name=f"crm_etl_{spec.name}",
+        pipeline_name=spec.pipeline_name,
         destination=wh.dlt_destination(),
         dataset_name=spec.dataset,
         pipelines_dir=dlt_pipelines_dir(),
     )
+
+
+#: Versions of a source's dlt state kept in the warehouse (Warehouse.prune_dlt_state, after each sync): dlt reads
+#: only the newest; the others are history, a few for a look back after a bad sync.
+DLT_STATE_VERSIONS_KEPT = 10
 
 
 class SyncBusy(RuntimeError):
@@ -128,7 +137,7 @@ def raw_assets(spec: SourceSpec, freshness: dg.FreshnessPolicy | None = None) ->
     placeholder = spec.make_source(**spec.definition_kwargs)
     # Only drawn from (names, destination kind); the run builds its own pipeline against the warehouse.
     pipeline = dlt.pipeline(
-        pipeline_name=f"crm_etl_{spec.name}", destination=warehouse_dialect(), dataset_name=spec.dataset,
+        pipeline_name=spec.pipeline_name, destination=warehouse_dialect(), dataset_name=spec.dataset,
         pipelines_dir=dlt_pipelines_dir(),
     )
     translator = RawTranslator(spec, freshness)
@@ -152,6 +161,10 @@ def raw_assets(spec: SourceSpec, freshness: dg.FreshnessPolicy | None = None) ->
             )
             if spec.name in RAW_CONTACTS:  # a CRM keeps deleted contacts a while: a full read brings erased people back
                 reapply_erasures(wh, log=context.log.warning)
+            pruned = wh.prune_dlt_state(spec.dataset, spec.pipeline_name, DLT_STATE_VERSIONS_KEPT)
+            if pruned:
+                context.log.info(f"{spec.name}: {pruned} older versions of the dlt state deleted from "
+                                 f"{spec.dataset}._dlt_pipeline_state (the newest {DLT_STATE_VERSIONS_KEPT} kept)")
 
     return _sync
 

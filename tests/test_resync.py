@@ -486,3 +486,41 @@ def test_one_sync_or_resync_of_a_source_at_a_time(world, tmp_path):
     assert result.success and requests_while_held == [0]  # the sync asked HubSpot nothing before the lock was free
     waited = [e.user_message for e in instance.all_logs(result.run_id) if "waiting for it to end" in e.user_message]
     assert waited and "a sync or resync of hubspot is running (pid" in waited[0]
+
+
+def test_the_sync_asset_keeps_only_the_newest_dlt_state_versions(world, tmp_path, monkeypatch):
+    """Each sync that moves a cursor adds a version of the whole dlt state to raw_<source>._dlt_pipeline_state; the
+    sync asset keeps the newest DLT_STATE_VERSIONS_KEPT (here 1). A worker without the working folder still reads
+    on from the newest one (an incremental search, not a full listing)."""
+    import dagster as dg
+    from dagster_dlt import DagsterDltResource
+
+    import pipelines.ingest as ingest
+    from pipelines.resources import WarehouseResource
+    from sandbox.pipeline_run import sandbox_environment
+    from warehouse.connection import dlt_pipelines_dir
+
+    monkeypatch.setattr(ingest, "DLT_STATE_VERSIONS_KEPT", 1)
+    wh = Warehouse()
+    versions = "select version from raw_hubspot._dlt_pipeline_state order by version"
+
+    def sync() -> list[str]:
+        instance = dg.DagsterInstance.ephemeral()
+        result = dg.materialize([ingest.raw_assets(ALL_SOURCES["hubspot"])], raise_on_error=True, instance=instance,
+                                resources={"warehouse": WarehouseResource(), "dlt": DagsterDltResource()})
+        assert result.success
+        return [e.user_message for e in instance.all_logs(result.run_id) if "older versions" in e.user_message]
+
+    with sandbox_environment(world, tmp_path / "files") as srv:
+        assert sync() == []  # the first version
+        world.advance()
+        assert sync() == ["hubspot: 1 older versions of the dlt state deleted from raw_hubspot._dlt_pipeline_state "
+                          "(the newest 1 kept)"]
+        assert [r["version"] for r in wh.query(versions)] == [2]
+        shutil.rmtree(dlt_pipelines_dir())  # a new worker: no local state
+        world.advance()
+        before = dict(srv.stats()["by_path"])
+        sync()
+        requests = {p: n - before.get(p, 0) for p, n in srv.stats()["by_path"].items() if n != before.get(p, 0)}
+        assert _searched(requests, "contacts") and not _listed(requests, "contacts")  # read on from version 2
+        assert [r["version"] for r in wh.query(versions)] == [3]

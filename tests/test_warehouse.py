@@ -152,3 +152,44 @@ def test_sql_models_are_schema_qualified_and_acyclic():
         for dep in m.deps:
             if dep in position:
                 assert position[dep] < position[m.key], f"{m.key} built before {dep}"
+
+
+@pytest.mark.parametrize("dialect", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_prune_dlt_state_keeps_the_newest_versions_and_dlt_restores_the_newest(dialect, request, tmp_path):
+    """dlt adds a version of the pipeline's state (whole, compressed) to _dlt_pipeline_state with every load that
+    changed it and never removes one; prune_dlt_state keeps the newest `keep`. A pipeline whose working folder is
+    lost restores the newest from the warehouse, as before the prune."""
+    import shutil
+
+    import dlt
+
+    wh = Warehouse(request.getfixturevalue("postgres_url")) if dialect == "postgres" else \
+        Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+
+    @dlt.source(name="demo")
+    def demo(n: int):
+        @dlt.resource(write_disposition="merge", primary_key="id")
+        def items():
+            dlt.current.resource_state()["last"] = n  # the state changes with every run
+            yield {"id": n % 2, "n": n}
+        return items
+
+    def pipeline():
+        return dlt.pipeline("prune_demo", destination=wh.dlt_destination(), dataset_name="raw_demo",
+                            pipelines_dir=str(tmp_path / "dlt"))
+
+    for n in range(5):
+        pipeline().run(demo(n))
+    versions = "select version from raw_demo._dlt_pipeline_state order by version"
+    assert [r["version"] for r in wh.query(versions)] == [1, 2, 3, 4, 5]
+    assert wh.prune_dlt_state("raw_demo", "prune_demo", keep=2) == 3
+    assert [r["version"] for r in wh.query(versions)] == [4, 5]
+    assert wh.prune_dlt_state("raw_demo", "prune_demo", keep=2) == 0
+    assert wh.prune_dlt_state("raw_demo", "other_pipeline", keep=1) == 0  # another pipeline's versions: none here
+    assert wh.prune_dlt_state("raw_nothing", "prune_demo", keep=1) == 0  # never loaded: nothing to prune
+
+    shutil.rmtree(tmp_path / "dlt")  # the working folder lost (a new worker): the state comes from the warehouse
+    restored = pipeline()
+    restored.sync_destination()
+    assert restored.state["sources"]["demo"]["resources"]["items"]["last"] == 4
+    wh.dispose()
