@@ -8,8 +8,8 @@ the pipeline passes it.
     .venv/bin/python bench/bench_identity_state.py -n 1000000 --change --delete --chain 12   # the steady state
 
 --chain N: N successive updates of --chain-share new + changed records on one state (each run from the one
-before, as a scheduled sync does), after the runs from the full run's copy: what a state costs once it has lived,
-including the checkpoints where DuckDB merges row groups left sparse by the updates' deletions and appends.
+before, as a scheduled sync does), after the runs from the full run's copy: what a state costs once it has lived
+(its dead rows and small appended row groups; state._connect, MAX_REPLACED_SHARE).
 
 Prints a markdown table: wall and CPU seconds of the resolution (CPU of all threads), the warehouse write the asset
 then does (into a DuckDB warehouse file as the full run's asset left it: none / delta / full, seconds), peak RSS, the

@@ -24,6 +24,7 @@ def forget(emails: tuple[str, ...], contacts: tuple[str, ...], dry_run: bool, dr
     disk (DLT_DATA_DIR): the loaded packages' files naming them."""
     from transforms import erasure
     from warehouse import Warehouse
+    from warehouse.locks import SyncBusy
 
     if not emails and not contacts:
         raise click.UsageError("name the person: --email ADDRESS and/or --contact SOURCE:ID")
@@ -54,6 +55,10 @@ def forget(emails: tuple[str, ...], contacts: tuple[str, ...], dry_run: bool, dr
         result = erasure.erase(wh, emails, refs, person=person, drop_pending=drop_pending)
     except erasure.PendingPackages as exc:  # a sync left a package since the preview
         _refuse_pending(exc.pending)
+    except SyncBusy as busy:  # --drop-pending while that sync runs: its packages are not ours to abort
+        click.echo(f"\nRefused, nothing was changed: {busy}, and its load packages name this person. Rerun forget "
+                   "once it has ended.", err=True)
+        raise click.exceptions.Exit(1)
     click.echo(f"\nErased: {sum(result.deleted.values())} rows deleted, {sum(result.unlinked.values())} unlinked, "
                "in one transaction; recorded in quality.erasures (hashed subject, no personal data).")
     if result.aborted:

@@ -5,14 +5,9 @@ time with its config from the environment or dlt's secrets file. Building a fres
 dagster-dlt 0.29.27's `KeyError: 'name'` on a second materialisation in one process (upstream #34052).
 """
 
-import contextlib
-import os
-import socket
-import time
 from dataclasses import dataclass, field
 from datetime import timedelta
-from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import dagster as dg
 import dlt
@@ -21,6 +16,7 @@ from dagster_dlt.translator import DltResourceTranslatorData
 
 from transforms.erasure import RAW_CONTACTS, reapply as reapply_erasures
 from warehouse import Warehouse, dlt_pipelines_dir
+from warehouse.locks import sync_lock
 
 from .resources import WarehouseResource, warehouse_dialect
 
@@ -71,51 +67,6 @@ def make_pipeline(spec: SourceSpec, wh: Warehouse) -> dlt.Pipeline:
 DLT_STATE_VERSIONS_KEPT = 10
 
 
-class SyncBusy(RuntimeError):
-    """Another process of this machine syncs or re-syncs the source now."""
-
-    def __init__(self, source: str, holder: str):
-        super().__init__(f"a sync or resync of {source} is running ({holder or 'another process'})")
-        self.source, self.holder = source, holder
-
-
-@contextlib.contextmanager
-def sync_lock(source: str, *, wait: bool = True, log: Callable[[str], None] | None = None) -> Iterator[None]:
-    """One sync or resync of `source` at a time on this machine: an advisory lock on
-    `<dlt data dir>/locks/crm_etl_<source>.lock`, held by the sync asset and by a resync. Two processes must not
-    share a source's dlt working folder: two syncs would race on its state and load packages, and a sync running
-    through a resync would commit the read position the resync removed (the resync silently undone). A Dagster
-    instance that limits the warehouse_writer pool never runs two of them at once; this also covers `crm-etl
-    resync` from a shell and a second instance on the machine (not another machine: there, the pool). A sync
-    waits (logged); `wait=False` raises SyncBusy instead. The file names the holder (pid, host, since when)."""
-    try:
-        import fcntl
-    except ImportError:  # pragma: no cover - no advisory locks on this platform: the pool alone
-        yield
-        return
-    path = Path(dlt_pipelines_dir()).parent / "locks" / f"crm_etl_{source}.lock"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+") as f:
-        try:
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            f.seek(0)
-            holder = f.read().strip()
-            if not wait:
-                raise SyncBusy(source, holder) from None
-            if log:
-                log(f"a sync or resync of {source} is running ({holder or 'another process'}): waiting for it to end")
-            fcntl.flock(f.fileno(), fcntl.LOCK_EX)
-        f.seek(0)
-        f.truncate()
-        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
-        f.flush()
-        try:
-            yield
-        finally:
-            f.truncate(0)  # closing the file then releases the lock
-
-
 class RawTranslator(DagsterDltTranslator):
     def __init__(self, spec: SourceSpec, freshness: dg.FreshnessPolicy | None = None):
         super().__init__()
@@ -161,10 +112,16 @@ def raw_assets(spec: SourceSpec, freshness: dg.FreshnessPolicy | None = None) ->
             )
             if spec.name in RAW_CONTACTS:  # a CRM keeps deleted contacts a while: a full read brings erased people back
                 reapply_erasures(wh, log=context.log.warning)
-            pruned = wh.prune_dlt_state(spec.dataset, spec.pipeline_name, DLT_STATE_VERSIONS_KEPT)
+            try:  # housekeeping: the data is loaded, a failure here must not fail the sync
+                pruned = wh.prune_dlt_state(spec.dataset, spec.pipeline_name, DLT_STATE_VERSIONS_KEPT)
+            except Exception as exc:  # noqa: BLE001 - logged, retried by the next sync
+                context.log.warning(f"{spec.name}: old dlt state versions not deleted this time ({exc}); the next "
+                                    "sync tries again")
+                pruned = 0
             if pruned:
-                context.log.info(f"{spec.name}: {pruned} older versions of the dlt state deleted from "
-                                 f"{spec.dataset}._dlt_pipeline_state (the newest {DLT_STATE_VERSIONS_KEPT} kept)")
+                context.log.info(f"{spec.name}: {pruned} older version{'s' if pruned > 1 else ''} of the dlt state "
+                                 f"deleted from {spec.dataset}._dlt_pipeline_state (the newest "
+                                 f"{DLT_STATE_VERSIONS_KEPT} kept)")
 
     return _sync
 

@@ -51,8 +51,9 @@ def resync(source: str, resources: Optional[Sequence[str]] = None, wh: Optional[
     from dlt.pipeline.exceptions import PipelineHasPendingDataException
 
     from connectors.common.resync import present_read_state, reset_read_state
+    from warehouse.locks import SyncBusy, sync_lock
 
-    from .ingest import SyncBusy, make_pipeline, sync_lock
+    from .ingest import make_pipeline
 
     if source not in ALL_SOURCES:
         raise ResyncError(f"unknown source {source!r}; known: {', '.join(sorted(ALL_SOURCES))}")
@@ -76,23 +77,23 @@ def resync(source: str, resources: Optional[Sequence[str]] = None, wh: Optional[
 
     pipeline = make_pipeline(ALL_SOURCES[source], wh or Warehouse())
     result = ResyncResult(source, chosen, kept=kept, dry_run=dry_run)
-    if dry_run:
-        result.reset = present_read_state(pipeline, paths)
-    else:
-        try:
-            # a sync running now would commit the read position this removes: refuse rather than wait (a schedule
-            # may keep starting syncs), and say so
-            with sync_lock(source, wait=False):
-                if pipeline.has_pending_data:
-                    raise ResyncError(
-                        f"a sync of {source} left a load package not loaded yet; let it load first (run the sync "
-                        f"again: `crm-etl run --select 'group:raw_{source}'`), then resync. Nothing was changed.")
+    # a sync running now would commit the read position a reset removes, and reading the state may write dlt's
+    # working folder (restored from the warehouse): refuse rather than wait (a schedule may keep starting syncs)
+    try:
+        with sync_lock(source, wait=False):
+            if dry_run:
+                result.reset = present_read_state(pipeline, paths)
+            elif pipeline.has_pending_data:
+                raise ResyncError(
+                    f"a sync of {source} left a load package not loaded yet; let it load first (run the sync again: "
+                    f"`crm-etl run --select 'group:raw_{source}'`), then resync. Nothing was changed.")
+            else:
                 try:
                     result.reset = reset_read_state(pipeline, paths)
                 except PipelineHasPendingDataException:  # pending after restoring from the warehouse
                     raise ResyncError(f"a sync of {source} left a load package not loaded yet; run that sync again, "
                                       "then resync. Nothing was changed.") from None
-        except SyncBusy as busy:
-            raise ResyncError(f"{busy}; resync once it has ended. Nothing was changed.") from None
+    except SyncBusy as busy:
+        raise ResyncError(f"{busy}; resync once it has ended. Nothing was changed.") from None
     result.never_synced = not pipeline.default_schema_name
     return result

@@ -255,7 +255,7 @@ def test_forget_removes_a_quarantined_record(built):
 def test_forget_refuses_while_a_pending_load_package_names_the_person(built):
     """A load package extracted but not loaded (a sync that failed after extracting) names the person: erased now,
     they would come back with its load. forget changes nothing and says how to go on; with --drop-pending it aborts
-    that pipeline's pending packages (dlt's abort_packages), then erases."""
+    that pipeline's pending packages (dlt's abort_packages), then erases; not while a sync of that source runs."""
     import dlt
 
     wh, root = Warehouse(built), dlt_dir(built)
@@ -275,6 +275,15 @@ def test_forget_refuses_while_a_pending_load_package_names_the_person(built):
     assert "Refused, nothing was changed" in refused.output and "--drop-pending" in refused.output
     assert "crm-etl run --select 'group:raw_hubspot'" in refused.output
     assert counts(wh) == before and files_naming(root, row["email"]) == pending
+
+    from warehouse.locks import sync_lock
+
+    with sync_lock("hubspot", pipelines_dir=root / "pipelines"):  # a HubSpot sync running now: its packages stay
+        busy = run_forget(built, root, "--email", row["email"], "--drop-pending", "--yes")
+    assert busy.exit_code == 1 and "a sync or resync of hubspot is running" in busy.output, busy.output
+    assert "nothing was changed" in busy.output
+    assert counts(wh) == before and files_naming(root, row["email"]) == pending
+    assert len(pipeline.list_extracted_load_packages()) == 1
 
     done = run_forget(built, root, "--email", row["email"], "--drop-pending", "--yes")
     assert done.exit_code == 0, done.output

@@ -185,6 +185,17 @@ def test_prune_dlt_state_keeps_the_newest_versions_and_dlt_restores_the_newest(d
     assert wh.prune_dlt_state("raw_demo", "prune_demo", keep=2) == 3
     assert [r["version"] for r in wh.query(versions)] == [4, 5]
     assert wh.prune_dlt_state("raw_demo", "prune_demo", keep=2) == 0
+    # a version whose load is still pending (no completed _dlt_loads row) stays; the newest completed load, listed
+    # twice in _dlt_loads (a load step killed after its first insert), still counts once
+    with wh.connect() as conn:
+        conn.exec_driver_sql(
+            "insert into raw_demo._dlt_pipeline_state select version + 1, engine_version, pipeline_name, state, "
+            "created_at, version_hash || 'x', '9999999999.0', _dlt_id || 'x' from raw_demo._dlt_pipeline_state "
+            "where version = 5")
+        conn.exec_driver_sql("insert into raw_demo._dlt_loads select * from raw_demo._dlt_loads where load_id = "
+                             "(select _dlt_load_id from raw_demo._dlt_pipeline_state where version = 5)")
+    assert wh.prune_dlt_state("raw_demo", "prune_demo", keep=1) == 1
+    assert [r["version"] for r in wh.query(versions)] == [5, 6]
     assert wh.prune_dlt_state("raw_demo", "other_pipeline", keep=1) == 0  # another pipeline's versions: none here
     assert wh.prune_dlt_state("raw_nothing", "prune_demo", keep=1) == 0  # never loaded: nothing to prune
 

@@ -31,6 +31,7 @@ finds raw contact rows matching them (hashed by the warehouse, `returned`) and e
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import gzip
 import hashlib
@@ -45,6 +46,7 @@ import sqlalchemy as sa
 
 from transforms.sales_model import _sql_literal as _lit
 from warehouse.connection import Warehouse, dlt_pipelines_dir, qualify, quote_ident
+from warehouse.locks import sync_lock
 
 #: CRM sources whose raw datasets hold contacts: dataset -> (contacts table, email column).
 RAW_CONTACTS = {"hubspot": ("contacts", "email"), "koban": ("contacts", "e_mail")}
@@ -514,8 +516,11 @@ def abort_pending(wh: Warehouse, root: Path, names: list[str]) -> list[str]:
     import dlt
 
     wh.dispose()  # DuckDB: the abort's load step opens the file
-    for name in names:
-        dlt.pipeline(pipeline_name=name, pipelines_dir=str(root), destination=wh.dlt_destination()).abort_packages()
+    with contextlib.ExitStack() as held:  # every source first: a sync running now raises SyncBusy, nothing aborted
+        for name in names:
+            held.enter_context(sync_lock(name.removeprefix("crm_etl_"), wait=False, pipelines_dir=root))
+        for name in names:
+            dlt.pipeline(pipeline_name=name, pipelines_dir=str(root), destination=wh.dlt_destination()).abort_packages()
     return names
 
 
@@ -539,6 +544,7 @@ def compact(wh: Warehouse, tables: list[str]) -> str:
                 os.remove(leftover)
         con = duckdb.connect(path)
         try:
+            con.execute("set enable_progress_bar = false")  # the copy takes seconds: no bar on the caller's stdout
             con.execute("checkpoint")
             name = con.execute("select current_database()").fetchone()[0]
             con.execute(f"attach {_lit(fresh)} as crm_etl_erasing")

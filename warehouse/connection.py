@@ -418,7 +418,8 @@ class Warehouse:
         hashes: ~34 bytes per object) grows the table by the whole state at every sync, ~3 GB a year at 10,000
         objects synced hourly (dlt #2186: 20 GB in a month). dlt restores only the newest version whose load
         completed (`_dlt_loads.status = 0`, highest load id); only versions of completed loads are deleted, the
-        newest `keep` of them kept (a version whose load is still pending stays: it becomes the state once loaded)."""
+        newest `keep` of them kept (a version whose load is still pending stays: it becomes the state once loaded;
+        a load listed twice in `_dlt_loads`, a load step killed after its first insert, counts once)."""
         if keep < 1:
             raise ValueError("keep at least the newest state version")
         state, loads = qualify(dataset, "_dlt_pipeline_state"), qualify(dataset, "_dlt_loads")
@@ -427,7 +428,7 @@ class Warehouse:
                 return 0
             result = conn.execute(sa.text(
                 f"""delete from {state} where pipeline_name = :p and _dlt_load_id in (
-                        select l.load_id from {state} s join {loads} l on l.load_id = s._dlt_load_id
+                        select distinct l.load_id from {state} s join {loads} l on l.load_id = s._dlt_load_id
                         where s.pipeline_name = :p and l.status = 0
                         order by l.load_id desc offset :keep)
                     returning version"""), {"p": pipeline_name, "keep": keep})
