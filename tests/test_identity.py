@@ -224,10 +224,12 @@ def test_company_rules():
     assert rules["k1"] == "domain_and_name" and rules["732829320"] == "same_siren"
 
 
-def _quality(kind, n, variant, seed=3, **kw):
+def _quality(kind, n, variant, seed=3, blank=(), **kw):
     gen = generate_contacts if kind == "contacts" else generate_companies
     key = "person_key" if kind == "contacts" else "company_key"
     df = gen(n, seed=seed, variant=variant, **kw)
+    for column in blank:  # a field nobody fills in this CRM
+        df[column] = None
     con = duckdb.connect()
     con.register("truth", df[["source_system", "source_id", key]])
     res = (resolve_contacts if kind == "contacts" else resolve_companies)(df.drop(columns=key), con=con)
@@ -240,6 +242,14 @@ def _quality(kind, n, variant, seed=3, **kw):
 @pytest.mark.parametrize("variant", ["default", "hard"])
 def test_contacts_quality_floor(variant):
     s = _quality("contacts", 8000, variant)
+    assert s["precision"] >= 0.995 and s["recall"] >= 0.98, s
+
+
+# A CRM where nobody types job titles (the model weighs a title match and a clash): precision must not rest on them.
+# Measured, hard variant, titles all blank: P 1.0000 / R 0.9911 on seed 3 (with titles 1.0000 / 0.9937); seeds 3 5 7
+# 11 13: P unchanged, R 0.9908-0.9959 (bench/results_identity.md).
+def test_contacts_quality_without_job_titles():
+    s = _quality("contacts", 8000, "hard", blank=["job_title"])
     assert s["precision"] >= 0.995 and s["recall"] >= 0.98, s
 
 
