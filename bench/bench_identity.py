@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/bench_identity.py                       # 100k, 300k, 1M contacts + 200k companies
     .venv/bin/python bench/bench_identity.py --contacts 100000 --companies 0 --quality-only
+    .venv/bin/python bench/bench_identity.py --case contacts:8000:hard:0.0 --seed 3 --blank job_title  # no titles
 Each case runs in a fresh subprocess so its peak RSS is its own.
 """
 from __future__ import annotations
@@ -19,7 +20,8 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
 
-def run_case(kind: str, n: int, variant: str, incremental: float, seed: int, names: str = "france") -> dict:
+def run_case(kind: str, n: int, variant: str, incremental: float, seed: int, names: str = "france",
+             blank: tuple[str, ...] = ()) -> dict:
     import duckdb
     import pandas as pd
 
@@ -31,6 +33,8 @@ def run_case(kind: str, n: int, variant: str, incremental: float, seed: int, nam
     key = "person_key" if kind == "contacts" else "company_key"
     t0 = time.perf_counter()
     df = gen(n, seed=seed, variant=variant, **({"names": names} if kind == "contacts" else {}))
+    for column in blank:  # a field nobody fills in this CRM
+        df[column] = None
     gen_s = time.perf_counter() - t0
     con = duckdb.connect()
     con.register("truth", df[["source_system", "source_id", key]])
@@ -41,6 +45,7 @@ def run_case(kind: str, n: int, variant: str, incremental: float, seed: int, nam
     res = resolve(kind, inp if changes is None else base, con=con, passthrough=[])
     full_s, full_cpu = time.perf_counter() - t0, time.process_time() - c0
     label = f"{variant}, {names} names" if kind == "contacts" and names != "france" else variant
+    label += "".join(f", no {column}" for column in blank)
     out = {"kind": kind, "n": len(inp), "variant": label, "generate_s": round(gen_s, 1), "full_s": round(full_s, 1), "full_cpu_s": round(full_cpu, 1),
            "steps": {k: round(v, 1) for k, v in res.timings.items()}, "entities": res.counts["entities"]}
     if changes is not None:
@@ -65,11 +70,13 @@ def main() -> None:
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--names", default="france", choices=["france", "skewed"],
                     help="contacts: how often names recur (scale_people.NAMES; skewed: the homonym stress test)")
+    ap.add_argument("--blank", nargs="*", default=[], metavar="COLUMN",
+                    help="empty these input columns in every case (a field the CRM never holds), e.g. job_title")
     ap.add_argument("--case", help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.case:
         kind, n, variant, inc = a.case.split(":")
-        print(json.dumps(run_case(kind, int(n), variant, float(inc), a.seed, a.names)))
+        print(json.dumps(run_case(kind, int(n), variant, float(inc), a.seed, a.names, tuple(a.blank))))
         return
     cases = []
     for kind in ("contacts", "companies"):
@@ -81,7 +88,7 @@ def main() -> None:
     rows = []
     for kind, n, variant, inc in cases:
         p = subprocess.run([sys.executable, __file__, "--case", f"{kind}:{n}:{variant}:{inc}", "--seed", str(a.seed),
-                            "--names", a.names], capture_output=True, text=True)
+                            "--names", a.names, "--blank", *a.blank], capture_output=True, text=True)
         if p.returncode:
             print(f"{kind} {n} {variant}: FAILED\n{p.stderr[-2000:]}", file=sys.stderr)
             continue
