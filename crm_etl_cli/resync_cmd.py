@@ -9,18 +9,16 @@ import click
 
 from . import main
 
-SOURCES = ("hubspot", "koban", "stripe", "registry", "inputs")
-
 
 @main.command("resync")
-@click.argument("source", type=click.Choice(SOURCES))
+@click.argument("source")  # checked by pipelines.resync against the project's sources (its import is slow: not here)
 @click.option("--resource", "resources", multiple=True, metavar="NAME",
               help="Only this resource of the source (repeatable), e.g. --resource contacts; default: all.")
 @click.option("--dry-run", is_flag=True, help="Show what would be reset, change nothing.")
 def resync(source: str, resources: tuple[str, ...], dry_run: bool) -> None:
-    """Make the next sync of SOURCE read everything again from the vendor, keeping the loaded data: the raw
-    tables are merged into (primary keys: no duplicates), never emptied. Refused while a sync of SOURCE runs on
-    this machine."""
+    """Make the next sync of SOURCE (hubspot, koban or stripe) read everything again from the vendor, keeping the
+    loaded data: the raw tables are merged into (primary keys: no duplicates), never emptied. Refused while a sync
+    of SOURCE runs on this machine."""
     from .runtime import prepare_environment
 
     prepare_environment()

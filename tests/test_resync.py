@@ -433,6 +433,8 @@ def test_resync_refusals_change_nothing(tmp_path):
     assert out.exit_code != 0 and "as a whole" in out.output
     out = runner.invoke(cli, ["resync", "registry"])
     assert out.exit_code != 0 and "MAX_AGE_DAYS" in out.output
+    out = runner.invoke(cli, ["resync", "salesforce"])
+    assert out.exit_code != 0 and "unknown source 'salesforce'; known: hubspot, inputs, koban" in out.output
     out = runner.invoke(cli, ["resync", "hubspot"])  # never synced in this warehouse
     assert out.exit_code == 0 and "never synced" in out.output, out.output
 
