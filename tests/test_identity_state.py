@@ -162,6 +162,38 @@ def test_deletions_are_incremental_and_equal_full_rebuild(people, tmp_path):
     _assert_same(run, _full("companies", fewer, tmp_path))
 
 
+def _syllable_name(i: int) -> str:
+    """A made-up alphabetic name per i (digits are not names), none of them Aurèle or Vantongeren."""
+    syl = ["ba", "ke", "li", "mo", "nu", "pa", "re", "si", "to", "vu", "za", "fe", "gi", "ho", "ju", "ly"]
+    return "".join(syl[(i // 16 ** k) % 16] for k in range(3)).capitalize() + "x"
+
+
+def test_a_name_that_becomes_rare_through_other_records_is_linked_as_a_full_rebuild_links_it(tmp_path):
+    """Rarity is relative: 'Aurèle Vantongeren', borne by two records of one postcode, is not rare while 110 of
+    500 records are named Aurèle (chance bearers expected: 2 x 110 x 2 / 500 = 0.88), and becomes rare within one
+    place once 20 of them are deleted (2 x 90 x 2 / 480 = 0.75): its two records are then one person by the
+    rare_name_place rule. Its own count never changed: the update finds the name through the counts that moved
+    (rare_moved in core), as a full rebuild does."""
+    row = dict(email=None, phone=None, mobile_phone=None, company_name=None, company_source_id=None,
+               job_title=None, updated_at=pd.Timestamp("2026-03-01"))
+    pair = [{**row, "source_system": system, "source_id": "pair", "first_name": "Aurèle",
+             "last_name": "Vantongeren", "city": "Brest", "postcode": "29200"} for system in ("hubspot", "koban")]
+    aureles = [{**row, "source_system": "hubspot", "source_id": f"aurele-{i}", "first_name": "Aurèle",
+                "last_name": _syllable_name(i), "city": "Lyon", "postcode": "69003"} for i in range(108)]
+    filler = [{**row, "source_system": "koban", "source_id": f"f-{i}", "first_name": _syllable_name(1000 + i),
+               "last_name": _syllable_name(2000 + i), "city": "Paris", "postcode": "75011"} for i in range(390)]
+    base = pd.DataFrame(pair + aureles + filler)
+    path = tmp_path / "contacts.duckdb"
+    first = _run("contacts", base, path)
+    assert "rare_name_place" not in set(first[1].rule)
+    later = base[~base.source_id.isin([f"aurele-{i}" for i in range(20)])]
+    run = _run("contacts", later, path)
+    assert (run[0].mode, run[0].deleted) == ("incremental", 20), run[0].reason
+    pair_rows = run[1][run[1].source_id == "pair"]
+    assert pair_rows.entity_key.nunique() == 1 and set(pair_rows.rule) == {"rare_name_place"}
+    _assert_same(run, _full("contacts", later, tmp_path))
+
+
 def test_record_key_collisions_and_repeated_records_stay_exact(people, tmp_path, monkeypatch):
     """The diff joins on a 64-bit key of (source_system, source_id); two records with one key must never be taken
     for one. Collisions are forced here (RECORD_KEY gives the new record `collide-new` the key of a stored one):

@@ -234,11 +234,13 @@ def _contact_deterministic(con, res: Resolution, cfg: MatchConfig, new_uids: str
         con.execute(f"DELETE FROM {tab} WHERE n <= 0")
     deterministic.contact_rare_from_counts(con, res.prefix, f"{rare}_next")
     # the names whose rarity or rarity tier the new counts flipped: their rows differ between the two sets (compared
-    # as bags, two name splits can give one full name twice, so that the set is then brought up to date in place)
+    # as bags, two name splits can give one full name twice, so that the set is then brought up to date in place);
+    # one aggregation of both sets (two EXCEPT ALLs of the 160k-row sets at 1M cost ~0.11-0.15 s, this ~0.04)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_rare_moved AS
-            SELECT full_name FROM (SELECT * FROM {rare} EXCEPT ALL SELECT * FROM {rare}_next)
-            UNION SELECT full_name FROM (SELECT * FROM {rare}_next EXCEPT ALL SELECT * FROM {rare})"""
+            SELECT DISTINCT full_name FROM (
+                SELECT full_name, in_place, 1 AS d FROM {rare} UNION ALL SELECT full_name, in_place, -1 FROM {rare}_next
+            ) GROUP BY full_name, in_place HAVING sum(d) <> 0"""
     )
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_aff_email AS
