@@ -223,15 +223,21 @@ def _contact_deterministic(con, res: Resolution, cfg: MatchConfig, new_uids: str
                 UNION ALL SELECT f, a, b, -1 FROM {old_keys} WHERE f IS NOT NULL
             ) GROUP BY ALL HAVING sum(d) <> 0"""
     )
-    for tab, key, delta in (
-        (counts[0], "full_name", f"SELECT full_name, a, b, d FROM {res.prefix}_name_delta"),
-        (counts[1], "part", f"""SELECT part, sum(d)::BIGINT AS d FROM (SELECT a AS part, d FROM {res.prefix}_name_delta
-                                UNION ALL SELECT b, d FROM {res.prefix}_name_delta) GROUP BY part HAVING sum(d) <> 0"""),
+    for tab, keys, delta in (
+        (counts[0], ("full_name", "a", "b"), f"SELECT full_name, a, b, d FROM {res.prefix}_name_delta"),
+        (counts[1], ("part",), f"""SELECT part, sum(d)::BIGINT AS d FROM (SELECT a AS part, d FROM {res.prefix}_name_delta
+                                   UNION ALL SELECT b, d FROM {res.prefix}_name_delta) GROUP BY part HAVING sum(d) <> 0"""),
     ):
+        # one MERGE (one join with the 700k-row count table at 1M: ~15 ms; an UPDATE, an INSERT of the names not
+        # counted yet and a DELETE of the zeros took 55-80 ms); a count that falls to zero goes
         con.execute(f"CREATE OR REPLACE TEMP TABLE __count_delta AS {delta}")
-        con.execute(f"UPDATE {tab} SET n = {tab}.n + d.d FROM __count_delta d WHERE {tab}.{key} = d.{key}")
-        con.execute(f"INSERT INTO {tab} SELECT * FROM __count_delta WHERE {key} NOT IN (SELECT {key} FROM {tab})")
-        con.execute(f"DELETE FROM {tab} WHERE n <= 0")
+        on = " AND ".join(f"{tab}.{k} = d.{k}" for k in keys)
+        con.execute(
+            f"""MERGE INTO {tab} USING __count_delta d ON {on}
+                WHEN MATCHED AND {tab}.n + d.d <= 0 THEN DELETE
+                WHEN MATCHED THEN UPDATE SET n = {tab}.n + d.d
+                WHEN NOT MATCHED AND d.d > 0 THEN INSERT VALUES ({', '.join(f'd.{k}' for k in keys)}, d.d)"""
+        )
     deterministic.contact_rare_from_counts(con, res.prefix, f"{rare}_next")
     # the names whose rarity or rarity tier the new counts flipped: their rows differ between the two sets (compared
     # as bags, two name splits can give one full name twice, so that the set is then brought up to date in place);
