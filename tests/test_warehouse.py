@@ -128,6 +128,31 @@ def test_postgres_reader_never_sees_a_missing_or_partial_table(postgres_warehous
     assert counts <= {20000, 30000}
 
 
+@pytest.mark.parametrize("dialect", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+def test_query_arrow_keeps_text_nulls_types_and_instants(dialect, request):
+    """What the identity resolution reads (query_arrow): on PostgreSQL through ADBC, the same table as on DuckDB:
+    an empty string is not a NULL, quotes / SQL / emoji / 10,000-character text come back as written, timestamps
+    keep their instant in UTC, booleans and numbers their type."""
+    import pyarrow as pa
+
+    wh = request.getfixturevalue(f"{dialect}_warehouse")
+    text = ["Zoë 😀 O'Brien\"; DROP TABLE x;--", "", None, "x" * 10_000]
+    df = pd.DataFrame({
+        "k": [1, 2, 3, 4], "s": text,
+        "ts": pd.to_datetime(["2026-03-01T10:00:00+02:00", None, "2026-12-31T23:59:59Z", "1999-01-01T00:00:00Z"],
+                             utc=True, format="ISO8601"),
+        "b": pd.array([True, False, None, True], dtype="boolean"), "f": [1.5, None, -2.25, 0.0]})
+    wh.write_frame("staging", "q", df)
+    got = wh.query_arrow("select k, s, ts, b, f from staging.q order by k")
+    assert isinstance(got, pa.Table)
+    assert got.column("s").to_pylist() == text
+    assert pa.types.is_timestamp(got.schema.field("ts").type) and got.schema.field("ts").type.tz in ("UTC", "Etc/UTC")
+    assert [None if t is None else t.isoformat() for t in got.column("ts").to_pylist()] == [
+        "2026-03-01T08:00:00+00:00", None, "2026-12-31T23:59:59+00:00", "1999-01-01T00:00:00+00:00"]
+    assert got.column("b").to_pylist() == [True, False, None, True]
+    assert got.column("f").to_pylist() == [1.5, None, -2.25, 0.0]
+
+
 def test_redact_hides_passwords():
     assert redact("postgresql://bi:s3cret@db:5432/w") == "postgresql://bi:***@db:5432/w"
     wh = Warehouse("postgresql://bi:s3cret@127.0.0.1:5432/w")  # no connection is opened here
