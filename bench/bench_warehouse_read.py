@@ -70,7 +70,7 @@ def main() -> None:
         name = None
     if name:
         try:
-            pg = Warehouse(PG_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}")
+            pg = Warehouse(sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False))
             pg.ensure_schemas()
             pg.write_frame("staging", "identity_input", data)
             results.append(("PostgreSQL", "query_arrow (ADBC, binary COPY)", *_best(lambda: pg.query_arrow(QUERY), a.repeat)))

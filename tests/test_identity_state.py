@@ -169,7 +169,7 @@ def _syllable_name(i: int) -> str:
 
 
 def test_a_name_that_becomes_rare_through_other_records_is_linked_as_a_full_rebuild_links_it(tmp_path):
-    """Rarity is relative: 'Aurèle Vantongeren', borne by two records of one postcode, is not rare while 110 of
+    """Rarity is relative, both ways: 'Aurèle Vantongeren', borne by two records of one postcode, is not rare while 110 of
     500 records are named Aurèle (chance bearers expected: 2 x 110 x 2 / 500 = 0.88), and becomes rare within one
     place once 20 of them are deleted (2 x 90 x 2 / 480 = 0.75): its two records are then one person by the
     rare_name_place rule. Its own count never changed: the update finds the name through the counts that moved
@@ -192,6 +192,11 @@ def test_a_name_that_becomes_rare_through_other_records_is_linked_as_a_full_rebu
     pair_rows = run[1][run[1].source_id == "pair"]
     assert pair_rows.entity_key.nunique() == 1 and set(pair_rows.rule) == {"rare_name_place"}
     _assert_same(run, _full("contacts", later, tmp_path))
+    # and back: the 20 Aurèles return, the name is common again, the rule no longer holds (the name leaves the set)
+    back = _run("contacts", base, path)
+    assert (back[0].mode, back[0].new) == ("incremental", 20), back[0].reason
+    assert "rare_name_place" not in set(back[1].rule)
+    _assert_same(back, _full("contacts", base, tmp_path))
 
 
 def test_record_key_collisions_and_repeated_records_stay_exact(people, tmp_path, monkeypatch):

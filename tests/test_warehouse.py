@@ -5,6 +5,7 @@ import threading
 
 import pandas as pd
 import pytest
+import sqlalchemy as sa
 
 from transforms import catalog
 from warehouse import Warehouse, redact, split_statements
@@ -130,12 +131,15 @@ def test_postgres_reader_never_sees_a_missing_or_partial_table(postgres_warehous
 
 @pytest.mark.parametrize("dialect", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
 def test_query_arrow_keeps_text_nulls_types_and_instants(dialect, request):
-    """What the identity resolution reads (query_arrow): on PostgreSQL through ADBC, the same table as on DuckDB:
-    an empty string is not a NULL, quotes / SQL / emoji / 10,000-character text come back as written, timestamps
-    keep their instant in UTC, booleans and numbers their type."""
+    """What the identity resolution reads (query_arrow; on PostgreSQL through ADBC): the same typed table from both
+    warehouses: an empty string is not a NULL, quotes / SQL / emoji / 10,000-character text come back as written,
+    timestamps keep their instant in UTC, booleans and numbers their type; a trailing semicolon or comment does not
+    break the read; inside an open transaction the read sees its uncommitted rows."""
     import pyarrow as pa
 
     wh = request.getfixturevalue(f"{dialect}_warehouse")
+    if dialect == "postgres":  # a password libpq must receive percent-encoded (trust auth ignores its value)
+        wh = Warehouse(sa.engine.make_url(wh.url).set(password="p@ss w:rd/+%é").render_as_string(hide_password=False))
     text = ["Zoë 😀 O'Brien\"; DROP TABLE x;--", "", None, "x" * 10_000]
     df = pd.DataFrame({
         "k": [1, 2, 3, 4], "s": text,
@@ -143,14 +147,42 @@ def test_query_arrow_keeps_text_nulls_types_and_instants(dialect, request):
                              utc=True, format="ISO8601"),
         "b": pd.array([True, False, None, True], dtype="boolean"), "f": [1.5, None, -2.25, 0.0]})
     wh.write_frame("staging", "q", df)
-    got = wh.query_arrow("select k, s, ts, b, f from staging.q order by k")
-    assert isinstance(got, pa.Table)
+    got = wh.query_arrow("select k, s, ts, b, f from staging.q order by k; -- the input query")
+    types = {f.name: f.type for f in got.schema}
+    assert types["k"] == pa.int64() and types["s"] == pa.string() and types["b"] == pa.bool_()
+    assert types["f"] == pa.float64() and types["ts"] in (pa.timestamp("us", "UTC"), pa.timestamp("us", "Etc/UTC"))
+    assert got.column("k").to_pylist() == [1, 2, 3, 4]
     assert got.column("s").to_pylist() == text
-    assert pa.types.is_timestamp(got.schema.field("ts").type) and got.schema.field("ts").type.tz in ("UTC", "Etc/UTC")
     assert [None if t is None else t.isoformat() for t in got.column("ts").to_pylist()] == [
         "2026-03-01T08:00:00+00:00", None, "2026-12-31T23:59:59+00:00", "1999-01-01T00:00:00+00:00"]
     assert got.column("b").to_pylist() == [True, False, None, True]
     assert got.column("f").to_pylist() == [1.5, None, -2.25, 0.0]
+    with wh.session():
+        with wh.connect() as conn:
+            conn.exec_driver_sql("create table staging.uncommitted (a integer)")
+            conn.exec_driver_sql("insert into staging.uncommitted values (7)")
+            assert wh.query_arrow("select a from staging.uncommitted").column("a").to_pylist() == [7]
+            conn.rollback()
+    wh.dispose()
+
+
+def test_libpq_uri_carries_every_part_of_the_url_as_libpq_reads_it():
+    """The URI ADBC's PostgreSQL driver gets: what psycopg2 (libpq's own parser) reads from it is what SQLAlchemy
+    read from the URL, whatever the password holds; sessions in UTC after the URL's own options."""
+    from psycopg2.extensions import parse_dsn
+
+    from warehouse.connection import libpq_uri
+
+    password = "p@ss w:rd/?#&=%+é'\""
+    url = sa.engine.make_url("postgresql+psycopg2://bob@corp.example:5433/sales db").set(
+        password=password, query={"sslmode": "require", "options": "-c statement_timeout=5000"})
+    dsn = parse_dsn(libpq_uri(str(url.render_as_string(hide_password=False))))
+    assert dsn == {"user": "bob", "password": password, "host": "corp.example", "port": "5433", "dbname": "sales db",
+                   "sslmode": "require", "options": "-c statement_timeout=5000 -c timezone=UTC"}
+    assert parse_dsn(libpq_uri("postgresql://u@/crm?host=/var/run/postgresql"))["host"] == "/var/run/postgresql"
+    several = parse_dsn(libpq_uri("postgresql://u@/crm?host=db1:5432&host=db2:5433"))
+    assert (several["host"], several["port"]) == ("db1,db2", "5432,5433")
+    assert parse_dsn(libpq_uri("postgresql://u@[::1]:5432/crm"))["host"] == "::1"
 
 
 def test_redact_hides_passwords():

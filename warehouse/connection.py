@@ -188,11 +188,17 @@ class Warehouse:
     def query_arrow(self, sql: str):
         """A query's result as an Arrow table, typed as the warehouse types it: DuckDB hands it over directly;
         PostgreSQL through ADBC's driver (libpq, COPY in binary, straight into Arrow: 1M identity input rows in
-        ~1.8 s, 9.9 s through pandas' read_sql; bench/bench_warehouse_read.py). NUMERIC comes as its exact text,
-        JSON as text."""
+        1.65 s, 7.6-9.9 s through pandas' read_sql; bench/bench_warehouse_read.py), on a connection of its own;
+        NUMERIC comes as its exact text, JSON as text. Inside an open transaction of a session (which the read must
+        see) it goes through pandas on the session's connection."""
         if self.dialect == "duckdb":
             with self.connect() as conn:
                 return conn.connection.driver_connection.execute(sql).to_arrow_table()
+        pinned = getattr(self, "_pinned", None)
+        if pinned is not None and pinned.in_transaction():
+            import pyarrow as pa
+
+            return pa.Table.from_pandas(self.query_df(sql), preserve_index=False)
         return _postgres_query_arrow(self.url, sql)
 
     # -- catalogue ------------------------------------------------------------------------------------------
@@ -529,27 +535,67 @@ def _warehouse_arrow(frame):
     return arrow
 
 
+def libpq_uri(url: str) -> str:
+    """The libpq connection URI of a SQLAlchemy PostgreSQL URL (`postgresql[+driver]://...`): user, password and
+    database percent-encoded whatever they hold (libpq refuses a raw space; SQLAlchemy's rendering leaves it), an
+    IPv6 host bracketed, query parameters kept (sslmode, a socket `host=/path`...; SQLAlchemy's repeated `host=h:p`
+    of several servers given to libpq as its `host` and `port` lists), and the session in UTC as the SQLAlchemy
+    engine's: `-c timezone=UTC` after the URL's own `options` (the later setting wins)."""
+    from urllib.parse import quote, urlencode
+
+    u = sa.engine.make_url(url)
+    auth = ""
+    if u.username is not None:
+        auth = quote(u.username, safe="") + (":" + quote(u.password, safe="") if u.password is not None else "") + "@"
+    host = f"[{u.host}]" if u.host and ":" in u.host else (u.host or "")
+    where = f"{auth}{host}{f':{u.port}' if u.port else ''}/{quote(u.database or '', safe='')}"
+    query = {k: list(v) if isinstance(v, tuple) else [v] for k, v in u.query.items()}
+    hosts = query.get("host", [])
+    if len(hosts) > 1:  # several servers: libpq lists them in one host and one port parameter
+        pairs = [h.rsplit(":", 1) if ":" in h and not h.startswith("/") else [h, ""] for h in hosts]
+        query["host"] = [",".join(h for h, _ in pairs)]
+        if any(p for _, p in pairs):
+            query["port"] = [",".join(p for _, p in pairs)]
+    query["options"] = [" ".join([*query.get("options", []), "-c timezone=UTC"])]
+    return f"postgresql://{where}?" + urlencode({k: v[-1] for k, v in query.items()}, quote_via=quote)
+
+
 def _postgres_query_arrow(url: str, sql: str):
-    """`sql` run on PostgreSQL through ADBC (adbc-driver-postgresql), in UTC as the SQLAlchemy sessions are."""
+    """`sql` run on PostgreSQL through ADBC (adbc-driver-postgresql) on a connection of its own, in UTC."""
+    import adbc_driver_manager
     import adbc_driver_postgresql.dbapi as adbc
     import pyarrow as pa
 
-    from urllib.parse import quote, urlencode
+    try:
+        conn = adbc.connect(libpq_uri(url))
+    except adbc_driver_manager.Error as exc:
+        # libpq may quote a part of the URI it could not read: never the password in a log
+        password = sa.engine.make_url(url).password
+        message = str(exc)
+        if password:  # (the URI holds it percent-encoded, which libpq always decodes: it has no reason to quote it)
+            from urllib.parse import quote, quote_plus
 
-    # libpq takes the SQLAlchemy URL without its driver name (postgresql+psycopg2 -> postgresql), its query
-    # parameters (sslmode...) percent-encoded (libpq reads no '+' as a space)
-    u = sa.engine.make_url(url).set(drivername="postgresql")
-    query = {"options": "-c timezone=UTC", **u.query}
-    uri = u.set(query={}).render_as_string(hide_password=False) + "?" + urlencode(query, doseq=True, quote_via=quote)
-    with adbc.connect(uri) as conn, conn.cursor() as cursor:
-        cursor.execute(sql)
+            for form in (password, quote(password, safe=""), quote_plus(password)):
+                message = message.replace(form, "***")
+        raise ConnectionError(f"PostgreSQL at {redact(url)}: {message}") from None
+    # ADBC runs it as COPY (<sql>) TO STDOUT: one statement, without its semicolon and comments
+    statements = split_statements(sql)
+    if len(statements) != 1:
+        conn.close()
+        raise ValueError(f"query_arrow runs one query, got {len(statements)} statements")
+    with conn, conn.cursor() as cursor:
+        cursor.execute(statements[0])
         table = cursor.fetch_arrow_table()
-    # extension types (NUMERIC's exact text, JSON) as their storage: every reader (DuckDB, pandas) takes those
     for i, field in enumerate(table.schema):
-        if isinstance(field.type, pa.BaseExtensionType):
-            col = table.column(i)
-            table = table.set_column(i, pa.field(field.name, field.type.storage_type),
-                                     pa.chunked_array([c.storage for c in col.chunks], type=field.type.storage_type))
+        if not isinstance(field.type, pa.BaseExtensionType) or field.type.extension_name == "arrow.uuid":
+            continue  # plain Arrow types, and UUIDs (DuckDB reads arrow.uuid as UUID)
+        if not pa.types.is_string(field.type.storage_type) and not pa.types.is_large_string(field.type.storage_type):
+            raise ValueError(f"column {field.name!r}: PostgreSQL type {getattr(field.type, 'type_name', field.type)} "
+                             "has no Arrow form here: cast it in the query (::text)")
+        # NUMERIC's exact text, JSON: their text, which every reader (DuckDB, pandas) takes
+        col = table.column(i)
+        table = table.set_column(i, pa.field(field.name, field.type.storage_type),
+                                 pa.chunked_array([c.storage for c in col.chunks], type=field.type.storage_type))
     return table
 
 

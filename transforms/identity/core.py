@@ -228,8 +228,9 @@ def _contact_deterministic(con, res: Resolution, cfg: MatchConfig, new_uids: str
         (counts[1], ("part",), f"""SELECT part, sum(d)::BIGINT AS d FROM (SELECT a AS part, d FROM {res.prefix}_name_delta
                                    UNION ALL SELECT b, d FROM {res.prefix}_name_delta) GROUP BY part HAVING sum(d) <> 0"""),
     ):
-        # one MERGE (one join with the 700k-row count table at 1M: ~15 ms; an UPDATE, an INSERT of the names not
-        # counted yet and a DELETE of the zeros took 55-80 ms); a count that falls to zero goes
+        # one MERGE (one join with the 700k-row count table at 1M: 15-42 ms; an UPDATE, an INSERT of the names not
+        # counted yet and a DELETE of the zeros took 55-80 ms); a row whose count falls to zero is deleted, a name
+        # not counted yet is inserted only with a positive count (the delta tables hold one row per key)
         con.execute(f"CREATE OR REPLACE TEMP TABLE __count_delta AS {delta}")
         on = " AND ".join(f"{tab}.{k} = d.{k}" for k in keys)
         con.execute(
@@ -241,7 +242,7 @@ def _contact_deterministic(con, res: Resolution, cfg: MatchConfig, new_uids: str
     deterministic.contact_rare_from_counts(con, res.prefix, f"{rare}_next")
     # the names whose rarity or rarity tier the new counts flipped: their rows differ between the two sets (compared
     # as bags, two name splits can give one full name twice, so that the set is then brought up to date in place);
-    # one aggregation of both sets (two EXCEPT ALLs of the 160k-row sets at 1M cost ~0.11-0.15 s, this ~0.04)
+    # one aggregation of both sets (two EXCEPT ALLs of the 160k-row sets at 1M cost 0.11-0.15 s, this 21-27 ms)
     con.execute(
         f"""CREATE OR REPLACE TEMP TABLE {res.prefix}_rare_moved AS
             SELECT DISTINCT full_name FROM (
