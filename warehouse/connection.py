@@ -566,6 +566,10 @@ def _postgres_query_arrow(url: str, sql: str):
     import adbc_driver_postgresql.dbapi as adbc
     import pyarrow as pa
 
+    # ADBC runs it as COPY (<sql>) TO STDOUT: one statement, without its semicolon and comments
+    statements = split_statements(sql)
+    if len(statements) != 1:
+        raise ValueError(f"query_arrow runs one query, got {len(statements)} statements")
     try:
         conn = adbc.connect(libpq_uri(url))
     except adbc_driver_manager.Error as exc:
@@ -578,11 +582,6 @@ def _postgres_query_arrow(url: str, sql: str):
             for form in (password, quote(password, safe=""), quote_plus(password)):
                 message = message.replace(form, "***")
         raise ConnectionError(f"PostgreSQL at {redact(url)}: {message}") from None
-    # ADBC runs it as COPY (<sql>) TO STDOUT: one statement, without its semicolon and comments
-    statements = split_statements(sql)
-    if len(statements) != 1:
-        conn.close()
-        raise ValueError(f"query_arrow runs one query, got {len(statements)} statements")
     with conn, conn.cursor() as cursor:
         cursor.execute(statements[0])
         table = cursor.fetch_arrow_table()
