@@ -102,7 +102,7 @@ def raw_assets(spec: SourceSpec, freshness: dg.FreshnessPolicy | None = None) ->
     )
     def _sync(context: dg.AssetExecutionContext, dlt: DagsterDltResource, warehouse: WarehouseResource):
         wh = warehouse.get()
-        with sync_lock(spec.name, log=context.log.warning):
+        with sync_lock(spec.name, log=context.log.warning, warehouse_url=wh.url):
             kwargs = spec.runtime_kwargs(wh) if spec.runtime_kwargs else {}
             yield from dlt.run(
                 context=context,
@@ -149,7 +149,8 @@ class ResyncConfig(dg.Config):
 def resync_job(spec: SourceSpec) -> dg.JobDefinition:
     """`crm-etl resync <source>` as a Dagster job, launched from the UI: the next sync of the source reads everything
     again (pipelines.resync). Its op is in the syncs' pool, so an instance that limits that pool never runs it beside
-    a sync; on one machine, sync_lock also refuses it while a sync runs."""
+    a sync; sync_lock also refuses it while a sync runs (on this machine, and on any machine loading into a
+    PostgreSQL warehouse)."""
 
     @dg.op(name=f"reset_{spec.name}_read_position", pool="warehouse_writer",
            description=f"Reset the read position of {spec.name}: its next sync reads everything again, merged.")

@@ -75,12 +75,13 @@ def resync(source: str, resources: Optional[Sequence[str]] = None, wh: Optional[
     except ValueError as exc:
         raise ResyncError(str(exc)) from None
 
-    pipeline = make_pipeline(ALL_SOURCES[source], wh or Warehouse())
+    wh = wh or Warehouse()
+    pipeline = make_pipeline(ALL_SOURCES[source], wh)
     result = ResyncResult(source, chosen, kept=kept, dry_run=dry_run)
     # a sync running now would commit the read position a reset removes, and reading the state may write dlt's
     # working folder (restored from the warehouse): refuse rather than wait (a schedule may keep starting syncs)
     try:
-        with sync_lock(source, wait=False):
+        with sync_lock(source, wait=False, warehouse_url=wh.url):
             if dry_run:
                 result.reset = present_read_state(pipeline, paths)
             elif pipeline.has_pending_data:

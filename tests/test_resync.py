@@ -528,3 +528,38 @@ def test_the_sync_asset_keeps_only_the_newest_dlt_state_versions(world, tmp_path
         requests = {p: n - before.get(p, 0) for p, n in srv.stats()["by_path"].items() if n != before.get(p, 0)}
         assert _searched(requests, "contacts") and not _listed(requests, "contacts")  # read on from version 2
         assert [r["version"] for r in wh.query(versions)] == [3]
+
+
+@pytest.mark.postgres
+def test_a_postgresql_warehouse_holds_a_source_across_machines(postgres_url, tmp_path):
+    """Two machines (two dlt working folders) loading into one PostgreSQL warehouse: while a HubSpot sync runs on
+    one, a resync on the other refuses and names the holder (it would be undone when that sync commits its read
+    position), a sync there waits (logged) and runs once the first has ended; another source is free."""
+    import os
+    import threading
+    import time
+
+    from warehouse.locks import SyncBusy, sync_lock
+
+    one, two = tmp_path / "one" / "pipelines", tmp_path / "two" / "pipelines"
+    waited, ran = [], threading.Event()
+
+    def sync_on_two() -> None:
+        with sync_lock("hubspot", pipelines_dir=two, warehouse_url=postgres_url, log=waited.append):
+            ran.set()
+
+    with sync_lock("hubspot", pipelines_dir=one, warehouse_url=postgres_url):
+        with pytest.raises(SyncBusy, match=rf"hubspot is running \(pid {os.getpid()} on .+ \(warehouse lock\)\)"):
+            with sync_lock("hubspot", wait=False, pipelines_dir=two, warehouse_url=postgres_url):
+                pass
+        # the resync command's own check, from this test's dlt folder (another machine's than `one`)
+        with pytest.raises(ResyncError, match="hubspot is running .*Nothing was changed"):
+            resync("hubspot", wh=Warehouse(postgres_url))
+        with sync_lock("koban", wait=False, pipelines_dir=two, warehouse_url=postgres_url):
+            pass
+        second = threading.Thread(target=sync_on_two)
+        second.start()
+        time.sleep(1.0)
+        assert not ran.is_set() and len(waited) == 1 and "hubspot is running" in waited[0]
+    second.join(10)
+    assert ran.is_set()

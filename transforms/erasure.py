@@ -518,7 +518,8 @@ def abort_pending(wh: Warehouse, root: Path, names: list[str]) -> list[str]:
     wh.dispose()  # DuckDB: the abort's load step opens the file
     with contextlib.ExitStack() as held:  # every source first: a sync running now raises SyncBusy, nothing aborted
         for name in names:
-            held.enter_context(sync_lock(name.removeprefix("crm_etl_"), wait=False, pipelines_dir=root))
+            held.enter_context(sync_lock(name.removeprefix("crm_etl_"), wait=False, pipelines_dir=root,
+                                         warehouse_url=wh.url))
         for name in names:
             dlt.pipeline(pipeline_name=name, pipelines_dir=str(root), destination=wh.dlt_destination()).abort_packages()
     return names

@@ -1,4 +1,5 @@
-"""Locks on the dlt working folders: one process at a time works on a source's dlt pipeline on this machine."""
+"""Locks on a source's dlt pipeline: one process at a time works on it, on this machine (its dlt working folder) and,
+with a PostgreSQL warehouse, on every machine that loads into that warehouse (its state there)."""
 from __future__ import annotations
 
 import contextlib
@@ -8,11 +9,12 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from .connection import dlt_pipelines_dir
+from .connection import dlt_pipelines_dir, warehouse_url as resolve_warehouse_url
 
 
 class SyncBusy(RuntimeError):
-    """Another process of this machine works on the source's dlt pipeline now (a sync, a resync)."""
+    """Another process works on the source's dlt pipeline now (a sync, a resync), on this machine or, with a
+    PostgreSQL warehouse, on another one loading into it."""
 
     def __init__(self, source: str, holder: str):
         super().__init__(f"a sync or resync of {source} is running ({holder or 'another process'})")
@@ -21,16 +23,35 @@ class SyncBusy(RuntimeError):
 
 @contextlib.contextmanager
 def sync_lock(source: str, *, wait: bool = True, log: Callable[[str], None] | None = None,
-              pipelines_dir: str | Path | None = None) -> Iterator[None]:
+              pipelines_dir: str | Path | None = None, warehouse_url: str | None = None) -> Iterator[None]:
     """One process at a time works on `source`'s dlt pipeline on this machine: an advisory lock on
     `locks/crm_etl_<source>.lock` beside `pipelines_dir` (default dlt_pipelines_dir()), held by the sync asset
     (pipelines.ingest), a resync (pipelines.resync) and the abort of pending load packages (transforms.erasure).
     Two processes must not share a source's dlt working folder: two syncs would race on its state and load
     packages, a sync running through a resync would commit the read position the resync removed (the resync
     silently undone), an abort would delete the packages a sync is loading. A Dagster instance that limits the
-    warehouse_writer pool never runs two syncs at once; this also covers the CLI (`crm-etl resync`, `crm-etl
-    forget --drop-pending`) and a second instance on the machine (not another machine: there, the pool). A sync
-    waits (logged); `wait=False` raises SyncBusy instead. The file names the holder (pid, host, since when)."""
+    warehouse_writer pool to one never runs two syncs at once; this also covers the CLI (`crm-etl resync`,
+    `crm-etl forget --drop-pending`), a second Dagster instance, and, with a PostgreSQL warehouse (`warehouse_url`,
+    default the configured one), the other machines loading into it: their dlt folders are their own, but a sync on
+    one would still commit the read position a resync on another removed, so a session advisory lock in the
+    warehouse is held too (released by PostgreSQL if the process dies). A sync waits (logged); `wait=False` raises
+    SyncBusy instead. Both locks name their holder (pid, host, since when)."""
+    with _folder_lock(source, wait, log, pipelines_dir):
+        url = resolve_warehouse_url(warehouse_url)
+        if url.startswith("postgresql"):
+            with _warehouse_lock(url, source, wait, log):
+                yield
+        else:  # DuckDB: one file, written from one machine; the folder lock is the lock
+            yield
+
+
+def _holder() -> str:
+    return f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
+
+
+@contextlib.contextmanager
+def _folder_lock(source: str, wait: bool, log: Callable[[str], None] | None,
+                 pipelines_dir: str | Path | None) -> Iterator[None]:
     try:
         import fcntl
     except ImportError:  # pragma: no cover - no advisory locks on this platform: the pool alone
@@ -51,9 +72,46 @@ def sync_lock(source: str, *, wait: bool = True, log: Callable[[str], None] | No
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         f.seek(0)
         f.truncate()
-        f.write(f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}")
+        f.write(_holder())
         f.flush()
         try:
             yield
         finally:
             f.truncate(0)  # closing the file then releases the lock
+
+
+@contextlib.contextmanager
+def _warehouse_lock(url: str, source: str, wait: bool, log: Callable[[str], None] | None) -> Iterator[None]:
+    """A PostgreSQL session advisory lock keyed on the source, on a connection of its own (autocommit: no
+    transaction stays open through a sync), named after its holder (application_name, which the waiting side reads
+    from pg_stat_activity)."""
+    import hashlib
+
+    import sqlalchemy as sa
+    from sqlalchemy.pool import NullPool
+
+    key = int.from_bytes(hashlib.sha256(f"crm-etl sync {source}".encode()).digest()[:8], "big", signed=True)
+    name = f"crm-etl sync {source}: {_holder()}"[:63]  # PostgreSQL keeps 63 bytes of it
+    engine = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
+                              connect_args={"application_name": name})
+    try:
+        with engine.connect() as conn:
+            if not conn.execute(sa.text("select pg_try_advisory_lock(:k)"), {"k": key}).scalar():
+                # pg_locks shows a bigint key as its high and low 32 bits (classid, objid), objsubid 1
+                holder = conn.execute(sa.text(
+                    """select a.application_name from pg_locks l join pg_stat_activity a using (pid)
+                       where l.locktype = 'advisory' and l.granted and l.objsubid = 1
+                         and l.classid::bigint = :hi and l.objid::bigint = :lo"""),
+                    {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF}).scalar() or ""
+                holder = holder.removeprefix(f"crm-etl sync {source}: ") + " (warehouse lock)"
+                if not wait:
+                    raise SyncBusy(source, holder)
+                if log:
+                    log(f"a sync or resync of {source} is running ({holder}): waiting for it to end")
+                conn.execute(sa.text("select pg_advisory_lock(:k)"), {"k": key})
+            try:
+                yield
+            finally:
+                conn.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": key})
+    finally:
+        engine.dispose()
