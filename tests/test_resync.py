@@ -534,18 +534,24 @@ def test_the_sync_asset_keeps_only_the_newest_dlt_state_versions(world, tmp_path
 def test_a_postgresql_warehouse_holds_a_source_across_machines(postgres_url, tmp_path):
     """Two machines (two dlt working folders) loading into one PostgreSQL warehouse: while a HubSpot sync runs on
     one, a resync on the other refuses and names the holder (it would be undone when that sync commits its read
-    position), a sync there waits (logged) and runs once the first has ended; another source is free."""
+    position), a sync there waits (logged) and runs once the first has ended; another source is free. The holder
+    keeps no transaction open through its sync (VACUUM would keep every dead row meanwhile)."""
     import os
     import threading
-    import time
+
+    import sqlalchemy as sa
 
     from warehouse.locks import SyncBusy, sync_lock
 
     one, two = tmp_path / "one" / "pipelines", tmp_path / "two" / "pipelines"
-    waited, ran = [], threading.Event()
+    waited, waiting, ran = [], threading.Event(), threading.Event()
+
+    def log(message: str) -> None:
+        waited.append(message)
+        waiting.set()
 
     def sync_on_two() -> None:
-        with sync_lock("hubspot", pipelines_dir=two, warehouse_url=postgres_url, log=waited.append):
+        with sync_lock("hubspot", pipelines_dir=two, warehouse_url=postgres_url, log=log):
             ran.set()
 
     with sync_lock("hubspot", pipelines_dir=one, warehouse_url=postgres_url):
@@ -557,9 +563,15 @@ def test_a_postgresql_warehouse_holds_a_source_across_machines(postgres_url, tmp
             resync("hubspot", wh=Warehouse(postgres_url))
         with sync_lock("koban", wait=False, pipelines_dir=two, warehouse_url=postgres_url):
             pass
-        second = threading.Thread(target=sync_on_two)
+        engine = sa.create_engine(postgres_url)
+        with engine.connect() as conn:
+            sessions = conn.execute(sa.text(
+                "select state, xact_start from pg_stat_activity where application_name like 'crm-etl pid %'")).all()
+        engine.dispose()
+        assert [(state, xact) for state, xact in sessions] == [("idle", None)]
+        second = threading.Thread(target=sync_on_two, daemon=True)
         second.start()
-        time.sleep(1.0)
-        assert not ran.is_set() and len(waited) == 1 and "hubspot is running" in waited[0]
-    second.join(10)
+        assert waiting.wait(10) and not ran.is_set()
+        assert len(waited) == 1 and "hubspot is running" in waited[0] and "(warehouse lock)" in waited[0]
+    second.join(15)
     assert ran.is_set()

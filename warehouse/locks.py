@@ -80,38 +80,76 @@ def _folder_lock(source: str, wait: bool, log: Callable[[str], None] | None,
             f.truncate(0)  # closing the file then releases the lock
 
 
+#: How often a waiting sync asks PostgreSQL for the lock again. A poll, not a blocking pg_advisory_lock: that
+#: statement would hold a snapshot for the whole wait (VACUUM keeps every dead row meanwhile), ignore Ctrl-C and a
+#: run's termination, and fail under a role's lock_timeout.
+WAREHOUSE_LOCK_POLL_SECONDS = 2.0
+#: The lock's connection sits idle through a whole sync: probed by TCP keepalives from both ends (libpq's on this
+#: side; the session's on the server's, so that the lock of a host that stopped answering, not just of a killed
+#: process, is freed in ~1 minute instead of the server's default 2 hours), and never closed for idling.
+_LOCK_CONNECT_ARGS = {"keepalives": 1, "keepalives_idle": 30, "keepalives_interval": 10, "keepalives_count": 3}
+_LOCK_SESSION = {"idle_session_timeout": "0", "statement_timeout": "0", "lock_timeout": "0",
+                 "idle_in_transaction_session_timeout": "0", "tcp_keepalives_idle": "30",
+                 "tcp_keepalives_interval": "10", "tcp_keepalives_count": "3"}
+
+
 @contextlib.contextmanager
 def _warehouse_lock(url: str, source: str, wait: bool, log: Callable[[str], None] | None) -> Iterator[None]:
     """A PostgreSQL session advisory lock keyed on the source, on a connection of its own (autocommit: no
-    transaction stays open through a sync), named after its holder (application_name, which the waiting side reads
-    from pg_stat_activity)."""
+    transaction stays open through a sync), named after its holder once held (application_name, which a refused or
+    waiting process reads from pg_stat_activity). Needs a session of its own: not through a PgBouncer in
+    transaction pooling."""
     import hashlib
 
     import sqlalchemy as sa
     from sqlalchemy.pool import NullPool
 
     key = int.from_bytes(hashlib.sha256(f"crm-etl sync {source}".encode()).digest()[:8], "big", signed=True)
-    name = f"crm-etl sync {source}: {_holder()}"[:63]  # PostgreSQL keeps 63 bytes of it
     engine = sa.create_engine(url, poolclass=NullPool, isolation_level="AUTOCOMMIT",
-                              connect_args={"application_name": name})
+                              connect_args={**_LOCK_CONNECT_ARGS, "application_name": f"crm-etl {source} lock"})
+
+    def holder(conn) -> str | None:
+        # pg_locks shows a bigint key as its high and low 32 bits (classid, objid), objsubid 1; advisory locks are
+        # per database. None: nobody holds it (any more)
+        name = conn.execute(sa.text(
+            """select a.application_name from pg_locks l join pg_stat_activity a using (pid)
+               where l.locktype = 'advisory' and l.granted and l.objsubid = 1
+                 and l.database = (select oid from pg_database where datname = current_database())
+                 and l.classid::bigint = :hi and l.objid::bigint = :lo"""),
+            {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF}).scalar()
+        return None if name is None else f"{name.removeprefix('crm-etl ')} (warehouse lock)"
+
     try:
         with engine.connect() as conn:
-            if not conn.execute(sa.text("select pg_try_advisory_lock(:k)"), {"k": key}).scalar():
-                # pg_locks shows a bigint key as its high and low 32 bits (classid, objid), objsubid 1
-                holder = conn.execute(sa.text(
-                    """select a.application_name from pg_locks l join pg_stat_activity a using (pid)
-                       where l.locktype = 'advisory' and l.granted and l.objsubid = 1
-                         and l.classid::bigint = :hi and l.objid::bigint = :lo"""),
-                    {"hi": (key >> 32) & 0xFFFFFFFF, "lo": key & 0xFFFFFFFF}).scalar() or ""
-                holder = holder.removeprefix(f"crm-etl sync {source}: ") + " (warehouse lock)"
+            for setting, value in _LOCK_SESSION.items():
+                try:  # (idle_session_timeout: PostgreSQL 14 and later)
+                    conn.execute(sa.text("select set_config(:s, :v, false)"), {"s": setting, "v": value})
+                except sa.exc.DBAPIError:
+                    pass
+            take = sa.text("select pg_try_advisory_lock(:k)")
+            held = conn.execute(take, {"k": key}).scalar()
+            busy = None if held else holder(conn)
+            if not held and busy is None:  # released between the two statements
+                held = conn.execute(take, {"k": key}).scalar()
+                busy = None if held else "another process (warehouse lock)"
+            if not held:
                 if not wait:
-                    raise SyncBusy(source, holder)
+                    raise SyncBusy(source, busy)
                 if log:
-                    log(f"a sync or resync of {source} is running ({holder}): waiting for it to end")
-                conn.execute(sa.text("select pg_advisory_lock(:k)"), {"k": key})
+                    log(f"a sync or resync of {source} is running ({busy}): waiting for it to end")
+                while not conn.execute(take, {"k": key}).scalar():
+                    time.sleep(WAREHOUSE_LOCK_POLL_SECONDS)
+            # named once held: pid, host and since when it holds (PostgreSQL keeps 63 bytes of it)
+            conn.execute(sa.text("select set_config('application_name', :n, false)"),
+                         {"n": f"crm-etl {_holder()}"[:63]})
             try:
                 yield
             finally:
-                conn.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": key})
+                try:
+                    conn.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": key})
+                except sa.exc.DBAPIError:  # the connection dropped during the run: PostgreSQL freed the lock then
+                    if log:
+                        log(f"the warehouse lock of {source} was lost during this run (its connection to PostgreSQL "
+                            f"dropped): another machine may have synced or resynced {source} meanwhile")
     finally:
         engine.dispose()
