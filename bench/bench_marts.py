@@ -17,6 +17,7 @@ PostgreSQL the server's memory is not counted). --snapshot-days limits mart_pipe
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import os
@@ -25,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -38,22 +38,16 @@ MARTS = ["mart_win_rate", "mart_cac", "mart_effort_per_target", "mart_marketing_
 
 
 def run_one(engine: str, scale: float, snapshot_days: int) -> dict:
-    import sqlalchemy as sa
-
+    from pg_scratch import scratch_database
     from scale_marts import generate
     from transforms.build import build_models
     from warehouse.connection import Warehouse
 
-    admin = None
+    scratch = contextlib.ExitStack()
     if engine == "duckdb":
-        tmp = tempfile.mkdtemp(prefix="bench_marts_")
-        url = f"duckdb:///{tmp}/w.duckdb"
+        url = f"duckdb:///{scratch.enter_context(tempfile.TemporaryDirectory(prefix='bench_marts_'))}/w.duckdb"
     else:
-        name = f"bench_marts_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine("postgresql://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.exec_driver_sql(f'create database "{name}"')
-        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+        url = scratch.enter_context(scratch_database("bench_marts"))
     wh = Warehouse(url)
     try:
         t = time.perf_counter()
@@ -72,14 +66,7 @@ def run_one(engine: str, scale: float, snapshot_days: int) -> dict:
         total = time.perf_counter() - t
     finally:
         wh.dispose()
-        if engine == "duckdb":
-            import shutil
-
-            shutil.rmtree(tmp, ignore_errors=True)
-        if admin is not None:
-            with admin.connect() as c:
-                c.exec_driver_sql(f'drop database if exists "{name}" with (force)')
-            admin.dispose()
+        scratch.close()  # the DuckDB folder or the PostgreSQL database, gone
     peak_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return {"engine": engine, "scale": scale, "generate_s": gen_s, "total_s": total, "timings": timings,
             "cpu": cpu.seconds, "counts": counts, "peak_rss_mib": peak_mib, "load": os.getloadavg()[0]}

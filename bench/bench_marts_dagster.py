@@ -16,12 +16,12 @@ Prints per-run wall seconds, the slowest steps, and the process's peak RSS (Duck
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import resource
 import sys
 import tempfile
 import time
-import uuid
 import warnings
 from pathlib import Path
 
@@ -74,23 +74,18 @@ def main() -> None:
         os.environ["CRM_ETL_PARALLEL_STEPS"] = str(args.parallel_steps)
 
     import dagster as dg
-    import sqlalchemy as sa
 
     warnings.filterwarnings("ignore")
+    from pg_scratch import scratch_database
     from scale_marts import generate
 
     from warehouse.connection import Warehouse
 
-    admin, tmp = None, None
+    scratch = contextlib.ExitStack()
     if args.postgres:
-        name = f"bench_marts_dg_{uuid.uuid4().hex[:8]}"
-        admin = sa.create_engine("postgresql://postgres@127.0.0.1:5432/postgres", isolation_level="AUTOCOMMIT")
-        with admin.connect() as c:
-            c.exec_driver_sql(f'create database "{name}"')
-        url = f"postgresql://postgres@127.0.0.1:5432/{name}"
+        url = scratch.enter_context(scratch_database("bench_marts_dg"))
     else:
-        tmp = tempfile.mkdtemp(prefix="bench_marts_dg_")
-        url = f"duckdb:///{tmp}/w.duckdb"
+        url = f"duckdb:///{scratch.enter_context(tempfile.TemporaryDirectory(prefix='bench_marts_dg_'))}/w.duckdb"
     os.environ["CRM_ETL_WAREHOUSE_URL"] = url  # read by the step processes too
     inst_dir = tempfile.mkdtemp(prefix="bench_marts_dg_home_")
     try:
@@ -127,12 +122,7 @@ def main() -> None:
         import shutil
 
         shutil.rmtree(inst_dir, ignore_errors=True)
-        if tmp:
-            shutil.rmtree(tmp, ignore_errors=True)
-        if admin is not None:
-            with admin.connect() as c:
-                c.exec_driver_sql(f'drop database if exists "{name}" with (force)')
-            admin.dispose()
+        scratch.close()  # the DuckDB folder or the PostgreSQL database, gone
     engine = "PostgreSQL" if args.postgres else "DuckDB"
     print(f"\n{engine}, scale {args.scale:.0%}, snapshot {args.snapshot_days} days on the first run, "
           f"load {os.getloadavg()[0]:.1f}, peak RSS {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:,.0f} MiB "

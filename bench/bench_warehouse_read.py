@@ -12,18 +12,15 @@ PostgreSQL rows are skipped.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-PG_ADMIN_URL = os.environ.get("CRM_ETL_TEST_PG_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 QUERY = "select * from staging.identity_input"
 
 
@@ -43,8 +40,8 @@ def main() -> None:
     a = ap.parse_args()
 
     import pyarrow as pa
-    import sqlalchemy as sa
 
+    from pg_scratch import scratch_database
     from scale_people import generate_contacts
     from warehouse import Warehouse
 
@@ -60,29 +57,15 @@ def main() -> None:
         results.append(("DuckDB", "query_arrow (Arrow export)", *_best(lambda: duck.query_arrow(QUERY), a.repeat)))
         duck.dispose()
 
-    admin = sa.create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
-    name = f"crm_etl_bench_{uuid.uuid4().hex[:10]}"
-    try:
-        with admin.connect() as conn:
-            conn.exec_driver_sql(f'create database "{name}"')
-    except sa.exc.OperationalError as exc:
-        print(f"PostgreSQL not reachable at {PG_ADMIN_URL.split('@')[-1]}: its rows skipped ({type(exc).__name__})")
-        name = None
-    if name:
-        try:
-            pg = Warehouse(sa.engine.make_url(PG_ADMIN_URL).set(database=name).render_as_string(hide_password=False))
+    with scratch_database("crm_etl_bench_read", missing_ok=True) as url:
+        if url:
+            pg = Warehouse(url)
             pg.ensure_schemas()
             pg.write_frame("staging", "identity_input", data)
             results.append(("PostgreSQL", "query_arrow (ADBC, binary COPY)", *_best(lambda: pg.query_arrow(QUERY), a.repeat)))
             results.append(("PostgreSQL", "pandas read_sql -> Arrow (before)", *_best(
                 lambda: pa.Table.from_pandas(pg.query_df(QUERY), preserve_index=False), a.repeat)))
             pg.dispose()
-        finally:
-            with admin.connect() as conn:
-                conn.exec_driver_sql("select pg_terminate_backend(pid) from pg_stat_activity "
-                                     "where datname = %s and pid <> pg_backend_pid()", (name,))
-                conn.exec_driver_sql(f'drop database if exists "{name}"')
-    admin.dispose()
 
     print(f"\nidentity input read, {a.n:,} contacts x {data.num_columns} columns, best of {a.repeat}\n")
     print("| warehouse | read | seconds | rows |\n|---|---|---|---|")
