@@ -18,7 +18,7 @@ from . import main
 def resync(source: str, resources: tuple[str, ...], dry_run: bool) -> None:
     """Make the next sync of SOURCE (hubspot, koban or stripe) read everything again from the vendor, keeping the
     loaded data: the raw tables are merged into (primary keys: no duplicates), never emptied. Refused while a sync
-    of SOURCE runs on this machine."""
+    of SOURCE runs (on this machine, or on any machine loading into a PostgreSQL warehouse)."""
     from .runtime import prepare_environment
 
     prepare_environment()

@@ -45,6 +45,14 @@ def sync_lock(source: str, *, wait: bool = True, log: Callable[[str], None] | No
             yield
 
 
+def _busy(source: str, holder: str, wait: bool, log: Callable[[str], None] | None) -> None:
+    """Another process holds `source`: SyncBusy, or (waiting) the line that says whom the caller waits for."""
+    if not wait:
+        raise SyncBusy(source, holder) from None
+    if log:
+        log(f"a sync or resync of {source} is running ({holder or 'another process'}): waiting for it to end")
+
+
 def _holder() -> str:
     return f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
 
@@ -64,11 +72,7 @@ def _folder_lock(source: str, wait: bool, log: Callable[[str], None] | None,
             fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             f.seek(0)
-            holder = f.read().strip()
-            if not wait:
-                raise SyncBusy(source, holder) from None
-            if log:
-                log(f"a sync or resync of {source} is running ({holder or 'another process'}): waiting for it to end")
+            _busy(source, f.read().strip(), wait, log)
             fcntl.flock(f.fileno(), fcntl.LOCK_EX)
         f.seek(0)
         f.truncate()
@@ -133,10 +137,7 @@ def _warehouse_lock(url: str, source: str, wait: bool, log: Callable[[str], None
                 held = conn.execute(take, {"k": key}).scalar()
                 busy = None if held else "another process (warehouse lock)"
             if not held:
-                if not wait:
-                    raise SyncBusy(source, busy)
-                if log:
-                    log(f"a sync or resync of {source} is running ({busy}): waiting for it to end")
+                _busy(source, busy, wait, log)
                 while not conn.execute(take, {"k": key}).scalar():
                     time.sleep(WAREHOUSE_LOCK_POLL_SECONDS)
             # named once held: pid, host and since when it holds (PostgreSQL keeps 63 bytes of it)
