@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import codecs
+import re
 import sys
 import tempfile
+import unicodedata
 from pathlib import Path
 
 import click
@@ -17,20 +19,66 @@ _FIELDS = {
     "companies": ["source_system", "source_id", "name", "siren", "siret", "vat_number", "domain", "phone",
                   "address", "postcode", "city", "updated_at", "metadata_crm_company_id", "email"],
 }
+#: The fields records are compared on: an input holding none of them can only give one entity per row.
+_MATCHED_ON = {"contacts": ["first_name", "last_name", "email", "phone", "mobile_phone"],
+               "companies": ["name", "siren", "siret", "vat_number", "domain"]}
+#: Column names French and English CRM exports use for a field, folded (_fold); read without --map, with a note.
+#: Not "titre"/"title": in French exports it is the civility (M., Mme), not the job title.
+_ALIASES = {
+    "contacts": {
+        "source_id": ["id", "identifiant", "recordid", "contactid", "idcontact", "hsobjectid"],
+        "first_name": ["prenom", "firstname", "givenname"],
+        "last_name": ["nom", "nomdefamille", "lastname", "surname", "familyname"],
+        "email": ["mail", "courriel", "adressemail", "adresseemail", "adressecourriel", "emailaddress"],
+        "phone": ["telephone", "tel", "telfixe", "telephonefixe", "phonenumber", "numerodetelephone"],
+        "mobile_phone": ["mobile", "portable", "telmobile", "telportable", "telephonemobile", "telephoneportable",
+                         "mobilephone", "mobilephonenumber", "gsm"],
+        "company_name": ["societe", "entreprise", "company", "companyname", "organisation", "organization"],
+        "city": ["ville", "commune"],
+        "postcode": ["codepostal", "cp", "postalcode", "zip", "zipcode"],
+        "job_title": ["fonction", "poste", "jobtitle"],
+        "updated_at": ["datedemodification", "dernieremodification", "modifiele", "lastmodified",
+                       "lastmodifieddate", "updatedat", "miseajour", "datedemiseajour"],
+    },
+    "companies": {
+        "source_id": ["id", "identifiant", "recordid", "companyid", "identreprise", "hsobjectid"],
+        "name": ["nom", "raisonsociale", "denomination", "societe", "entreprise", "company", "companyname"],
+        "siren": ["numerosiren", "nsiren"],
+        "siret": ["numerosiret", "nsiret"],
+        "vat_number": ["tva", "numerodetva", "ntva", "tvaintracommunautaire", "vat", "vatnumber"],
+        "domain": ["domaine", "siteweb", "siteinternet", "website", "companydomainname"],
+        "phone": ["telephone", "tel", "phonenumber"],
+        "address": ["adresse", "rue", "streetaddress"],
+        "postcode": ["codepostal", "cp", "postalcode", "zip", "zipcode"],
+        "city": ["ville", "commune"],
+        "email": ["mail", "courriel", "adressemail", "adresseemail"],
+        "updated_at": ["datedemodification", "dernieremodification", "modifiele", "lastmodified",
+                       "lastmodifieddate", "updatedat", "miseajour", "datedemiseajour"],
+    },
+}
+#: Day-first date forms French exports write (Excel, Koban, Axonaut...), tried after ISO 8601.
+_DAY_FIRST = ["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d/%m/%y %H:%M", "%d/%m/%y", "%d-%m-%Y %H:%M:%S",
+              "%d-%m-%Y %H:%M", "%d-%m-%Y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y"]
+_OUT_FORMATS = (".parquet", ".csv")
+#: Below this, Splink's estimation finds too few pairs per comparison level (or none: it fails).
+_MIN_TRAINING_RECORDS = 1_000
 
 
 @main.command("resolve")
 @click.argument("kind", type=click.Choice(["contacts", "companies"]))
 @click.argument("input_path", type=click.Path(exists=True, dir_okay=False))
-@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False), help="Crosswalk (.parquet or .csv).")
-@click.option("--golden-out", type=click.Path(dir_okay=False), help="Also write golden records here.")
+@click.option("--out", "out_path", required=True, type=click.Path(dir_okay=False),
+              help="Crosswalk (.parquet or .csv): every input row, in the file's order, with its entity.")
+@click.option("--golden-out", type=click.Path(dir_okay=False), help="Also write golden records here (.parquet or .csv).")
 @click.option("--map", "mapping", multiple=True, metavar="FIELD=COLUMN",
-              help="Input column holding a contract field, e.g. --map email=Courriel (repeatable).")
+              help="Input column holding a contract field, e.g. --map email=Courriel (repeatable). Common French and "
+                   "English column names (Prénom, Nom, E-mail, Téléphone, Société, Code postal...) are read without it.")
 @click.option("--source-system", help="Constant source_system when the file has no such column.")
 @click.option("--encoding", default="auto", show_default=True,
               help="Text encoding of a CSV input: auto reads UTF-8 (with or without BOM), UTF-16 with a BOM, and "
                    "otherwise Windows-1252 (Excel's French default); or any Python codec name (cp1252, latin-1...).")
-@click.option("--threshold", type=float, help="Splink match probability threshold (default from config).")
+@click.option("--threshold", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+              help="Splink match probability threshold, between 0 and 1 (default from config).")
 @click.option("--region", default="FR", show_default=True, help="Default phone region.")
 @click.option("--model", "model_path", type=click.Path(exists=True, dir_okay=False), help="Trained Splink model JSON.")
 @click.option("--retrain", is_flag=True, help="Re-estimate the Splink model on this input.")
@@ -50,6 +98,8 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
     from transforms.identity import CompaniesConfig, ContactsConfig
     from transforms.identity.core import resolve
 
+    _check_outputs(input_path, {"--out": out_path, "--golden-out": golden_out, "--save-model": save_model})
+    _refuse_workbook(input_path)
     kept = None
     if identity_model is not None:
         region_given = ctx.get_parameter_source("region") == click.core.ParameterSource.COMMANDLINE
@@ -60,27 +110,17 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
         if not identity_model.strip():
             raise click.BadParameter("latest, or a config_sha256 (or its first characters)", param_hint="--identity-model")
         kept = _kept_model(kind, identity_model.strip().lower())
+    if model_path:
+        _model_file(model_path)  # checked before the input is read; core loads it from the config
 
     con = duckdb.connect()
     # DuckDB draws its bar on stdout, also into a pipe or a log: only for someone watching a terminal
     con.execute(f"SET enable_progress_bar = {str(sys.stdout.isatty()).lower()}")
-    parquet = input_path.lower().endswith(".parquet")
-    reader = "read_parquet" if parquet else "read_csv_auto"
+    con.execute("SET TimeZone = 'UTC'")  # dates with an offset read as UTC instants, as the pipeline keeps them
     scratch = tempfile.TemporaryDirectory(prefix="crm-etl-resolve-")
     ctx.call_on_close(scratch.cleanup)
-    readable = input_path if parquet else _utf8_csv(input_path, encoding, Path(scratch.name))
-    try:
-        cols = [r[0] for r in con.execute(f"DESCRIBE SELECT * FROM {reader}(?)", [readable]).fetchall()]
-    except duckdb.Error as exc:
-        raise _unreadable(input_path, exc) from None
-    renames: dict[str, str] = {}
-    for m in mapping:
-        field, _, col = m.partition("=")
-        if field not in _FIELDS[kind]:
-            raise click.BadParameter(f"unknown field {field!r}; one of {', '.join(_FIELDS[kind])}", param_hint="--map")
-        if col not in cols:
-            raise click.BadParameter(f"no column {col!r} in {input_path}", param_hint="--map")
-        renames[col] = field
+    cols = _load_input(con, input_path, encoding, Path(scratch.name))
+    renames = _column_map(kind, input_path, cols, mapping)
     q = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
     select = [f"{q(c)} AS {q(renames.get(c, c))}" for c in cols if renames.get(c, c) not in renames.values() or c in renames]
     named = {renames.get(c, c) for c in cols}
@@ -93,9 +133,16 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
         # an export without ids (a trade-show list...): each row is known by its place in the file
         click.echo("note: no source_id column (--map source_id=COLUMN): source_id = the row's number in the file, "
                    "1 for the first record", err=True)
-        select.append("CAST(row_number() OVER () AS VARCHAR) AS source_id")
-    source = "'" + readable.replace("'", "''") + "'"  # (a view cannot take a bound parameter)
-    con.execute(f"CREATE TEMP VIEW cli_input AS SELECT {', '.join(select)} FROM {reader}({source})")
+        select.append("CAST(__row AS VARCHAR) AS source_id")
+    con.execute(f"CREATE TEMP TABLE cli_records AS SELECT __row, {', '.join(select)} FROM cli_raw")
+    _check_ids(con, input_path)
+    if "updated_at" in named:
+        _read_dates(con)
+    con.execute("CREATE TEMP VIEW cli_input AS SELECT * EXCLUDE (__row) FROM cli_records")
+    n = con.execute("SELECT count(*) FROM cli_records").fetchone()[0]
+    if retrain and n < _MIN_TRAINING_RECORDS:
+        raise click.ClickException(f"--retrain needs at least {_MIN_TRAINING_RECORDS:,} records to estimate a model "
+                                   f"(this input: {n}); drop --retrain to use the shipped model")
     config_cls = ContactsConfig if kind == "contacts" else CompaniesConfig
     cfg = config_cls.model_validate_json(kept["match_config"]) if kept else config_cls(region=region)
     if threshold is not None:
@@ -107,31 +154,253 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
                       model=json.loads(kept["model"]) if kept else None)
     except ValueError as exc:  # the input or the model does not fit (core names what)
         raise click.ClickException(str(exc)) from None
-    except duckdb.InvalidInputException as exc:  # the reader met a malformed line further down the file
-        if "CSV" not in str(exc) and "arquet" not in str(exc):
+    except Exception as exc:
+        if not (retrain and type(exc).__module__.startswith("splink")):
             raise
-        raise _unreadable(input_path, exc) from None
+        raise click.ClickException(
+            f"cannot train a model on this input ({n} records): {str(exc).splitlines()[0]}\n  training needs "
+            "thousands of records; drop --retrain to use the shipped model") from None
 
-    def write(table, path):
+    def write(select_sql, path):
         fmt = "(FORMAT parquet)" if path.lower().endswith(".parquet") else "(HEADER, DELIMITER ',')"
-        con.execute(f"COPY (SELECT * FROM {table} ORDER BY ALL) TO '{path.replace(chr(39), chr(39) * 2)}' {fmt}")
+        con.execute(f"COPY ({select_sql}) TO '{path.replace(chr(39), chr(39) * 2)}' {fmt}")
 
-    write(res.crosswalk, out_path)
+    # the crosswalk in the input's order, so it reads beside the file; a record given twice where it first comes
+    write(f"""SELECT x.* FROM {res.crosswalk} x LEFT JOIN (
+                  SELECT CAST(source_system AS VARCHAR) AS s, CAST(source_id AS VARCHAR) AS i, min(__row) AS r
+                  FROM cli_records GROUP BY ALL) o ON o.s = x.source_system AND o.i = x.source_id
+              ORDER BY o.r, x.source_system, x.source_id""", out_path)
     if golden_out:
-        write(res.golden, golden_out)
+        write(f"SELECT * FROM {res.golden} ORDER BY ALL", golden_out)
     if save_model:
         with open(save_model, "w") as fh:
             json.dump(res.model, fh, indent=1)
     rules = con.execute(f"SELECT rule, count(*) FROM {res.crosswalk} GROUP BY 1 ORDER BY 2 DESC").fetchall()
     click.echo(f"{res.counts['records']} records -> {res.counts['entities']} {kind} entities "
-               f"(model {res.model_version}); by rule: " + ", ".join(f"{r}={n}" for r, n in rules))
+               f"(model {res.model_version})" + ("; by rule: " + ", ".join(f"{r}={n}" for r, n in rules) if rules
+                                                 else ": the input holds no records"))
     click.echo(f"crosswalk: {out_path}" + (f"; golden: {golden_out}" if golden_out else ""))
+
+
+def _check_outputs(input_path: str, outputs: dict[str, str | None]) -> None:
+    """Before any work: each output a known format, in a folder that exists, and neither the input nor another
+    output (the crosswalk would replace the export it was made from)."""
+    seen = {Path(input_path).resolve(): "the input"}
+    for flag, path in outputs.items():
+        if not path:
+            continue
+        if flag != "--save-model" and not path.lower().endswith(_OUT_FORMATS):
+            raise click.BadParameter(f"{path}: write .parquet or .csv", param_hint=flag)
+        target = Path(path).resolve()
+        if not target.parent.is_dir():
+            raise click.BadParameter(f"{path}: no folder {target.parent}", param_hint=flag)
+        if target in seen:
+            raise click.BadParameter(f"{path} is also {seen[target]}: give another path", param_hint=flag)
+        seen[target] = flag
+
+
+def _refuse_workbook(path: str) -> None:
+    with open(path, "rb") as fh:
+        head = fh.read(8)
+    if (head.startswith((b"PK\x03\x04", b"\xd0\xcf\x11\xe0"))  # xlsx or ods (a zip), the older xls
+            or path.lower().endswith((".xlsx", ".xlsm", ".xls", ".ods"))):
+        raise click.ClickException(f"{path} is a spreadsheet workbook: save the sheet as CSV (\"CSV UTF-8\" or "
+                                   "\"CSV (séparateur: point-virgule)\") or Parquet and resolve that file")
+
+
+def _model_file(path: str) -> dict:
+    """A Splink model JSON (saved by --save-model or Splink's save_model_to_json), or a clear error."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            model = json.load(fh)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise click.BadParameter(f"{path} is not JSON ({exc})", param_hint="--model") from None
+    missing = [k for k in ("comparisons", "blocking_rules_to_generate_predictions") if not isinstance(model, dict)
+               or k not in model]
+    if missing:
+        raise click.BadParameter(f"{path} is not a Splink model (no {', '.join(missing)}): give a file written by "
+                                 "--save-model or by Splink's linker.misc.save_model_to_json", param_hint="--model")
+    return model
+
+
+def _load_input(con, path: str, encoding: str, scratch: Path) -> list[str]:
+    """The input as TEMP TABLE cli_raw (__row: the record's place in the file, 1 for the first), its columns.
+    A CSV is read as text (ids and postcodes keep their zeros; dates are read by _read_dates); a line that does not
+    have the header's number of fields stops the run, named, before anything is matched."""
+    import duckdb
+
+    if path.lower().endswith(".parquet"):
+        try:
+            con.execute("CREATE TEMP TABLE cli_raw AS SELECT file_row_number + 1 AS __row, * EXCLUDE (file_row_number) "
+                        "FROM read_parquet(?, file_row_number = true)", [path])
+        except duckdb.Error as exc:
+            raise _unreadable(path, exc) from None
+        return [r[0] for r in con.execute("DESCRIBE cli_raw").fetchall() if r[0] != "__row"]
+    readable = _utf8_csv(path, encoding, scratch)
+    delimiter, skip = _csv_dialect(readable)
+    if delimiter is None:
+        raise click.ClickException(f"{path} is empty: an export starts with a header line naming its columns")
+    source = "'" + readable.replace("'", "''") + "'"
+    delim = "'" + delimiter.replace("'", "''") + "'"
+    try:
+        # written rows stay in the file's order (DuckDB keeps insertion order): rowid + 1 is the record's place
+        con.execute(f"""CREATE TEMP TABLE cli_read AS SELECT * FROM read_csv({source}, delim = {delim}, header = true,
+                            quote = '"', escape = '"', skip = {skip}, all_varchar = true, store_rejects = true,
+                            rejects_table = 'cli_rejects', rejects_scan = 'cli_rejects_scan')""")
+    except duckdb.Error as exc:
+        raise _unreadable(path, exc, readable) from None
+    bad = con.execute("""SELECT line, any_value(error_type), any_value(error_message), coalesce(any_value(csv_line), '')
+                         FROM cli_rejects GROUP BY line ORDER BY line""").fetchall()  # (one per field at fault)
+    if any("ENCODING" in kind or "UNICODE" in kind for _, kind, _, _ in bad):
+        raise click.ClickException(f"cannot read {path}: line {bad[0][0]} is not valid UTF-8\n  pass its encoding "
+                                   "with --encoding (cp1252, latin-1, utf-16...)")
+    if bad:
+        name = {"\t": "tab"}.get(delimiter, repr(delimiter))
+        shown = "\n".join(f"  line {line}: {_reject_reason(kind, msg)}: {csv_line[:120]!r}"
+                          for line, kind, msg, csv_line in bad[:5])
+        raise click.ClickException(
+            f"cannot read {path}: {len(bad)} line(s) do not fit its header (delimiter {name}, from the header line):\n"
+            f"{shown}{chr(10) + '  ...' if len(bad) > 5 else ''}\n  usually the delimiter inside a field the export "
+            "did not quote: quote that field (or remove the delimiter from it) and run again; nothing was resolved")
+    cols = [r[0] for r in con.execute("DESCRIBE cli_read").fetchall()]
+    blank = " AND ".join(f"nullif(trim(\"{c.replace(chr(34), chr(34) * 2)}\"), '') IS NULL" for c in cols) or "FALSE"
+    con.execute(f"CREATE TEMP TABLE cli_raw AS SELECT rowid + 1 AS __row, * FROM cli_read WHERE NOT ({blank})")
+    dropped = con.execute("SELECT (SELECT count(*) FROM cli_read) - (SELECT count(*) FROM cli_raw)").fetchone()[0]
+    con.execute("DROP TABLE cli_read")
+    if dropped:
+        click.echo(f"note: {dropped} empty line(s) of {path} skipped (every field blank)", err=True)
+    return cols
+
+
+def _reject_reason(kind: str, message: str) -> str:
+    expected = re.search(r"Expected Number of Columns: (\d+)", message)
+    if expected and kind in ("TOO MANY COLUMNS", "TOO FEW COLUMNS"):  # (DuckDB's "Found" stops at one too many)
+        return f"{'more' if kind == 'TOO MANY COLUMNS' else 'fewer'} fields than the header's {expected.group(1)}"
+    return message.strip()
+
+
+def _csv_dialect(path: str) -> tuple[str | None, int]:
+    """(delimiter, lines before the header) of a UTF-8 CSV; (None, 0) for a file with no line.
+
+    Written by hand: DuckDB's sniffer keeps the dialect most sampled lines agree with, so one unquoted delimiter in
+    a field made it take a data line for the header (every record lost) or read the file as one column (nothing
+    matched), silently. An export's header names its columns without delimiters inside them: it gives the
+    delimiter (Excel's `sep=;` first line too); a line that then does not fit is named by the reader."""
+    skip = 0
+    with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:  # (the reader names bad bytes)
+        for line in fh:
+            if line.strip():
+                break
+            skip += 1
+        else:
+            return None, 0
+    hint = re.fullmatch(r"sep=(.)\r?\n?", line)
+    if hint:
+        return hint.group(1), skip + 1
+    header = re.sub(r'"[^"]*"', "", line)
+    counts = {d: header.count(d) for d in (";", ",", "\t", "|")}  # ties: the first (French exports use ;)
+    best = max(counts, key=lambda d: counts[d])
+    return (best if counts[best] else ","), skip
+
+
+def _fold(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower())
+
+
+def _column_map(kind: str, path: str, cols: list[str], mapping: tuple[str, ...]) -> dict[str, str]:
+    """Input column -> contract field: the --map options, then columns named as a field is in exports (a note
+    says which), so that a file holding none of the fields records are matched on is an error, not one entity per
+    row."""
+    renames: dict[str, str] = {}
+    for m in mapping:
+        field, _, col = m.partition("=")
+        if field not in _FIELDS[kind]:
+            raise click.BadParameter(f"unknown field {field!r}; one of {', '.join(_FIELDS[kind])}", param_hint="--map")
+        if col not in cols:
+            raise click.BadParameter(f"no column {col!r} in {path}", param_hint="--map")
+        if field in renames.values() or col in renames:
+            raise click.BadParameter(f"{m}: {'field ' + field if field in renames.values() else 'column ' + repr(col)}"
+                                     " is already mapped", param_hint="--map")
+        renames[col] = field
+    named = {renames.get(c, c) for c in cols}
+    guessed = []
+    for field, aliases in _ALIASES[kind].items():
+        if field in named:
+            continue
+        found = [c for c in cols if c not in renames and c not in _FIELDS[kind] and _fold(c) in (_fold(field), *aliases)]
+        if len(found) == 1:
+            renames[found[0]] = field
+            named.add(field)
+            guessed.append(f"{found[0]} -> {field}")
+    if guessed:
+        click.echo(f"note: columns read by their name: {', '.join(guessed)} (--map FIELD=COLUMN to change)", err=True)
+    if not named & set(_MATCHED_ON[kind]):
+        example = next((c for c in cols if c not in _FIELDS[kind]), "COLUMN")
+        raise click.ClickException(
+            f"no column of {path} holds a field {kind} are matched on ({', '.join(_MATCHED_ON[kind])}); its "
+            f"columns: {', '.join(cols) or 'none'}. Name them with --map FIELD=COLUMN, e.g. --map "
+            f"{_MATCHED_ON[kind][2 if kind == 'contacts' else 0]}={example}")
+    return renames
+
+
+def _read_dates(con) -> None:
+    """updated_at of a text input as a timestamp: ISO 8601 (with an offset: the UTC instant), else the day-first
+    forms French exports write (28/02/2024 09:30). A value that is neither is noted: its record then counts as
+    undated, which any dated record of its entity outranks."""
+    kind = con.execute("SELECT data_type FROM information_schema.columns "
+                       "WHERE table_name = 'cli_records' AND column_name = 'updated_at'").fetchone()[0]
+    if kind != "VARCHAR":
+        return
+    forms = "[" + ", ".join(f"'{f}'" for f in _DAY_FIRST) + "]"
+    parsed = (f"coalesce(TRY_CAST(TRY_CAST(trim(updated_at) AS TIMESTAMPTZ) AS TIMESTAMP), "
+              f"try_strptime(trim(updated_at), {forms}))")
+    n, example = con.execute(f"""SELECT count(*), any_value(updated_at) FROM cli_records
+                                 WHERE nullif(trim(updated_at), '') IS NOT NULL AND {parsed} IS NULL""").fetchone()
+    con.execute(f"ALTER TABLE cli_records ALTER updated_at SET DATA TYPE TIMESTAMP USING {parsed}")
+    if n:
+        click.echo(f"note: {n} updated_at value(s) are not dates (e.g. {example[:40]!r}; read: ISO 8601 or "
+                   "day-first 28/02/2024 09:30): those records count as undated", err=True)
+
+
+def _check_ids(con, path: str) -> None:
+    """Every record keeps its row in the output: a record without an id or a source, or an id given by two rows
+    that differ, stops the run, named (the matcher would keep one row per id). Rows repeating another exactly are
+    one record."""
+    blank = con.execute("""SELECT __row FROM cli_records WHERE nullif(trim(CAST(source_id AS VARCHAR)), '') IS NULL
+                               OR nullif(trim(CAST(source_system AS VARCHAR)), '') IS NULL ORDER BY __row""").fetchall()
+    if blank:
+        rows = ", ".join(str(r[0]) for r in blank[:10]) + (", ..." if len(blank) > 10 else "")
+        raise click.ClickException(
+            f"{len(blank)} record(s) of {path} have no source_id or no source_system (records {rows}; 1 is the "
+            "first after the header): fill them; an export without ids can leave its id column out, each record "
+            "is then known by its place in the file")
+    cols = [r[0] for r in con.execute("DESCRIBE cli_records").fetchall() if r[0] != "__row"]
+    content = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+    twice = con.execute(f"""SELECT source_system, source_id, list(__row ORDER BY __row)
+                            FROM cli_records GROUP BY source_system, source_id
+                            HAVING count(DISTINCT hash({content})) > 1 ORDER BY min(__row)""").fetchall()
+    if twice:
+        shown = "; ".join(f"{sid!r} (records {', '.join(map(str, rows[:5]))})" for _, sid, rows in twice[:5])
+        raise click.ClickException(
+            f"{len(twice)} source_id(s) of {path} are given by rows that differ: {shown}. An id names one record: "
+            "give each its own id, or leave the id column out (each record is then known by its place in the file)")
+    repeated = con.execute("SELECT count(*) - count(DISTINCT (source_system, source_id)) FROM cli_records").fetchone()[0]
+    if repeated:
+        click.echo(f"note: {repeated} row(s) of {path} repeat another row exactly: one record each", err=True)
 
 
 def _kept_model(kind: str, which: str) -> dict:
     """The core.identity_models row of `kind` named by `which` (latest, or a config_sha256 prefix)."""
-    from warehouse import Warehouse, redact
+    from warehouse import Warehouse, duckdb_file, redact, warehouse_url
 
+    url = warehouse_url()
+    if url.startswith("duckdb:") and duckdb_file(url) != ":memory:" and not Path(duckdb_file(url)).exists():
+        # (opening it would create an empty warehouse where the user did not ask for one)
+        raise click.ClickException(f"no identity run recorded: no warehouse at {duckdb_file(url)} "
+                                   "(CRM_ETL_WAREHOUSE_URL): run identity_resolution first, or point "
+                                   "CRM_ETL_WAREHOUSE_URL at its warehouse")
     wh = Warehouse()
     if not wh.table_exists("core", "identity_models"):
         raise click.ClickException(f"no identity run recorded in {redact(wh.url)} (core.identity_models is missing): "
@@ -196,13 +465,14 @@ def _is_utf8(path: str) -> bool:
     return True
 
 
-def _unreadable(path: str, exc: Exception) -> click.ClickException:
-    """DuckDB's reader error as a one-paragraph message: what is wrong, where, and what to try."""
-    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+def _unreadable(path: str, exc: Exception, read: str | None = None) -> click.ClickException:
+    """DuckDB's reader error as a one-paragraph message: what is wrong, where, and what to try. `read`: the UTF-8
+    copy DuckDB read instead of `path`, named as `path`."""
+    lines = [ln.strip() for ln in str(exc).replace(read or path, path).splitlines() if ln.strip()]
     detail = " ".join(ln for ln in lines[:3] if not ln.startswith(("LINE ", "^")))
     hint = ("check the file is an export with a header row and one delimiter (, ; tab or |), fields holding it "
             "quoted; --encoding if it is not UTF-8")
-    if "unicode" in detail.lower() or "utf" in detail.lower():
+    if re.search(r"unicode|utf-?8|encoding", detail.replace(path, ""), re.IGNORECASE):
         hint = "pass its encoding with --encoding (cp1252, latin-1, utf-16...)"
     elif "sniffing" in detail.lower():
         detail = detail.split(" The search space")[0]

@@ -126,7 +126,7 @@ def test_resolve_explains_a_file_it_cannot_read(tmp_path):
     lines[1:1] = [f"{i};Nom{i};n{i}@exemple.fr" for i in range(5000, 30000)]
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     result = run("--map", "source_id=Id", "--map", "last_name=Nom", "--map", "email=Courriel")
-    assert result.exit_code == 1 and "cannot read" in result.output and "Line: 30002" in result.output, result.output
+    assert result.exit_code == 1 and "cannot read" in result.output and "line 30002: more fields than the header's 3" in result.output, result.output
 
 
 def test_resolve_an_export_without_ids_names_rows_by_their_place(tmp_path):
@@ -143,3 +143,112 @@ def test_resolve_an_export_without_ids_names_rows_by_their_place(tmp_path):
     assert set(crosswalk.source_system) == {"salon-2026"}
     # rows 1 and 3 are one company (same SIRET), row 2 another
     assert crosswalk.loc["1", "entity_key"] == crosswalk.loc["3", "entity_key"] != crosswalk.loc["2", "entity_key"]
+
+
+def _resolve(*args, env=None):
+    return CliRunner().invoke(main, ["resolve", *map(str, args)], env=env)
+
+
+def test_a_line_that_does_not_fit_the_header_stops_the_run_named(tmp_path):
+    # a ';' inside an unquoted company name: DuckDB's dialect sniffing took that line for the header (every record
+    # lost) or read the file as one column (nothing matched), exit 0 both times
+    good = "Jean;Martin;jean.martin@acme.fr;Acme SAS"
+    for name, rows in {"last.csv": [good] * 10 + ["Paul;Durand;p.durand@acme.fr;Durand; Fils SARL"],
+                       "middle.csv": [good] * 7 + ["Paul;Durand;p.durand@acme.fr;Durand; Fils SARL"] + [good] * 30}.items():
+        path, out = tmp_path / name, tmp_path / f"{name}.parquet"
+        path.write_text("first_name;last_name;email;company_name\n" + "\n".join(rows) + "\n", encoding="utf-8")
+        result = _resolve("contacts", path, "--out", out)
+        line = 12 if name == "last.csv" else 9
+        assert result.exit_code == 1, result.output
+        assert f"line {line}: more fields than the header's 4" in result.output and "Durand; Fils" in result.output
+        assert not out.exists() and "Traceback" not in result.output
+
+
+def test_french_column_names_are_read_without_map_and_a_file_without_them_is_refused(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text("\ufeffPrénom;Nom;E-mail;Téléphone;Société;Code postal;Ville\n"
+                    "Jérôme;Lefèvre;j.lefevre@acme.fr;01 23 45 67 89;Acme SAS;75011;Paris\n"
+                    "JEROME;LEFEVRE;J.Lefevre@ACME.fr;+33 1 23 45 67 89;ACME;75011;PARIS\n"
+                    "Anaïs;Noël;anais@exemple.fr;;Exemple SARL;69003;Lyon\n", encoding="utf-8")
+    out = tmp_path / "out.csv"
+    result = _resolve("contacts", path, "--out", out)
+    assert result.exit_code == 0, result.output
+    assert "Prénom -> first_name" in result.output and "Code postal -> postcode" in result.output
+    crosswalk = pd.read_csv(out, dtype=str).set_index("source_id")
+    assert crosswalk.loc["1", "entity_key"] == crosswalk.loc["2", "entity_key"] != crosswalk.loc["3", "entity_key"]
+    # nothing to match on: an error naming the columns and --map, not one entity per row
+    path.write_text("Civilité;Intitulé\nM.;Acheteur\nMme;Gérante\n", encoding="utf-8")
+    result = _resolve("contacts", path, "--out", out)
+    assert result.exit_code == 1 and "Civilité, Intitulé" in result.output and "--map" in result.output
+
+
+def test_records_the_matcher_would_drop_stop_the_run_named(tmp_path):
+    path, out = tmp_path / "export.csv", tmp_path / "out.csv"
+    header = "ID;Prénom;Nom;E-mail\n"
+    path.write_text(header + "1;Jean;Martin;jm@acme.fr\n;Luc;Petit;lp@acme.fr\n", encoding="utf-8")
+    result = _resolve("contacts", path, "--out", out)
+    assert result.exit_code == 1 and "have no source_id" in result.output and "records 2;" in result.output
+    # one id, two different people
+    path.write_text(header + "1;Jean;Martin;jm@acme.fr\n2;Paul;Durand;pd@acme.fr\n2;Sophie;Bernard;sb@x.fr\n",
+                    encoding="utf-8")
+    result = _resolve("contacts", path, "--out", out)
+    assert result.exit_code == 1 and "'2' (records 2, 3)" in result.output and not out.exists()
+    # a row repeated exactly is one record, said so; the crosswalk follows the file's order, not the ids' text
+    path.write_text(header + "10;Jean;Martin;jm@acme.fr\n9;Paul;Durand;pd@acme.fr\n10;Jean;Martin;jm@acme.fr\n"
+                    "100;Luc;Petit;lp@acme.fr\n", encoding="utf-8")
+    result = _resolve("contacts", path, "--out", out)
+    assert result.exit_code == 0 and "1 row(s) of" in result.output and "repeat another row exactly" in result.output
+    assert list(pd.read_csv(out, dtype=str).source_id) == ["10", "9", "100"]
+
+
+def test_french_dates_decide_the_golden_record(tmp_path):
+    # the older record has the higher id, which breaks ties when dates are not read
+    path, golden = tmp_path / "export.csv", tmp_path / "golden.csv"
+    path.write_text("id;first_name;last_name;email;company_name;updated_at\n"
+                    "1;Jean;Martin;Jean.Martin@acme.fr;Nouvelle Société SAS;28/02/2024 09:30\n"
+                    "2;Jean;Martin;jean.martin@acme.fr;Ancienne Société SARL;05/01/2024 10:00\n"
+                    "3;Anne;Roux;anne.roux@acme.fr;Acme;hier\n", encoding="utf-8")
+    result = _resolve("contacts", path, "--out", tmp_path / "out.csv", "--golden-out", golden)
+    assert result.exit_code == 0, result.output
+    assert "1 updated_at value(s) are not dates (e.g. 'hier'" in result.output
+    g = pd.read_csv(golden, dtype=str).set_index("email")
+    assert g.loc["jean.martin@acme.fr", "company_name"] == "Nouvelle Société SAS"
+    assert g.loc["jean.martin@acme.fr", "last_updated_at"].startswith("2024-02-28 09:30")
+
+
+def test_mistakes_are_refused_before_any_work_and_touch_nothing(tmp_path, monkeypatch):
+    import zipfile
+
+    path = tmp_path / "export.csv"
+    text = "id;first_name;last_name;email\n1;Jean;Martin;jm@acme.fr\n"
+    path.write_text(text, encoding="utf-8")
+    out = tmp_path / "out.csv"
+    for args, says in [(["--out", path], "is also the input"),
+                       (["--out", out, "--golden-out", out], "is also --out"),
+                       (["--out", tmp_path / "out.json"], "write .parquet or .csv"),
+                       (["--out", tmp_path / "nodir" / "out.csv"], "no folder"),
+                       (["--out", out, "--threshold", "1.5"], "0<x<1"),
+                       (["--out", out, "--threshold", "0"], "0<x<1"),
+                       (["--out", out, "--map", "email=email", "--map", "email=id"], "field email is already mapped")]:
+        result = _resolve("contacts", path, *args)
+        assert result.exit_code == 2 and says in result.output and "Traceback" not in result.output, (args, result.output)
+    model = tmp_path / "model.json"
+    model.write_text("{}")
+    result = _resolve("contacts", path, "--out", out, "--model", model)
+    assert result.exit_code == 2 and "is not a Splink model" in result.output
+    result = _resolve("contacts", path, "--out", out, "--retrain")
+    assert result.exit_code == 1 and "--retrain needs at least 1,000 records" in result.output
+    assert "Traceback" not in result.output
+    assert path.read_text(encoding="utf-8") == text and not out.exists()
+    # a workbook saved as is
+    book = tmp_path / "export.xlsx"
+    with zipfile.ZipFile(book, "w") as z:
+        z.writestr("xl/workbook.xml", "<workbook/>")
+    result = _resolve("contacts", book, "--out", out)
+    assert result.exit_code == 1 and "save the sheet as CSV" in result.output
+    # no warehouse where the model should be kept: said so, and no empty warehouse file left behind
+    monkeypatch.chdir(tmp_path)
+    wh = tmp_path / "data" / "warehouse.duckdb"
+    result = _resolve("contacts", path, "--out", out, "--identity-model", "latest",
+                      env={"CRM_ETL_WAREHOUSE_URL": f"duckdb:///{wh}"})
+    assert result.exit_code == 1 and "no warehouse at" in result.output and not wh.exists() and not wh.parent.exists()
