@@ -56,9 +56,13 @@ _ALIASES = {
                        "lastmodifieddate", "updatedat", "miseajour", "datedemiseajour"],
     },
 }
-#: Day-first date forms French exports write (Excel, Koban, Axonaut...), tried after ISO 8601.
-_DAY_FIRST = ["%d/%m/%Y %H:%M:%S", "%d/%m/%Y %H:%M", "%d/%m/%Y", "%d/%m/%y %H:%M", "%d/%m/%y", "%d-%m-%Y %H:%M:%S",
-              "%d-%m-%Y %H:%M", "%d-%m-%Y", "%d.%m.%Y %H:%M:%S", "%d.%m.%Y %H:%M", "%d.%m.%Y"]
+#: Date forms of exports, tried after ISO 8601: day-first as French exports write them (Excel, Koban, Axonaut...),
+#: month-first as US ones do. Two-digit years first: a four-digit form reads "24" as the year 24.
+_DATE_FORMS = {
+    "day-first": [f"%d{s}%m{s}{y}{t}" for y in ("%y", "%Y") for s in "/-." for t in (" %H:%M:%S", " %H:%M", "")],
+    "month-first": [f"%m/%d/{y}{t}" for y in ("%y", "%Y")
+                    for t in (" %I:%M:%S %p", " %I:%M %p", " %H:%M:%S", " %H:%M", "")],
+}
 _OUT_FORMATS = (".parquet", ".csv")
 #: Below this, Splink's estimation finds too few pairs per comparison level (or none: it fails).
 _MIN_TRAINING_RECORDS = 1_000
@@ -74,6 +78,8 @@ _MIN_TRAINING_RECORDS = 1_000
               help="Input column holding a contract field, e.g. --map email=Courriel (repeatable). Common French and "
                    "English column names (Prénom, Nom, E-mail, Téléphone, Société, Code postal...) are read without it.")
 @click.option("--source-system", help="Constant source_system when the file has no such column.")
+@click.option("--delimiter", type=click.Choice([";", ",", "tab", "|"]),
+              help="Field delimiter of a CSV input (default: the one its header and first lines agree on).")
 @click.option("--encoding", default="auto", show_default=True,
               help="Text encoding of a CSV input: auto reads UTF-8 (with or without BOM), UTF-16 with a BOM, and "
                    "otherwise Windows-1252 (Excel's French default); or any Python codec name (cp1252, latin-1...).")
@@ -88,8 +94,8 @@ _MIN_TRAINING_RECORDS = 1_000
                    "core.identity_models (CRM_ETL_WAREHOUSE_URL): `latest` for KIND's last run, or a config_sha256 "
                    "(or its first characters) from the run's metadata.")
 @click.pass_context
-def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_system, encoding, threshold, region,
-                model_path, retrain, save_model, identity_model):
+def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_system, delimiter, encoding, threshold,
+                region, model_path, retrain, save_model, identity_model):
     """Deduplicate and link KIND records in INPUT_PATH (.parquet or .csv)."""
     import json
 
@@ -119,7 +125,7 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
     con.execute("SET TimeZone = 'UTC'")  # dates with an offset read as UTC instants, as the pipeline keeps them
     scratch = tempfile.TemporaryDirectory(prefix="crm-etl-resolve-")
     ctx.call_on_close(scratch.cleanup)
-    cols = _load_input(con, input_path, encoding, Path(scratch.name))
+    cols = _load_input(con, input_path, encoding, Path(scratch.name), {"tab": "\t"}.get(delimiter, delimiter))
     renames = _column_map(kind, input_path, cols, mapping)
     q = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
     select = [f"{q(c)} AS {q(renames.get(c, c))}" for c in cols if renames.get(c, c) not in renames.values() or c in renames]
@@ -131,11 +137,17 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
         select.append(f"'{source_system.replace(chr(39), chr(39) * 2)}' AS source_system")
     if "source_id" not in named:
         # an export without ids (a trade-show list...): each row is known by its place in the file
-        click.echo("note: no source_id column (--map source_id=COLUMN): source_id = the row's number in the file, "
-                   "1 for the first record", err=True)
+        click.echo("note: no source_id column (--map source_id=COLUMN): source_id = the record's number in the "
+                   "file, 1 for the first (blank records not counted)", err=True)
         select.append("CAST(__row AS VARCHAR) AS source_id")
     con.execute(f"CREATE TEMP TABLE cli_records AS SELECT __row, {', '.join(select)} FROM cli_raw")
     _check_ids(con, input_path)
+    matched = [f for f in _MATCHED_ON[kind] if f in named]
+    if not con.execute("SELECT count(*) FROM cli_records WHERE " + " OR ".join(
+            f"nullif(trim(CAST({q(f)} AS VARCHAR)), '') IS NOT NULL" for f in matched)).fetchone()[0] and \
+            con.execute("SELECT count(*) FROM cli_records").fetchone()[0]:
+        raise click.ClickException(f"{', '.join(matched)}: empty in every record of {input_path}, nothing to match "
+                                   f"on; its columns: {', '.join(cols)}. Name the right ones with --map FIELD=COLUMN")
     if "updated_at" in named:
         _read_dates(con)
     con.execute("CREATE TEMP VIEW cli_input AS SELECT * EXCLUDE (__row) FROM cli_records")
@@ -225,84 +237,148 @@ def _model_file(path: str) -> dict:
     return model
 
 
-def _load_input(con, path: str, encoding: str, scratch: Path) -> list[str]:
-    """The input as TEMP TABLE cli_raw (__row: the record's place in the file, 1 for the first), its columns.
-    A CSV is read as text (ids and postcodes keep their zeros; dates are read by _read_dates); a line that does not
-    have the header's number of fields stops the run, named, before anything is matched."""
+def _load_input(con, path: str, encoding: str, scratch: Path, delimiter: str | None = None) -> list[str]:
+    """The input as TEMP TABLE cli_raw (__row: the record's number, 1 for the first, blank records not counted),
+    its columns. A CSV is read as text (ids and postcodes keep their zeros; dates are read by _read_dates); a line
+    that does not fit the header stops the run, named, before anything is matched."""
     import duckdb
 
     if path.lower().endswith(".parquet"):
         try:
-            con.execute("CREATE TEMP TABLE cli_raw AS SELECT file_row_number + 1 AS __row, * EXCLUDE (file_row_number) "
-                        "FROM read_parquet(?, file_row_number = true)", [path])
+            con.execute("CREATE TEMP TABLE cli_read AS SELECT * EXCLUDE (file_row_number) "
+                        "FROM read_parquet(?, file_row_number = true) ORDER BY file_row_number", [path])
         except duckdb.Error as exc:
-            raise _unreadable(path, exc) from None
-        return [r[0] for r in con.execute("DESCRIBE cli_raw").fetchall() if r[0] != "__row"]
-    readable = _utf8_csv(path, encoding, scratch)
-    delimiter, skip = _csv_dialect(readable)
-    if delimiter is None:
-        raise click.ClickException(f"{path} is empty: an export starts with a header line naming its columns")
-    source = "'" + readable.replace("'", "''") + "'"
-    delim = "'" + delimiter.replace("'", "''") + "'"
-    try:
-        # written rows stay in the file's order (DuckDB keeps insertion order): rowid + 1 is the record's place
-        con.execute(f"""CREATE TEMP TABLE cli_read AS SELECT * FROM read_csv({source}, delim = {delim}, header = true,
-                            quote = '"', escape = '"', skip = {skip}, all_varchar = true, store_rejects = true,
-                            rejects_table = 'cli_rejects', rejects_scan = 'cli_rejects_scan')""")
-    except duckdb.Error as exc:
-        raise _unreadable(path, exc, readable) from None
-    bad = con.execute("""SELECT line, any_value(error_type), any_value(error_message), coalesce(any_value(csv_line), '')
-                         FROM cli_rejects GROUP BY line ORDER BY line""").fetchall()  # (one per field at fault)
-    if any("ENCODING" in kind or "UNICODE" in kind for _, kind, _, _ in bad):
-        raise click.ClickException(f"cannot read {path}: line {bad[0][0]} is not valid UTF-8\n  pass its encoding "
-                                   "with --encoding (cp1252, latin-1, utf-16...)")
-    if bad:
-        name = {"\t": "tab"}.get(delimiter, repr(delimiter))
-        shown = "\n".join(f"  line {line}: {_reject_reason(kind, msg)}: {csv_line[:120]!r}"
-                          for line, kind, msg, csv_line in bad[:5])
-        raise click.ClickException(
-            f"cannot read {path}: {len(bad)} line(s) do not fit its header (delimiter {name}, from the header line):\n"
-            f"{shown}{chr(10) + '  ...' if len(bad) > 5 else ''}\n  usually the delimiter inside a field the export "
-            "did not quote: quote that field (or remove the delimiter from it) and run again; nothing was resolved")
+            raise click.ClickException(f"cannot read {path}: {str(exc).splitlines()[0][:300]}\n  it is not a readable "
+                                       "Parquet file (damaged, or another format named .parquet)") from None
+    else:
+        readable = _utf8_csv(path, encoding, scratch)
+        layout = _csv_layout(readable, delimiter)
+        if layout is None:
+            raise click.ClickException(f"{path} is empty: an export starts with a header line naming its columns")
+        delimiter, skip, names = layout
+        lit = lambda v: "'" + v.replace("'", "''") + "'"  # noqa: E731
+        try:
+            # rows are kept in the file's order (DuckDB keeps insertion order): rowid follows the file
+            con.execute(f"""CREATE TEMP TABLE cli_read AS SELECT * FROM read_csv({lit(readable)}, delim = {lit(delimiter)},
+                                header = false, skip = {skip}, names = [{', '.join(map(lit, names))}], quote = '"',
+                                escape = '"', all_varchar = true, store_rejects = true,
+                                rejects_table = 'cli_rejects', rejects_scan = 'cli_rejects_scan')""")
+        except duckdb.Error as exc:
+            raise _unreadable(path, exc, readable) from None
+        _refuse_rejects(con, path, readable, delimiter, len(names))
     cols = [r[0] for r in con.execute("DESCRIBE cli_read").fetchall()]
-    blank = " AND ".join(f"nullif(trim(\"{c.replace(chr(34), chr(34) * 2)}\"), '') IS NULL" for c in cols) or "FALSE"
-    con.execute(f"CREATE TEMP TABLE cli_raw AS SELECT rowid + 1 AS __row, * FROM cli_read WHERE NOT ({blank})")
+    blank = " AND ".join(f"nullif(trim(CAST(\"{c.replace(chr(34), chr(34) * 2)}\" AS VARCHAR)), '') IS NULL"
+                         for c in cols) or "FALSE"
+    con.execute(f"""CREATE TEMP TABLE cli_raw AS SELECT row_number() OVER (ORDER BY rowid) AS __row, *
+                    FROM cli_read WHERE NOT ({blank})""")
     dropped = con.execute("SELECT (SELECT count(*) FROM cli_read) - (SELECT count(*) FROM cli_raw)").fetchone()[0]
     con.execute("DROP TABLE cli_read")
     if dropped:
-        click.echo(f"note: {dropped} empty line(s) of {path} skipped (every field blank)", err=True)
+        click.echo(f"note: {dropped} blank record(s) of {path} skipped (every field empty)", err=True)
     return cols
 
 
+def _refuse_rejects(con, path: str, readable: str, delimiter: str, fields: int) -> None:
+    """Every line the reader rejected, named by its line in the file (DuckDB numbers records, which a quoted line
+    break shifts), and the run stopped: a record left out would be missing from the output without a word."""
+    bad = con.execute("""SELECT line_byte_position, any_value(error_type), any_value(error_message),
+                                coalesce(any_value(csv_line), '')
+                         FROM cli_rejects GROUP BY ALL ORDER BY 1""").fetchall()  # (one row per field at fault)
+    if not bad:
+        return
+    with open(readable, "rb") as fh:
+        data = fh.read(max(b[0] for b in bad) + 1)
+    line = {b[0]: data.count(b"\n", 0, b[0]) + 1 for b in bad}
+    if any(kind == "INVALID ENCODING" for _, kind, _, _ in bad):
+        raise click.ClickException(f"cannot read {path}: line {line[bad[0][0]]} is not valid UTF-8\n  pass its "
+                                   "encoding with --encoding (cp1252, latin-1, utf-16...)")
+    name = {"\t": "tab"}.get(delimiter, repr(delimiter))
+    shown = "\n".join(f"  line {line[pos]}: {_reject_reason(kind, msg)}: {text.strip()[:120]!r}"
+                      for pos, kind, msg, text in bad[:5])
+    short = all("Found" in msg and _reject_reason(kind, msg).startswith("fewer") for _, kind, msg, _ in bad)
+    hint = ("a field or a delimiter is missing on those lines" if short else
+            "usually the delimiter inside a field the export did not quote: quote that field (or remove the "
+            "delimiter from it)")
+    raise click.ClickException(
+        f"cannot read {path}: {len(bad)} line(s) do not have the header's {fields} fields (delimiter {name}):\n"
+        f"{shown}{chr(10) + '  ...' if len(bad) > 5 else ''}\n  {hint}, and run again (--delimiter if {name} is "
+        "not the file's); nothing was resolved")
+
+
 def _reject_reason(kind: str, message: str) -> str:
-    expected = re.search(r"Expected Number of Columns: (\d+)", message)
-    if expected and kind in ("TOO MANY COLUMNS", "TOO FEW COLUMNS"):  # (DuckDB's "Found" stops at one too many)
-        return f"{'more' if kind == 'TOO MANY COLUMNS' else 'fewer'} fields than the header's {expected.group(1)}"
+    counts = re.search(r"Expected Number of Columns: (\d+) Found: (\d+)", message)
+    if counts:  # (DuckDB's "Found" stops at one too many)
+        expected, found = map(int, counts.groups())
+        return f"{'more' if found >= expected else 'fewer'} fields than the header's {expected}"
     return message.strip()
 
 
-def _csv_dialect(path: str) -> tuple[str | None, int]:
-    """(delimiter, lines before the header) of a UTF-8 CSV; (None, 0) for a file with no line.
+#: Delimiters a CSV export uses, in the order that wins a tie (a tab is never inside a name; French exports use ;).
+_DELIMITERS = ("\t", ";", ",", "|")
+
+
+def _csv_layout(path: str, delimiter: str | None = None) -> tuple[str, int, list[str]] | None:
+    """(delimiter, records before the first data record, column names) of a UTF-8 CSV; None when it holds no line.
 
     Written by hand: DuckDB's sniffer keeps the dialect most sampled lines agree with, so one unquoted delimiter in
     a field made it take a data line for the header (every record lost) or read the file as one column (nothing
-    matched), silently. An export's header names its columns without delimiters inside them: it gives the
-    delimiter (Excel's `sep=;` first line too); a line that then does not fit is named by the reader."""
-    skip = 0
+    matched), silently. Here each delimiter parses the header and the next lines (Python's csv: quotes, doubled
+    quotes and line breaks in quoted fields); the one whose lines most often have the header's number of fields
+    wins, a tie going to the first of _DELIMITERS (Excel's `sep=;` first line, or --delimiter, decides alone). The reader is then given the names and the
+    delimiter, so a line that does not fit is named, not guessed around."""
+    import csv
+    import io
+
     with open(path, encoding="utf-8-sig", errors="replace", newline="") as fh:  # (the reader names bad bytes)
-        for line in fh:
-            if line.strip():
-                break
-            skip += 1
-        else:
-            return None, 0
-    hint = re.fullmatch(r"sep=(.)\r?\n?", line)
+        text = fh.read(1 << 16)
+    lines = text.splitlines(keepends=True)
+    skip = 0
+    while skip < len(lines) and not lines[skip].strip():
+        skip += 1
+    if skip == len(lines):
+        return None
+    hint = re.fullmatch(r"sep=(.)\r?\n?", lines[skip])
     if hint:
-        return hint.group(1), skip + 1
-    header = re.sub(r'"[^"]*"', "", line)
-    counts = {d: header.count(d) for d in (";", ",", "\t", "|")}  # ties: the first (French exports use ;)
-    best = max(counts, key=lambda d: counts[d])
-    return (best if counts[best] else ","), skip
+        delimiter, skip = delimiter or hint.group(1), skip + 1
+    sample = "".join(lines[skip:])
+    if len(text) == 1 << 16:  # a cut-off last line would not fit: drop it
+        sample = sample[: sample.rfind("\n") + 1] or sample
+
+    def parse(d: str) -> list[list[str]]:
+        reader = csv.reader(io.StringIO(sample, newline=""), delimiter=d, quotechar='"', doublequote=True)
+        rows: list[list[str]] = []
+        try:
+            for row in reader:
+                rows.append(row)
+                if len(rows) > 50:
+                    break
+        except csv.Error:
+            pass
+        return rows
+
+    def score(d: str) -> tuple[int, int, int]:
+        rows = parse(d)
+        if not rows:
+            return (0, 0, 0)
+        width = len(rows[0])
+        fit = sum(len(r) == width or (len(r) == width - 1 and rows[0][-1] == "") for r in rows[1:] if r)
+        return (fit if width > 1 else 0, -_DELIMITERS.index(d), width)
+
+    chosen = delimiter or max(_DELIMITERS, key=score)
+    rows = parse(chosen)
+    if not rows:
+        return None
+    names = [" ".join(n.replace('"', "").split()) for n in rows[0]]  # (a line break in a quoted name: a space)
+    data = [r for r in rows[1:] if r]
+    if names and names[-1] == "" and data and sum(len(r) == len(names) - 1 for r in data) * 2 > len(data):
+        names.pop()  # the header ends with a delimiter its lines do not have
+    seen: dict[str, int] = {}
+    for i, n in enumerate(names):  # empty and repeated names made unique, as DuckDB names them
+        base = n or f"column{i}"
+        seen[base] = seen.get(base, 0) + 1
+        names[i] = base if seen[base] == 1 else f"{base}_{seen[base] - 1}"
+    # DuckDB's skip counts records (a quoted line break does not end one), blank lines included
+    return chosen, skip + 1, names
 
 
 def _fold(name: str) -> str:
@@ -325,7 +401,7 @@ def _column_map(kind: str, path: str, cols: list[str], mapping: tuple[str, ...])
                                      " is already mapped", param_hint="--map")
         renames[col] = field
     named = {renames.get(c, c) for c in cols}
-    guessed = []
+    guessed, unsure = [], []
     for field, aliases in _ALIASES[kind].items():
         if field in named:
             continue
@@ -334,8 +410,12 @@ def _column_map(kind: str, path: str, cols: list[str], mapping: tuple[str, ...])
             renames[found[0]] = field
             named.add(field)
             guessed.append(f"{found[0]} -> {field}")
+        elif found:
+            unsure.append(f"{' and '.join(found)} could both be {field}: neither read (--map {field}=COLUMN)")
     if guessed:
         click.echo(f"note: columns read by their name: {', '.join(guessed)} (--map FIELD=COLUMN to change)", err=True)
+    for line in unsure:
+        click.echo(f"note: {line}", err=True)
     if not named & set(_MATCHED_ON[kind]):
         example = next((c for c in cols if c not in _FIELDS[kind]), "COLUMN")
         raise click.ClickException(
@@ -346,22 +426,33 @@ def _column_map(kind: str, path: str, cols: list[str], mapping: tuple[str, ...])
 
 
 def _read_dates(con) -> None:
-    """updated_at of a text input as a timestamp: ISO 8601 (with an offset: the UTC instant), else the day-first
-    forms French exports write (28/02/2024 09:30). A value that is neither is noted: its record then counts as
-    undated, which any dated record of its entity outranks."""
+    """updated_at of a text input as a timestamp: ISO 8601 (with an offset: the UTC instant), else day-first
+    (28/02/2024 09:30), or month-first when some values can only be read so and none only day-first (a US export).
+    A value that is none of these is noted: its record then counts as undated, which any dated record outranks."""
     kind = con.execute("SELECT data_type FROM information_schema.columns "
                        "WHERE table_name = 'cli_records' AND column_name = 'updated_at'").fetchone()[0]
     if kind != "VARCHAR":
         return
-    forms = "[" + ", ".join(f"'{f}'" for f in _DAY_FIRST) + "]"
-    parsed = (f"coalesce(TRY_CAST(TRY_CAST(trim(updated_at) AS TIMESTAMPTZ) AS TIMESTAMP), "
-              f"try_strptime(trim(updated_at), {forms}))")
+    v = "trim(updated_at)"
+    # only a value that starts as ISO 8601 is cast: DuckDB's cast reads 28/02/24 as the year 28
+    iso = rf"CASE WHEN regexp_matches({v}, '^\d{{4}}-\d\d?-\d\d?') THEN TRY_CAST(TRY_CAST({v} AS TIMESTAMPTZ) AS TIMESTAMP) END"
+    form = {k: f"try_strptime({v}, [{', '.join(repr(f) for f in forms)}])" for k, forms in _DATE_FORMS.items()}
+    day_only, month_only = con.execute(
+        f"""SELECT count(*) FILTER (WHERE {form['day-first']} IS NOT NULL AND {form['month-first']} IS NULL),
+                   count(*) FILTER (WHERE {form['month-first']} IS NOT NULL AND {form['day-first']} IS NULL)
+            FROM cli_records WHERE {iso} IS NULL""").fetchone()
+    order = "month-first" if month_only and not day_only else "day-first"
+    if order == "month-first":
+        click.echo(f"note: updated_at read month-first (MM/DD/YYYY, as US exports write it): {month_only} value(s) "
+                   "can only be read so", err=True)
+    parsed = f"coalesce({iso}, {form[order]})"
     n, example = con.execute(f"""SELECT count(*), any_value(updated_at) FROM cli_records
-                                 WHERE nullif(trim(updated_at), '') IS NOT NULL AND {parsed} IS NULL""").fetchone()
+                                 WHERE nullif({v}, '') IS NOT NULL AND {parsed} IS NULL""").fetchone()
     con.execute(f"ALTER TABLE cli_records ALTER updated_at SET DATA TYPE TIMESTAMP USING {parsed}")
     if n:
-        click.echo(f"note: {n} updated_at value(s) are not dates (e.g. {example[:40]!r}; read: ISO 8601 or "
-                   "day-first 28/02/2024 09:30): those records count as undated", err=True)
+        click.echo(f"note: {n} updated_at value(s) are not dates (e.g. {example[:40]!r}; read: ISO 8601, or "
+                   f"{order} as {'02/28/2024' if order == 'month-first' else '28/02/2024'} 09:30): those records count as "
+                   "undated", err=True)
 
 
 def _check_ids(con, path: str) -> None:
@@ -425,10 +516,15 @@ def _utf8_csv(path: str, encoding: str, scratch: Path) -> str:
     if encoding.strip().lower() == "auto":
         with open(path, "rb") as fh:
             head = fh.read(4)
+        defect = None
         if head[:2] in (codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE) and head[:4] != codecs.BOM_UTF32_LE:
             encoding = "utf-16"
-        elif _is_utf8(path):
+        elif (defect := _utf8_defect(path)) is None:
             return path
+        elif defect[1]:  # UTF-8 accents elsewhere: read as Windows-1252 they would all be garbled
+            raise click.ClickException(
+                f"{path} is UTF-8 but for line {defect[0]} (a byte of another encoding, Windows-1252 probably, pasted "
+                "in): fix that line; or pass --encoding if the whole file is in another encoding")
         else:
             encoding = "cp1252"
             click.echo(f"note: {path} is not UTF-8; read as Windows-1252 (cp1252). Pass --encoding if it is "
@@ -453,16 +549,29 @@ def _utf8_csv(path: str, encoding: str, scratch: Path) -> str:
     return str(out)
 
 
-def _is_utf8(path: str) -> bool:
+#: A UTF-8 character of two to four bytes: a Windows-1252 file holds such a sequence only by accident.
+_UTF8_MULTIBYTE = re.compile(rb"[\xc2-\xdf][\x80-\xbf]|[\xe0-\xef][\x80-\xbf]{2}|[\xf0-\xf4][\x80-\xbf]{3}")
+
+
+def _utf8_defect(path: str) -> tuple[int, bool] | None:
+    """None when the file is UTF-8; else (the line of its first byte that is not, whether the bytes before it hold
+    UTF-8 characters of several bytes)."""
     decoder = codecs.getincrementaldecoder("utf-8")()
-    try:
-        with open(path, "rb") as fh:
-            while block := fh.read(1 << 20):
-                decoder.decode(block)
-        decoder.decode(b"", final=True)
-    except UnicodeDecodeError:
-        return False
-    return True
+    lines, multibyte = 0, False
+    with open(path, "rb") as fh:
+        while True:
+            block = fh.read(1 << 20)
+            try:
+                decoder.decode(block, final=not block)
+            except UnicodeDecodeError as exc:
+                # (exc.start is within this block and what the decoder kept of the one before, a few bytes at most)
+                at = max(exc.start - len(exc.object) + len(block), 0)
+                multibyte = multibyte or bool(_UTF8_MULTIBYTE.search(block, 0, at))
+                return lines + block.count(b"\n", 0, at) + 1, multibyte
+            if not block:
+                return None
+            lines += block.count(b"\n")
+            multibyte = multibyte or bool(_UTF8_MULTIBYTE.search(block))
 
 
 def _unreadable(path: str, exc: Exception, read: str | None = None) -> click.ClickException:

@@ -138,7 +138,7 @@ def test_resolve_an_export_without_ids_names_rows_by_their_place(tmp_path):
     result = CliRunner().invoke(main, ["resolve", "companies", str(path), "--out", str(out), "--map",
                                        "name=Raison sociale", "--map", "siret=SIRET", "--map", "postcode=CP"])
     assert result.exit_code == 0, result.output
-    assert "source_system = 'salon-2026'" in result.output and "row's number in the file" in result.output
+    assert "source_system = 'salon-2026'" in result.output and "record's number in the file" in result.output
     crosswalk = pd.read_csv(out, dtype=str).set_index("source_id")
     assert set(crosswalk.source_system) == {"salon-2026"}
     # rows 1 and 3 are one company (same SIRET), row 2 another
@@ -252,3 +252,71 @@ def test_mistakes_are_refused_before_any_work_and_touch_nothing(tmp_path, monkey
     result = _resolve("contacts", path, "--out", out, "--identity-model", "latest",
                       env={"CRM_ETL_WAREHOUSE_URL": f"duckdb:///{wh}"})
     assert result.exit_code == 1 and "no warehouse at" in result.output and not wh.exists() and not wh.parent.exists()
+
+
+def test_the_delimiter_is_the_one_header_and_lines_agree_on(tmp_path):
+    files = {
+        # a tab file whose header holds a comma; a ';' file whose header holds more commas than ';'
+        "tab.csv": "E-mail\tNom, prénom\njean.dupont@x.fr\tDupont, Jean\njean.dupont@x.fr\tDupont, J.\njm@z.fr\tMartin, Jean\n",
+        "semi.csv": "E-mail;Nom, prénom, titre\njean.dupont@x.fr;Dupont, Jean, M.\njean.dupont@x.fr;Dupont, J., M.\n"
+                    "jm@z.fr;Martin, Jean, M.\n",
+        # a header cell with a line break (quoted), a header ending with the delimiter its lines do not have, CRs
+        "quoted.csv": '"Adresse\r\ne-mail";Nom;\r\njean.dupont@x.fr;Dupont\r\njean.dupont@x.fr;Dupont\r\njm@z.fr;Martin\r\n',
+    }
+    for name, text in files.items():
+        path, out = tmp_path / name, tmp_path / f"{name}.out.csv"
+        path.write_text(text, encoding="utf-8", newline="")
+        result = _resolve("contacts", path, "--out", out, *(["--map", "email=Adresse e-mail"] if name == "quoted.csv"
+                                                             else []))
+        assert result.exit_code == 0, (name, result.output)
+        assert "3 records -> 2 contacts entities" in result.output, (name, result.output)
+    # forced: read with ';' the tab file is one column, named by its whole header line
+    result = _resolve("contacts", tmp_path / "tab.csv", "--out", tmp_path / "o.csv", "--delimiter", ";")
+    assert result.exit_code == 1 and "its columns: E-mail Nom, prénom." in result.output, result.output
+
+
+def test_a_bad_line_is_named_by_its_line_in_the_file_after_quoted_line_breaks(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text('Id;Nom;E-mail;Note\n1;Dupont;jean@x.fr;"deux\nlignes"\n2;Dupont;jean@x.fr;"trois\nlignes\nici"\n'
+                    "3;Martin; Paul;paul@x.fr;ok\n", encoding="utf-8")
+    result = _resolve("contacts", path, "--out", tmp_path / "o.csv")
+    assert result.exit_code == 1 and "line 7: more fields than the header's 4" in result.output, result.output
+
+
+def test_dates_short_years_and_us_exports(tmp_path):
+    # dd/mm/yy: DuckDB's cast reads 28/02/24 as the year 28; a US export (month-first) is recognised as one
+    for name, dates, newest_city in [("fr.csv", ["28/02/24 09:30", "05/03/24 10:00"], "Lyon"),
+                                     ("us.csv", ["02/28/2024 09:30 AM", "03/05/2024"], "Lyon"),
+                                     ("us2.csv", ["03/01/2024 10:00 AM", "02/03/2024"], "Paris")]:
+        path, golden = tmp_path / name, tmp_path / f"{name}.golden.csv"
+        path.write_text(f"Id;Prénom;Nom;E-mail;Ville;Date de modification\n1;Jean;Dupont;jean@x.fr;Paris;{dates[0]}\n"
+                        f"2;Jean;Dupont;jean@x.fr;Lyon;{dates[1]}\n", encoding="utf-8")
+        result = _resolve("contacts", path, "--out", tmp_path / f"{name}.out.csv", "--golden-out", golden)
+        assert result.exit_code == 0, result.output
+        assert ("read month-first" in result.output) == name.startswith("us"), result.output
+        g = pd.read_csv(golden, dtype=str)
+        assert g.city.tolist() == [newest_city] and g.last_updated_at[0].startswith("2024-03-0"), (name, g.T)
+
+
+def test_a_file_mostly_utf8_is_not_garbled_whole(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_bytes("Id;Prénom;Nom;E-mail\n1;Jérôme;Lefèvre;j@x.fr\n".encode() + b"2;Zo\xe9;Dupont;z@x.fr\n")
+    result = _resolve("contacts", path, "--out", tmp_path / "o.csv")
+    assert result.exit_code == 1 and "is UTF-8 but for line 3" in result.output, result.output
+
+
+def test_unsure_or_empty_columns_are_said_not_guessed(tmp_path):
+    path = tmp_path / "export.csv"
+    path.write_text('Id;Nom;Nom de famille;Tél;Note "interne"\n1;Dupont;Dupont;0102030405;a\n2;Dupont;Dupont;;b\n',
+                    encoding="utf-8")
+    result = _resolve("contacts", path, "--out", tmp_path / "o.csv")
+    assert result.exit_code == 0, result.output  # (a column name with a double quote is read too)
+    assert "Nom and Nom de famille could both be last_name: neither read" in result.output
+    companies = tmp_path / "companies.csv"
+    companies.write_text("Id;Raison sociale;SIRET\n1;;\n2;;\n", encoding="utf-8")
+    result = _resolve("companies", companies, "--out", tmp_path / "c.csv")
+    assert result.exit_code == 1 and "name, siret: empty in every record" in result.output
+    broken = tmp_path / "export.parquet"
+    broken.write_bytes(b"PAR1 not really")
+    result = _resolve("contacts", broken, "--out", tmp_path / "o.csv")
+    assert result.exit_code == 1 and "not a readable Parquet file" in result.output
