@@ -9,7 +9,7 @@ import duckdb
 
 # Two names are compatible when they could name the same person: typo (Jaro-Winkler >= 0.9 or one edit),
 # initial or compound first name (prefix), first/last swapped (possibly with a typo too), or a
-# part missing. A shared mailbox links nobody whose names clash.
+# part missing; never a first name's masculine and feminine forms. A shared mailbox links nobody whose names clash.
 def _one_typo(a: str, b: str) -> str:
     # one edit (insertion, deletion, substitution, transposition) past the first letter, names of 4+
     # letters: Jaro-Winkler alone misses it on short names ("jean"/"jemn" 0.87, "petit"/"pktit" 0.88)
@@ -17,9 +17,54 @@ def _one_typo(a: str, b: str) -> str:
             f"AND abs(length({a}) - length({b})) <= 1 AND damerau_levenshtein({a}, {b}) <= 1)")
 
 
+# The masculine and feminine forms of one name are two people: a couple sharing a landline or a family mailbox
+# ("louis"/"louise", "michel"/"michele", "jean"/"jeanne", "paul"/"pauline"), though the prefix, Jaro-Winkler and
+# one-edit tests below all accept them. A rule rather than a list of names: the feminine form is the masculine
+# (3+ letters) plus an ending, maybe after its last letter doubled ("jean"/"jeannette"), or with its last letter
+# changed ("laurent"/"laurence", "frederic"/"frederique", "mario"/"maria"). Endings of two letters or more are no
+# typo, and no compound name ("jean"/"jeanpierre" keeps its prefix). "e" and "a" alone are also what a typo
+# at the very end of a name makes, so they count only after a masculine name of 4+ letters ending in one
+# consonant ("louis", "eric"): not after a vowel or a doubled letter, which is a feminine name that lost its
+# last letter ("sophi"/"sophie", "pierr"/"pierre") or one with its last letter doubled ("antoine"/"antoinee").
+FEMININE_ENDINGS = ("ie", "ne", "le", "te", "tte", "lle", "ine", "ette")
+FEMININE_SWAPS = (("t", "ce"), ("c", "que"), ("o", "a"))  # masculine's last letter -> feminine ending
+_CONSONANT_END = "[bcdfghjklmnpqrstvwxz]$"
+# Gendered forms the rule leaves out: two stems (Jaro-Winkler >= 0.9 all the same), or "é" + "e" (lost with the
+# accents, an "e" the rule cannot tell from a doubled last letter).
+GENDERED_PAIRS = ("aime aimee", "alexandra alexandre", "andre andree", "charles charlotte", "eugene eugenie",
+                  "georges georgette", "jules julie", "maxime maxine", "nicolas nicole", "olivia olivier",
+                  "patricia patrick", "rene renee", "stephane stephanie", "victoire victor")
+
+
+def _sql_strings(values) -> str:
+    return "[" + ", ".join(f"'{v}'" for v in values) + "]"
+
+
+def _feminine_of(m: str, f: str) -> str:
+    """SQL: name f is a feminine form of name m (see FEMININE_ENDINGS)."""
+    ends = _sql_strings(FEMININE_ENDINGS)
+    rest = f"substr({f}, length({m}) + 1)"
+    single = f"right({m}, 1) <> substr({m}, length({m}) - 1, 1)"  # no doubled last letter
+    swaps = " OR ".join(f"(length({m}) >= {3 + len(x)} AND ends_with({m}, '{x}') "
+                        f"AND {f} = left({m}, length({m}) - {len(x)}) || '{y}')" for x, y in FEMININE_SWAPS)
+    return (f"((length({m}) >= 3 AND starts_with({f}, {m}) AND ("
+            f"list_contains({ends}, {rest}) "
+            f"OR (left({rest}, 1) = right({m}, 1) AND list_contains({ends}, substr({rest}, 2))) "
+            f"OR ({rest} IN ('e', 'a') AND length({m}) >= 4 AND {single} "
+            f"AND regexp_matches({m}, '{_CONSONANT_END}')))) "
+            f"OR {swaps})")
+
+
+def _gendered(a: str, b: str) -> str:
+    pair = f"least({a}, {b}) || ' ' || greatest({a}, {b})"
+    return f"({_feminine_of(a, b)} OR {_feminine_of(b, a)} OR list_contains({_sql_strings(GENDERED_PAIRS)}, {pair}))"
+
+
 def _first_ok(a: str, b: str) -> str:
-    return (f"({a} IS NULL OR {b} IS NULL OR {a} = {b} OR jaro_winkler_similarity({a}, {b}) >= 0.9 "
-            f"OR starts_with({a}, {b}) OR starts_with({b}, {a}) OR {_one_typo(a, b)})")
+    # a CASE, which DuckDB evaluates branch by branch: the costlier tests run on the few pairs that reach them
+    return (f"(CASE WHEN {a} IS NULL OR {b} IS NULL OR {a} = {b} THEN true "
+            f"WHEN jaro_winkler_similarity({a}, {b}) >= 0.9 OR starts_with({a}, {b}) OR starts_with({b}, {a}) "
+            f"OR {_one_typo(a, b)} THEN NOT {_gendered(a, b)} ELSE false END)")
 
 
 def _last_ok(a: str, b: str) -> str:
@@ -30,9 +75,9 @@ def _last_ok(a: str, b: str) -> str:
 
 
 NAMES_COMPATIBLE = (
-    f"(({_first_ok('l.n_first_name', 'r.n_first_name')} AND {_last_ok('l.n_last_name', 'r.n_last_name')}) OR "
+    f"(CASE WHEN {_first_ok('l.n_first_name', 'r.n_first_name')} AND {_last_ok('l.n_last_name', 'r.n_last_name')} "
     # swapped: either record may be the swapped one, so both crossed pairs may be first names: both checked as such
-    f"({_first_ok('l.n_first_name', 'r.n_last_name')} AND {_first_ok('l.n_last_name', 'r.n_first_name')}))"
+    f"THEN true ELSE {_first_ok('l.n_first_name', 'r.n_last_name')} AND {_first_ok('l.n_last_name', 'r.n_first_name')} END)"
 )
 # kept for callers of the first version
 FIRST_COMPATIBLE, LAST_COMPATIBLE = NAMES_COMPATIBLE, "TRUE"
