@@ -126,6 +126,75 @@ def test_golden_name_is_the_best_spelling_of_the_surviving_value():
     assert resolve_contacts(later).golden_df().iloc[0].first_name_source == "koban"
 
 
+def _names(df, **kw):
+    row = resolve_contacts(df, **kw).golden_df()
+    assert len(row) == 1
+    row = row.iloc[0]
+    return row.first_name, row.last_name
+
+
+@pytest.mark.parametrize("dates", ["none", "equal"])
+def test_golden_name_tied_on_date_and_source_takes_the_value_most_records_hold(dates):
+    """A CRM export whose records carry no date (or one date), from one source: recency and priority cannot
+    decide, so the value most of the entity's records hold (case and accents aside) wins before the uid
+    tie-break, field by field: the record that typed the names the wrong way round loses both."""
+    updated = None if dates == "none" else datetime(2026, 3, 1)
+    email = "jean.martin@exemple.fr"
+    majority = [_c("1", "Jean", "Martin", email), _c("2", "Jean", "Martin", email)]
+    for swapped_id in ("0", "3"):  # the swapped record with the lowest uid, then with the highest one
+        df = pd.DataFrame(majority + [_c(swapped_id, "Martin", "Jean", email)]).assign(updated_at=updated)
+        assert _names(df) == ("Jean", "Martin"), swapped_id
+    # the vote counts the value folded (case and accents aside), then shows its best spelling
+    email2 = "helene.lefevre@exemple.fr"
+    df = pd.DataFrame([_c("1", "HELENE", "LEFEVRE", email2), _c("2", "helene", "lefevre", email2),
+                       _c("3", "Hélène", "Lefèvre", email2), _c("4", "Lefèvre", "Hélène", email2),
+                       _c("5", "Lefevre", "Helene", email2)]).assign(updated_at=updated)
+    assert _names(df) == ("Hélène", "Lefèvre")
+    # a non-name field votes on its value too: the phone two records hold over the highest uid's
+    df = pd.DataFrame([_c("1", "Jean", "Martin", email, phone="01 23 45 67 89"),
+                       _c("2", "Jean", "Martin", email, phone="01 23 45 67 89"),
+                       _c("3", "Jean", "Martin", email, phone="06 11 22 33 44")]).assign(updated_at=updated)
+    row = resolve_contacts(df).golden_df().iloc[0]
+    assert row.phone == "+33123456789"
+    # the most recent records tie: the vote among them counts every record of the entity, older ones too
+    tied_top = pd.DataFrame([_c("1", "Jean", "Martin", email, updated="2026-01-01"),
+                             _c("2", "Jean", "Martin", email, updated="2026-05-01"),
+                             _c("3", "Martin", "Jean", email, updated="2026-05-01")])
+    assert _names(tied_top) == ("Jean", "Martin")
+
+
+def test_golden_majority_never_overrides_recency_or_source_priority():
+    email = "jean.martin@exemple.fr"
+    df = pd.DataFrame([_c("1", "Jean", "Martin", email, updated="2026-01-01"),
+                       _c("2", "Jean", "Martin", email, updated="2026-02-01"),
+                       _c("0", "Martin", "Jean", email, updated="2026-03-01")])
+    assert _names(df) == ("Martin", "Jean")  # the most recent record's, though one against two
+    # an undated record loses to any dated one, however many undated ones agree
+    undated = df.assign(updated_at=[None, None, datetime(2026, 3, 1)])
+    assert _names(undated) == ("Martin", "Jean")
+    # source priority: the preferred source's value, though the other source's records outnumber it
+    by_source = pd.DataFrame([_c("1", "Jean", "Martin", email, src="koban"), _c("2", "Jean", "Martin", email, src="koban"),
+                              _c("0", "Martin", "Jean", email, src="hubspot")]).assign(updated_at=None)
+    cfg = ContactsConfig(survivorship=SurvivorshipConfig(strategy="source_priority", source_priority=["hubspot", "koban"]))
+    assert _names(by_source, config=cfg) == ("Martin", "Jean")
+
+
+def test_golden_majority_incremental_equals_full_rebuild():
+    """The vote counts within the entity: recomputing the entities an update touches picks the full rebuild's
+    winners (here the added record turns a one-against-one tie, settled by uid, into a majority)."""
+    email = "jean.martin@exemple.fr"
+    base = pd.DataFrame([_c("1", "Jean", "Martin", email), _c("3", "Martin", "Jean", email),
+                         _c("9", "Anne", "Durand", "anne.durand@exemple.fr")]).assign(updated_at=None)
+    new = pd.DataFrame([_c("2", "Jean", "Martin", email)]).assign(updated_at=None)
+    con = duckdb.connect()
+    first = resolve_contacts(base, con=con)
+    assert first.golden_df().query("n_records == 2")[["first_name", "last_name"]].values.tolist() == [["Martin", "Jean"]]
+    inc = update_contacts(first, new).golden_df().drop(columns="sources")
+    full = resolve_contacts(pd.concat([base, new]), con=con, prefix="full").golden_df().drop(columns="sources")
+    pd.testing.assert_frame_equal(inc, full)
+    assert full.query("n_records == 3")[["first_name", "last_name"]].values.tolist() == [["Jean", "Martin"]]
+
+
 def test_incremental_equals_full_rebuild():
     df = generate_contacts(4000, seed=11).drop(columns="person_key")
     base, changes = df.iloc[:3800], df.iloc[3800:].copy()

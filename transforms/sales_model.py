@@ -153,6 +153,7 @@ class IdentityMatching(_Strict):
     match_threshold: float = Field(default_factory=lambda: _identity_default("ContactsConfig", "match_threshold"),
                                    gt=0, lt=1)
     # golden records: "most_recent" non-null value wins (source priority breaks ties) or "source_priority" first
+    # (records still tied: the value most of the entity's records hold)
     survivorship: Literal["most_recent", "source_priority"] = "most_recent"
     source_priority: list[str] = Field(
         default_factory=lambda: _identity_default("SurvivorshipConfig", "source_priority"), min_length=1)

@@ -14,7 +14,8 @@ class SurvivorshipConfig(BaseModel):
 
     strategy "most_recent": the most recently updated non-null value wins, source priority breaks ties;
     "source_priority": the first source in `source_priority` holding a non-null value wins, recency
-    breaks ties. `field_strategy` overrides the strategy per field."""
+    breaks ties. Among records still tied (no dates or equal ones, one source), the value most of the entity's
+    records hold wins, then the highest uid. `field_strategy` overrides the strategy per field."""
 
     strategy: Literal["most_recent", "source_priority"] = "most_recent"
     source_priority: list[str] = Field(default_factory=lambda: ["registry", "hubspot", "koban", "stripe"])
