@@ -324,8 +324,9 @@ def _csv_layout(path: str, delimiter: str | None = None) -> tuple[str, int, list
     a field made it take a data line for the header (every record lost) or read the file as one column (nothing
     matched), silently. Here each delimiter parses the header and the next lines (Python's csv: quotes, doubled
     quotes and line breaks in quoted fields); the one whose lines most often have the header's number of fields
-    wins, a tie going to the first of _DELIMITERS (Excel's `sep=;` first line, or --delimiter, decides alone). The reader is then given the names and the
-    delimiter, so a line that does not fit is named, not guessed around."""
+    wins, a tie going to the first of _DELIMITERS (Excel's `sep=;` first line, or --delimiter, decides alone).
+    The reader is then given the names and the delimiter, so a line that does not fit is named, not guessed
+    around."""
     import csv
     import io
 
