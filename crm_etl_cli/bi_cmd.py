@@ -13,8 +13,12 @@ from . import main
               help="Role name (or CRM_ETL_BI_ROLE).")
 @click.option("--password-env", default=None, metavar="VAR",
               help="Name of an environment variable holding the role's password (never pass it on the command line).")
-def bi_role(role: str, password_env: str | None) -> None:
-    """Create or refresh the BI role: reads marts and quality, nothing else, no writes (PostgreSQL warehouse)."""
+@click.option("--with-core", is_flag=True,
+              help="Also read core: resolved people and companies and sales ops' working lists (contacts likely gone, "
+                   "lead hand-off, tier suggestions, registry review). Personal data: for a sales-ops role, not a "
+                   "dashboard's. Without it, a role that had core loses it.")
+def bi_role(role: str, password_env: str | None, with_core: bool) -> None:
+    """Create or refresh the BI role: reads marts and quality (and core with --with-core), no writes (PostgreSQL)."""
     from warehouse import Warehouse
     from warehouse.grants import setup_bi_role
 
@@ -23,5 +27,5 @@ def bi_role(role: str, password_env: str | None) -> None:
         password = os.environ.get(password_env)
         if password is None:
             raise click.UsageError(f"environment variable {password_env} is not set")
-    for stmt in setup_bi_role(Warehouse(), role, password):
+    for stmt in setup_bi_role(Warehouse(), role, password, with_core=with_core):
         click.echo(stmt)

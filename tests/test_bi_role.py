@@ -25,7 +25,7 @@ def bi_setup(postgres_warehouse):
     yield wh, bi
     bi.dispose()
     with wh.connect() as conn:
-        for schema in ("marts", "quality"):
+        for schema in ("marts", "quality", "core"):
             conn.exec_driver_sql(f'alter default privileges in schema {schema} revoke select on tables from {role}')
         conn.exec_driver_sql(f"drop owned by {role}")
         conn.exec_driver_sql(f"drop role {role}")
@@ -63,3 +63,20 @@ def test_password_is_not_echoed(postgres_warehouse):
     with postgres_warehouse.connect() as conn:
         conn.exec_driver_sql("drop owned by crm_etl_bi_pw")
         conn.exec_driver_sql("drop role crm_etl_bi_pw")
+
+
+def test_a_sales_ops_role_reads_core_and_loses_it_when_refreshed_without(bi_setup):
+    # sales ops' working lists (contacts likely gone, the hand-off list...) live in core, with the personal data
+    wh, bi = bi_setup
+    wh.build_table("core", "contact_flags", "select 'P-1' as contact_key, true as likely_gone")
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+        bi.query("select * from core.contact_flags")
+    setup_bi_role(wh, "crm_etl_bi_test", with_core=True)
+    assert bi.scalar("select count(*) from core.contact_flags where likely_gone") == 1
+    wh.build_table("core", "contact_flags", "select 'P-2' as contact_key, false as likely_gone")  # swapped in
+    assert bi.scalar("select contact_key from core.contact_flags") == "P-2"
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+        bi.query("select * from quality.quarantine")  # raw payloads stay out
+    setup_bi_role(wh, "crm_etl_bi_test")
+    with pytest.raises(sa.exc.ProgrammingError, match="permission denied"):
+        bi.query("select * from core.contact_flags")

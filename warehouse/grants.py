@@ -1,4 +1,5 @@
-"""The read-only role BI tools connect as (PostgreSQL): it reads `marts` and `quality`, nothing else.
+"""The read-only role BI tools connect as (PostgreSQL): it reads `marts` and `quality`, nothing else (`core` too
+for a sales-ops role, with_core).
 
 - USAGE on the two schemas and SELECT on their tables, present and future (default privileges: the atomic
   build-then-swap recreates tables, and a swapped-in table must be readable at once, with no gap);
@@ -18,8 +19,13 @@ PERSONAL_DATA_TABLES = (("quality", "quarantine"), ("quality", "value_checks"))
 DEFAULT_ROLE = "crm_etl_bi"
 
 
-def setup_bi_role(wh: Warehouse, role: str = DEFAULT_ROLE, password: str | None = None) -> list[str]:
-    """Create (or update) the BI role and its grants; idempotent. Returns the statements run (password hidden)."""
+def setup_bi_role(wh: Warehouse, role: str = DEFAULT_ROLE, password: str | None = None,
+                  with_core: bool = False) -> list[str]:
+    """Create (or update) the BI role and its grants; idempotent. Returns the statements run (password hidden).
+
+    with_core: the role also reads `core`, the resolved people and companies with sales ops' working lists (contacts
+    likely gone, the lead hand-off list, tier suggestions, the registry review list): personal data, for a sales-ops
+    role rather than a dashboard's. Without it, a role that had core loses it."""
     if wh.dialect != "postgres":
         raise ValueError("BI roles are a PostgreSQL feature; with DuckDB, open the file read-only instead.")
     if not re.fullmatch(r"[a-z_][a-z0-9_]*", role):
@@ -30,12 +36,18 @@ def setup_bi_role(wh: Warehouse, role: str = DEFAULT_ROLE, password: str | None 
     statements = [
         f"create role {r} login nosuperuser nocreatedb nocreaterole noinherit" if not exists else f"alter role {r} login",
     ]
-    for schema in BI_SCHEMAS:
+    for schema in (*BI_SCHEMAS, *(["core"] if with_core else [])):
         s = quote_ident(schema)
         statements += [
             f"grant usage on schema {s} to {r}",
             f"grant select on all tables in schema {s} to {r}",
             f"alter default privileges in schema {s} grant select on tables to {r}",
+        ]
+    if not with_core and wh.scalar("select count(*) from pg_namespace where nspname = 'core'"):
+        statements += [
+            f"alter default privileges in schema core revoke select on tables from {r}",
+            f"revoke select on all tables in schema core from {r}",
+            f"revoke usage on schema core from {r}",
         ]
     for schema, table in PERSONAL_DATA_TABLES:
         if wh.table_exists(schema, table):
