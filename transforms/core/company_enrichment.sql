@@ -2,7 +2,10 @@
 -- `conflict` lists every disagreement. The CRM value is the most recently updated non-empty one among the
 -- company's CRM records (deleted records left out); the registry value is the matched legal unit's
 -- (core.company_registry_match, enriched companies only). Golden value: what a person typed wins, the registry
--- fills the gaps; nothing is written back, both stay visible. Comparisons ignore case, accents and spacing;
+-- fills the gaps; nothing is written back, both stay visible. A typed SIREN wins only when it is a valid one (the
+-- SIREN the registry match trusted, core.company_registry_match, or the identity step's golden SIREN,
+-- core.company_golden, validated with python-stdnum): one that fails its check digit never does, its conflict
+-- with the registry's shows. Comparisons ignore case, accents and spacing;
 -- headcount compares the INSEE band of the typed number; a CRM industry that is not a NAF code is shown but
 -- neither wins nor conflicts; an address conflicts when the head office is in another postcode (street
 -- spellings vary too much to compare).
@@ -95,6 +98,15 @@ shaped as (
         end as crm_comparable
     from joined j
 ),
+trusted as (
+    -- the CRM value when it may be the golden one: a typed SIREN must be a valid one (see the header)
+    select s.*,
+        case when s.field <> 'siren' then s.crm_comparable
+             when s.crm_comparable = m.siren or s.crm_comparable = g.siren then s.crm_comparable end as crm_golden
+    from shaped s
+    left join core.company_registry_match m on m.company_key = s.company_key
+    left join core.company_golden g on g.entity_key = s.company_key
+),
 compared as (
     select s.*,
         case
@@ -114,7 +126,7 @@ compared as (
                     'AAAAAACEEEEIIIINOOOOOUUUUYaaaaaaceeeeiiiinooooouuuuyy')), '[^a-z0-9]+', ' ', 'g'))
             else upper(s.crm_comparable) <> upper(s.registry_value)
         end as conflict
-    from shaped s
+    from trusted s
     left join shaped p on p.company_key = s.company_key and p.field = 'postcode'
 )
 select
@@ -122,12 +134,12 @@ select
     c.field,
     c.crm_value,
     c.registry_value,
-    case when c.crm_comparable is not null then c.crm_comparable
+    case when c.crm_golden is not null then c.crm_golden
          when c.field = 'naf_label' then
              -- the registry's label describes the registry's code: only when that code is the golden one
              case when n.crm_comparable is null or upper(n.crm_comparable) = upper(n.registry_value) then c.registry_value end
          else c.registry_value end as golden_value,
-    case when c.crm_comparable is not null then 'crm'
+    case when c.crm_golden is not null then 'crm'
          when c.field = 'naf_label' and n.crm_comparable is not null and upper(n.crm_comparable) <> upper(n.registry_value) then null
          when c.registry_value is not null then 'registry' end as golden_source,
     c.conflict,
