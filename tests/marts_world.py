@@ -32,7 +32,7 @@ def _sql_type(t: str) -> str:
 def input_tables() -> dict[tuple[str, str], dict[str, str]]:
     d = load_dictionary()
     out = {("staging", t): {c: v["type"] for c, v in doc["columns"].items()} for t, doc in d["staging"].items()}
-    for t in ("company_crosswalk", "contact_crosswalk", "company_golden"):
+    for t in ("company_crosswalk", "contact_crosswalk", "company_golden", "contact_golden"):
         out[("core", t)] = {c: v["type"] for c, v in d["core"][t]["columns"].items()}
     out.update({("staging", t): cols for t, cols in CFG_TABLES.items()})
     return out

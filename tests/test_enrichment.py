@@ -22,6 +22,7 @@ MODELS = ["company_registry_match", "company_enrichment", "dim_company", "contac
           "tier_suggestions"]
 
 S1, S2, S3, S4, S5 = "552100554", "542051180", "443061841", "380129866", "401483300"  # Luhn-valid SIRENs
+S6, S6_TYPO = "127191005", "127191006"  # valid; the same with its last digit mistyped (fails the Luhn check)
 SIRET5 = "40148330000018"
 UTC = dt.timezone.utc
 
@@ -70,6 +71,15 @@ def world() -> dict[str, list[dict]]:
                   "match_probability": 1.0, "model_version": "t"} for k, v in entity.items()]
     crosswalk.append({"source_system": "koban", "source_id": "kb1", "entity_key": "B1", "rule": "same_siren",
                       "match_probability": 1.0, "model_version": "t"})
+    # E6: an older record holds the valid SIREN; the latest one a typo of it that fails the check digit
+    companies += [_company("c6old", "Transports Six", siren=S6, updated_at="2026-01-01"),
+                  _company("c6", "Transports Six", siren=S6_TYPO, updated_at="2026-03-01")]
+    crosswalk += [{"source_system": "hubspot", "source_id": k, "entity_key": "E6", "rule": "same_name",
+                   "match_probability": 1.0, "model_version": "t"} for k in ("c6old", "c6")]
+    # a NAF code typed on a company the registry does not enrich: its label still shows
+    for row in companies:
+        if row["company_id"] == "a1":
+            row["naf_code"] = "6311Z"
     # a record deleted in the CRM (merged into c1 there): identity leaves it out, so must dim_company
     companies.append(_company("c7", "Atelier Lumen SAS", siren=S1, domain="atelier-lumen.fr", is_deleted=True))
     # a company known only from billing: its golden record holds its address
@@ -77,7 +87,10 @@ def world() -> dict[str, list[dict]]:
                       "match_probability": 1.0, "model_version": "t"})
     golden = [{"entity_key": "E9", "n_records": 1, "sources": "[stripe]", "name": "Cabinet Noël",
                "name_source": "stripe", "domain": "cabinet-noel.fr", "domain_source": "stripe", "postcode": "66000",
-               "postcode_source": "stripe", "city": "Perpignan", "city_source": "stripe"}]
+               "postcode_source": "stripe", "city": "Perpignan", "city_source": "stripe"},
+              # the identity step keeps valid SIRENs only (python-stdnum): E6's is the older record's
+              {"entity_key": "E6", "n_records": 2, "sources": "[hubspot]", "name": "Transports Six",
+               "name_source": "hubspot", "siren": S6, "siren_source": "hubspot"}]
     registry = [
         {"siren": S1, "siret_head_office": S1 + "00011", "legal_name": "ATELIER LUMEN", "naf_code": "62.01Z",
          "naf_label": "Programmation informatique", "headcount_band": "21", "legal_form_code": "5710",
@@ -89,6 +102,8 @@ def world() -> dict[str, list[dict]]:
         {"siren": S3, "legal_name": "DUPONT ET FILS", "naf_code": "43.22A", "postcode": "75002", "city": "PARIS",
          "is_ceased": True, "ceased_on": "2025-06-30", "created_on": "1998-01-15", "fetched_at": "2026-03-03",
          "source": "stock"},
+        {"siren": S6, "legal_name": "TRANSPORTS SIX", "naf_code": "49.41A", "naf_label": "Transports routiers de fret",
+         "postcode": "69007", "city": "LYON", "is_ceased": False, "fetched_at": "2026-03-02", "source": "api"},
         {"siren": S5, "legal_name": "CINQ CONSEIL", "naf_code": "70.22Z", "headcount_band": "03", "postcode": "33000",
          "city": "BORDEAUX", "is_ceased": False, "fetched_at": "2026-03-04", "source": "api"},
     ]
@@ -121,13 +136,23 @@ def world() -> dict[str, list[dict]]:
         _contact("ct11", "jo@or-un.fr", "o1", views=100),
         {**_contact("ct12", "gone@atelier-lumen.fr", "c1", hard_bounced=True), "is_deleted": True},
         _contact("ct13", "kim@atelier-lumen.fr", "c7", views=3),  # her company record was deleted (merged)
+        # one person, three records: the freshest has no e-mail; the next freshest's is the golden one (not the
+        # greatest string, old.lea@...)
+        _contact("ct14", None, "o1", updated_at="2026-03-01"),
+        _contact("kct14", "lea@or-un.fr", None, system="koban", updated_at="2026-02-01"),
+        _contact("kct14b", "old.lea@or-un.fr", None, system="koban", updated_at="2026-01-01"),
     ]
     contact_xw = [
         {"source_system": "hubspot", "source_id": "ct8", "entity_key": "P8", "rule": "same_email",
          "match_probability": 1.0, "model_version": "t"},
         {"source_system": "koban", "source_id": "kct8", "entity_key": "P8", "rule": "same_email",
          "match_probability": 1.0, "model_version": "t"},
-    ]
+    ] + [{"source_system": sys_, "source_id": k, "entity_key": "P14", "rule": "same_name", "match_probability": 1.0,
+          "model_version": "t"} for sys_, k in (("hubspot", "ct14"), ("koban", "kct14"), ("koban", "kct14b"))]
+    contact_golden = [{"entity_key": "P14", "n_records": 3, "sources": "[hubspot, koban]", "first_name": "Léa",
+                       "email": "lea@or-un.fr", "email_source": "koban"},
+                      {"entity_key": "P8", "n_records": 2, "sources": "[hubspot, koban]",
+                       "email": "hugo@bronze-un.fr", "email_source": "hubspot"}]
     settings = {"lead_points_page_view": "1", "lead_points_email_open": "2", "lead_points_email_click": "5",
                 "lead_points_form_submission": "20", "lead_score_handoff_threshold": "60",
                 "enrichment_name_match_min_score": "0.8", "tier_suggestion_min_peers": "2"}
@@ -139,6 +164,13 @@ def world() -> dict[str, list[dict]]:
         "staging.registry_candidates": candidates,
         "staging.contacts": contacts,
         "core.contact_crosswalk": contact_xw,
+        "core.contact_golden": contact_golden,
+        "staging.code_labels": [
+            {"nomenclature": "naf", "code": "62.01Z", "label": "Programmation informatique"},
+            {"nomenclature": "naf", "code": "70.22Z", "label": "Conseil pour les affaires et autres conseils de gestion"},
+            {"nomenclature": "naf", "code": "63.11Z", "label": "Traitement de données, hébergement et activités connexes"},
+            {"nomenclature": "legal_form", "code": "5710", "label": "SAS, société par actions simplifiée"},
+        ],
         "staging.lifecycle_events": [
             {"source_system": "hubspot", "contact_id": "ct6", "stage": "lead", "entered_at": "2026-01-05"},
             {"source_system": "hubspot", "contact_id": "ct6", "stage": "sql", "entered_at": "2026-02-10"},
@@ -202,8 +234,10 @@ def test_typed_crm_value_is_kept_and_the_conflict_shown(wh):
     head = e[("E1", "headcount_band")]  # 45 people typed = band 12 (20-49); the registry says 21 (50-99)
     assert (head["crm_value"], head["registry_value"], head["golden_value"], head["golden_source"], head["conflict"]) == \
         ("45", "21", "12", "crm", True)
-    # the registry's label describes its own code, not the typed one: not shown as the golden label
-    assert (e[("E1", "naf_label")]["golden_value"], e[("E1", "naf_label")]["conflict"]) == (None, False)
+    # the registry's label describes its own code, not the typed one: the golden label is the typed code's
+    label = e[("E1", "naf_label")]
+    assert (label["registry_value"], label["golden_value"], label["golden_source"], label["conflict"]) == \
+        ("Programmation informatique", "Conseil pour les affaires et autres conseils de gestion", "crm", False)
     # same value in another spelling is no conflict; the typed spelling is kept
     city = e[("E1", "city")]
     assert (city["golden_value"], city["golden_source"], city["conflict"]) == ("Paris", "crm", False)
@@ -212,9 +246,31 @@ def test_typed_crm_value_is_kept_and_the_conflict_shown(wh):
     legal = e[("E1", "legal_name")]
     assert (legal["crm_value"], legal["golden_value"], legal["golden_source"]) == (None, "ATELIER LUMEN", "registry")
     c = _by(wh, "dim_company", "company_key")["E1"]
-    assert (c["naf_code"], c["naf_label"], c["headcount_band"], c["city"]) == ("70.22Z", None, "12", "Paris")
+    assert (c["naf_code"], c["naf_label"], c["headcount_band"], c["city"]) == \
+        ("70.22Z", "Conseil pour les affaires et autres conseils de gestion", "12", "Paris")
     conflicts = {(r["company_key"], r["field"]) for r in wh.query("select * from core.company_enrichment where conflict")}
-    assert conflicts == {("E1", "naf_code"), ("E1", "headcount_band")}
+    assert conflicts == {("E1", "naf_code"), ("E1", "headcount_band"), ("E6", "siren")}
+
+
+def test_typed_siren_failing_its_check_digit_is_never_the_golden_one(wh):
+    # E6's latest record holds a typo of its SIREN (Luhn fails): the registry matched the valid one (older record)
+    m = _by(wh, "company_registry_match", "company_key")["E6"]
+    assert (m["siren"], m["enrichment_status"]) == (S6, "enriched")
+    siren = _by(wh, "company_enrichment", "company_key", "field")[("E6", "siren")]
+    assert (siren["crm_value"], siren["registry_value"], siren["golden_value"], siren["golden_source"],
+            siren["conflict"], siren["crm_record"]) == (S6_TYPO, S6, S6, "registry", True, "hubspot:c6")
+    c = _by(wh, "dim_company", "company_key")["E6"]
+    assert (c["siren"], c["legal_name"], c["naf_code"], c["naf_label"]) == \
+        (S6, "TRANSPORTS SIX", "49.41A", "Transports routiers de fret")
+
+
+def test_naf_label_of_a_typed_code_without_registry_match(wh):
+    # A1: no identifier, no registry match; the typed code's label comes from the code labels
+    label = _by(wh, "company_enrichment", "company_key", "field")[("A1", "naf_label")]
+    assert (label["crm_value"], label["registry_value"], label["golden_value"], label["golden_source"]) == \
+        (None, None, "Traitement de données, hébergement et activités connexes", "crm")
+    c = _by(wh, "dim_company", "company_key")["A1"]
+    assert (c["naf_code"], c["naf_label"]) == ("63.11Z", "Traitement de données, hébergement et activités connexes")
 
 
 def test_candidate_below_the_gate_is_listed_for_review_and_not_enriched(wh):
@@ -239,9 +295,12 @@ def test_name_and_postcode_match_above_the_gate_enriches(wh):
 def test_invalid_siren_without_candidate_needs_review(wh):
     m = _by(wh, "company_registry_match", "company_key")["E4"]
     assert (m["siren"], m["needs_review"], m["review_reason"]) == (None, True, "invalid_identifier")
-    # the typed SIREN is still what dim_company shows (a person typed it), nothing from the registry
+    # a SIREN that fails its check digit is never dim_company's; company_enrichment keeps it visible (and the
+    # quality rule company_siren_valid lists it)
     c = _by(wh, "dim_company", "company_key")["E4"]
-    assert (c["siren"], c["legal_name"]) == ("123456789", None)
+    assert (c["siren"], c["legal_name"]) == (None, None)
+    siren = _by(wh, "company_enrichment", "company_key", "field")[("E4", "siren")]
+    assert (siren["crm_value"], siren["golden_value"], siren["golden_source"]) == ("123456789", None, None)
 
 
 def test_company_without_identifier_or_candidate(wh):
@@ -285,6 +344,13 @@ def test_lead_score_sums_points_and_hands_off_at_the_threshold(wh):
         (2, 70.0, True, False, True)
     assert (p8["company_key"], p8["handed_off_at"]) == ("B1", None)
     assert s["hubspot:ct1"]["score"] == 50.0
+
+
+def test_lead_score_email_is_the_golden_one(wh):
+    # P14's freshest record has no e-mail: the golden e-mail (core.contact_golden: the next freshest record's),
+    # not the greatest of the others (old.lea@...)
+    assert _by(wh, "lead_scores", "contact_key")["P14"]["email"] == "lea@or-un.fr"
+    assert _by(wh, "lead_scores", "contact_key")["hubspot:ct1"]["email"] == "alice@atelier-lumen.fr"
 
 
 # -- tier suggestions ----------------------------------------------------------------------------------------------

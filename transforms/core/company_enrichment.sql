@@ -2,9 +2,13 @@
 -- `conflict` lists every disagreement. The CRM value is the most recently updated non-empty one among the
 -- company's CRM records (deleted records left out); the registry value is the matched legal unit's
 -- (core.company_registry_match, enriched companies only). Golden value: what a person typed wins, the registry
--- fills the gaps; nothing is written back, both stay visible. Comparisons ignore case, accents and spacing;
+-- fills the gaps; nothing is written back, both stay visible. A typed SIREN wins only when it is a valid one (the
+-- SIREN the registry match trusted, core.company_registry_match, or the identity step's golden SIREN,
+-- core.company_golden, validated with python-stdnum): one that fails its check digit never does, its conflict
+-- with the registry's shows. Comparisons ignore case, accents and spacing;
 -- headcount compares the INSEE band of the typed number; a CRM industry that is not a NAF code is shown but
--- neither wins nor conflicts; an address conflicts when the head office is in another postcode (street
+-- neither wins nor conflicts; naf_label is the label of the golden NAF code (the registry's own when that code
+-- is the registry's, else staging.code_labels'), with that code's source; an address conflicts when the head office is in another postcode (street
 -- spellings vary too much to compare).
 with records as (
     select
@@ -95,6 +99,15 @@ shaped as (
         end as crm_comparable
     from joined j
 ),
+trusted as (
+    -- the CRM value when it may be the golden one: a typed SIREN must be a valid one (see the header)
+    select s.*,
+        case when s.field <> 'siren' then s.crm_comparable
+             when s.crm_comparable = m.siren or s.crm_comparable = g.siren then s.crm_comparable end as crm_golden
+    from shaped s
+    left join core.company_registry_match m on m.company_key = s.company_key
+    left join core.company_golden g on g.entity_key = s.company_key
+),
 compared as (
     select s.*,
         case
@@ -114,26 +127,52 @@ compared as (
                     'AAAAAACEEEEIIIINOOOOOUUUUYaaaaaaceeeeiiiinooooouuuuyy')), '[^a-z0-9]+', ' ', 'g'))
             else upper(s.crm_comparable) <> upper(s.registry_value)
         end as conflict
-    from shaped s
+    from trusted s
     left join shaped p on p.company_key = s.company_key and p.field = 'postcode'
+),
+-- a company whose NAF code only the CRM holds gets a naf_label row too (the typed code's label)
+crm_and_registry as (
+    select company_key, field, crm_value, crm_record, crm_updated_at, registry_value, registry_fetched_at,
+           registry_source, crm_comparable, crm_golden, conflict
+    from compared
+    union all
+    select n.company_key, 'naf_label', cast(null as text), cast(null as text), cast(null as timestamptz),
+           cast(null as text), cast(null as timestamptz), cast(null as text), cast(null as text),
+           cast(null as text), false
+    from compared n
+    where n.field = 'naf_code'
+      and not exists (select 1 from compared l where l.company_key = n.company_key and l.field = 'naf_label')
+),
+naf as (
+    -- the golden NAF code, where it comes from, and its label in the code labels
+    select n.company_key, n.registry_value,
+           coalesce(n.crm_golden, n.registry_value) as code,
+           case when n.crm_golden is not null then 'crm' when n.registry_value is not null then 'registry' end as source,
+           cl.label
+    from trusted n
+    left join staging.code_labels cl
+      on cl.nomenclature = 'naf' and cl.code = upper(coalesce(n.crm_golden, n.registry_value))
+    where n.field = 'naf_code'
 )
 select
     c.company_key,
     c.field,
     c.crm_value,
     c.registry_value,
-    case when c.crm_comparable is not null then c.crm_comparable
-         when c.field = 'naf_label' then
-             -- the registry's label describes the registry's code: only when that code is the golden one
-             case when n.crm_comparable is null or upper(n.crm_comparable) = upper(n.registry_value) then c.registry_value end
+    case when c.field = 'naf_label' and n.code is not null then
+             -- the registry's label describes the registry's code: the golden code's label otherwise
+             case when upper(n.code) = upper(n.registry_value) then coalesce(c.registry_value, n.label) else n.label end
+         when c.crm_golden is not null then c.crm_golden
          else c.registry_value end as golden_value,
-    case when c.crm_comparable is not null then 'crm'
-         when c.field = 'naf_label' and n.crm_comparable is not null and upper(n.crm_comparable) <> upper(n.registry_value) then null
+    case when c.field = 'naf_label' and n.code is not null then
+             case when upper(n.code) = upper(n.registry_value) and c.registry_value is not null then 'registry'
+                  when n.label is not null then n.source end
+         when c.crm_golden is not null then 'crm'
          when c.registry_value is not null then 'registry' end as golden_source,
     c.conflict,
     c.crm_record,
     c.crm_updated_at,
     c.registry_source,
     c.registry_fetched_at
-from compared c
-left join shaped n on n.company_key = c.company_key and n.field = 'naf_code'
+from crm_and_registry c
+left join naf n on n.company_key = c.company_key

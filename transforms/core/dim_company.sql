@@ -5,7 +5,9 @@
 -- acquired_at = first closed-won deal, else first paid invoice: the moment a company became a customer.
 -- Registry enrichment (core.company_registry_match, core.company_enrichment): legal and registry fields of the
 -- matched legal unit; naf_code, headcount_band, postcode and city are golden values (what a person typed wins,
--- the registry fills gaps); siren is the typed one, else the matched one. Registry fields stay null unless
+-- the registry fills gaps); siren is the golden one there (typed and valid, else the registry's), else the one the
+-- registry match trusted, else the identity step's golden SIREN (valid ones only): a typed SIREN that fails its
+-- check digit never shows here (core.company_enrichment keeps it). Registry fields stay null unless
 -- enrichment_status = 'enriched'.
 with records as (
     select
@@ -28,7 +30,7 @@ keys as (
     select company_key from records
 ),
 agg as (
-    select company_key, max(siren) as siren, min(created_at) as created_at
+    select company_key, min(created_at) as created_at
     from records group by company_key
 ),
 won as (
@@ -37,6 +39,7 @@ won as (
 ),
 golden as (
     select company_key,
+           max(case when field = 'siren' then golden_value end) as siren,
            max(case when field = 'naf_code' then golden_value end) as naf_code,
            max(case when field = 'naf_label' then golden_value end) as naf_label,
            max(case when field = 'headcount_band' then golden_value end) as headcount_band,
@@ -64,7 +67,7 @@ paid as (
 select
     k.company_key,
     coalesce(cg.name, r.name) as name,
-    coalesce(r.siren, a.siren, g.siren) as siren,
+    coalesce(e.siren, g.siren, cg.siren) as siren,
     -- (a company known only from billing, or whose latest CRM record lacks them: the golden record's)
     coalesce(r.domain, cg.domain) as domain,
     coalesce(r.postcode, e.postcode, cg.postcode) as postcode,

@@ -62,12 +62,22 @@ handoff as (
     where st.stage_rank >= 4
     group by r.contact_key
 ),
+emails as (
+    -- the freshest record that has an e-mail (for a person the identity step has no golden record of)
+    select contact_key, email,
+           row_number() over (partition by contact_key order by rn) as email_rn
+    from records where email is not null
+),
 main as (
-    -- the freshest record names the company and the e-mail (else any record that has them)
-    select contact_key,
-           coalesce(max(case when rn = 1 then company_key end), max(company_key)) as company_key,
-           coalesce(max(case when rn = 1 then email end), max(email)) as email
-    from records group by contact_key
+    -- the freshest record names the company (else any record that has one); the e-mail is the golden one
+    -- (core.contact_golden, as core.dim_contact), else the freshest record's that has one
+    select r.contact_key,
+           coalesce(max(case when r.rn = 1 then r.company_key end), max(r.company_key)) as company_key,
+           coalesce(max(g.email), max(e.email)) as email
+    from records r
+    left join core.contact_golden g on g.entity_key = r.contact_key
+    left join emails e on e.contact_key = r.contact_key and e.email_rn = 1
+    group by r.contact_key
 ),
 scored as (
     select
