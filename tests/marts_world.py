@@ -15,7 +15,7 @@ from warehouse.dictionary import load_dictionary
 CFG_TABLES = {
     "cfg_settings": {"key": "text", "value": "text"},
     "cfg_segments": {"tier": "text", "planned_share": "double", "sort_order": "integer", "min_headcount": "integer",
-                     "max_headcount": "integer"},
+                     "max_headcount": "integer", "tagged": "boolean"},
     "cfg_activity_types": {"activity_type": "text", "label": "text", "default_minutes": "double", "is_meeting": "boolean"},
     "cfg_stages": {"pipeline_id": "text", "stage_id": "text", "stage_label": "text", "stage_order": "integer",
                    "expected_probability": "double", "expected_days": "integer", "is_proposal": "boolean"},

@@ -363,8 +363,9 @@ def test_bronze_account_engaging_like_argent_gets_a_suggestion(wh):
     r = rows[0]
     assert (r["engagement_per_contact"], r["tier_engagement_median"], r["contacts"]) == (70.0, 59.5, 1)
     # Bronze engages 70 and 5: its upper quartile 53.75 is below Argent's median, so engagement tells them apart
-    assert r["reason"] == ("engagement per contact 70.0 >= Argent median 59.5 (2 companies), "
-                           "above the Bronze upper quartile 53.8")
+    assert r["suggested_on"] == "engagement" and r["tier_median_won_amount_home"] is None
+    assert r["reason"] == ("engages like Argent: engagement per contact 70.0 (1 contact) >= Argent median 59.5 "
+                           "(2 companies), above the Bronze upper quartile 53.8")
 
 
 def test_no_suggestion_on_a_figure_that_does_not_tell_the_tiers_apart(tmp_path):
@@ -379,6 +380,50 @@ def test_no_suggestion_on_a_figure_that_does_not_tell_the_tiers_apart(tmp_path):
         assert warehouse.query("select company_key from core.tier_suggestions") == []
     finally:
         warehouse.dispose()
+
+
+def test_a_suggestion_on_won_deals_shows_only_the_figures_that_back_it(tmp_path):
+    """The QA case: a Bronze account suggested Argent on its won deals, engaging below Argent's median. The row once
+    showed Argent's engagement median beside it as if engagement backed the suggestion. Now: suggested_on says
+    won_deals, only the won-deal median is shown, the reason counts the won deals and says engagement was not
+    compared (and never claims the account engages like Argent)."""
+    w = world()
+    w["staging.cfg_segments"] = [
+        {"tier": "Or", "planned_share": 0.45, "sort_order": 0, "min_headcount": 250},
+        {"tier": "Argent", "planned_share": 0.35, "sort_order": 1, "min_headcount": 50, "max_headcount": 249},
+        {"tier": "Bronze", "planned_share": 0.2, "sort_order": 2, "min_headcount": 0, "max_headcount": 49},
+        {"tier": "unknown", "planned_share": None, "sort_order": 3},
+    ]
+    # B1 engages 5 + 2 forms = 45, below Argent's 59.5; B2 engages 100, so Bronze's upper quartile (72.5) is above
+    # Argent's median: engagement does not tell the tiers apart and is not compared
+    views = {"ct8": 5, "ct10": 100}
+    w["staging.contacts"] = [{**c, "page_views": views.get(c["contact_id"], c["page_views"])}
+                             for c in w["staging.contacts"]]
+
+    def won(deal_id, company_id, amount):
+        return {"source_system": "hubspot", "deal_id": deal_id, "company_id": company_id, "is_won": True,
+                "is_closed": True, "amount_home": amount, "pipeline_id": "default", "stage_id": "closedwon",
+                "is_deleted": False}
+
+    # Bronze (B1, B2, E1 with 45 staff, E5 by its registry band) median won deals 90000, 1000, 2000, 3000: upper
+    # quartile 24750; Argent's median 35000 stands above it, and B1's one won deal of 90000 reaches it
+    w["staging.deals"] = [won("d1", "b1", 90000), won("d2", "b2", 1000), won("d3", "c1", 2000),
+                          won("d4", "c5", 3000), won("d5", "a1", 30000), won("d6", "a2", 40000)]
+    warehouse = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    try:
+        load_world(warehouse, w)
+        build_models(warehouse, schemas=("core",), only=MODELS)
+        rows = warehouse.query("select * from core.tier_suggestions")
+    finally:
+        warehouse.dispose()
+    assert [(r["company_key"], r["suggested_tier"], r["suggested_on"]) for r in rows] == [("B1", "Argent", "won_deals")]
+    r = rows[0]
+    assert (r["engagement_per_contact"], r["tier_engagement_median"]) == (45.0, None)
+    assert (r["won_deals"], r["median_won_amount_home"], r["tier_median_won_amount_home"]) == (1, 90000, 35000)
+    assert "engages like" not in r["reason"]
+    assert r["reason"] == ("buys like Argent: median won deal 90000 (1 won deal) >= Argent median 35000 "
+                           "(2 companies), above the Bronze upper quartile 24750; engagement not compared: "
+                           "Argent median 59.5 is not above the Bronze upper quartile 72.5")
 
 
 # -- contracts -----------------------------------------------------------------------------------------------------

@@ -119,6 +119,22 @@ def test_past_proposal_rule_covers_the_koban_pipeline(wh):
     assert res == [{"checked": 5, "failing": 4}]
 
 
+def build_company_tier(wh: Warehouse, crosswalk: tuple[tuple[str, str, str], ...] = ()) -> None:
+    """core.company_tier (and what it reads) from the staging rows and the sample sales model, as the pipeline
+    builds it; `crosswalk`: (source_system, source_id, entity_key) rows of core.company_crosswalk."""
+    from transforms.build import build_models
+
+    frames = MODEL.config_frames()
+    for name in ("cfg_settings", "cfg_segments"):
+        wh.write_frame("staging", name, frames[name])
+    cols = ", ".join(f"{c} {d['type']}" for c, d in load_dictionary()["core"]["company_crosswalk"]["columns"].items())
+    wh.execute(f"create table core.company_crosswalk ({cols})")
+    for source_system, source_id, entity_key in crosswalk:
+        wh.execute("insert into core.company_crosswalk (source_system, source_id, entity_key) values (:s, :i, :e)",
+                   {"s": source_system, "i": source_id, "e": entity_key})
+    build_models(wh, schemas=("core",), only=["company_tier"])
+
+
 def test_deal_segment_from_company_tag_or_headcount(wh):
     insert(wh, "companies",
            {"company_id": "big", "headcount": 400},
@@ -127,7 +143,48 @@ def test_deal_segment_from_company_tag_or_headcount(wh):
     insert(wh, "deals",
            {"deal_id": "d1", "company_id": "big"}, {"deal_id": "d2", "company_id": "tagged"},
            {"deal_id": "d3", "company_id": "blank"}, {"deal_id": "d4", "company_id": None})
+    build_company_tier(wh)
     assert set(failing(wh, "deal_segment")) == {"d3", "d4"}
+
+
+def test_segment_rule_and_company_tier_agree_a_tag_wins_over_headcount(wh):
+    """METRICS.md: a company's segment is its Or / Argent / Bronze tag, or (untagged) the sales model's headcount
+    rule. The deal_segment rule once had its own copy of the rule, in which the headcount ranges came first: a
+    company tagged Bronze with 998 staff was Or for the quality rules and Bronze in core.company_tier (and every
+    mart). Both now read core.company_tier; a rule scoped on `segment` sees the same tier."""
+    from transforms.quality.rules import mandatory_rule
+    from transforms.sales_model import Condition, MandatoryRule
+
+    insert(wh, "companies",
+           {"company_id": "dumont", "name": "Groupe Dumont SA", "tier": "Bronze", "headcount": 998},
+           {"company_id": "mid_bronze", "tier": "bronze", "headcount": 120},
+           {"company_id": "untagged", "headcount": 998},
+           # two CRM records of one company: resolved like core.fct_deals, through the crosswalk
+           {"source_system": "koban", "company_id": "k1", "tier": "Argent", "headcount": 300,
+            "updated_at": dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)},
+           {"company_id": "h1", "headcount": 300, "updated_at": dt.datetime(2026, 2, 1, tzinfo=dt.timezone.utc)})
+    insert(wh, "deals",
+           {"deal_id": "d_dumont", "company_id": "dumont"}, {"deal_id": "d_mid", "company_id": "mid_bronze"},
+           {"deal_id": "d_untagged", "company_id": "untagged"}, {"deal_id": "d_h1", "company_id": "h1"})
+    build_company_tier(wh, crosswalk=(("koban", "k1", "E1"), ("hubspot", "h1", "E1")))
+    tiers = {r["company_key"]: r["tier"] for r in wh.query("select company_key, tier from core.company_tier")}
+    assert tiers == {"hubspot:dumont": "Bronze", "hubspot:mid_bronze": "Bronze", "hubspot:untagged": "Or",
+                     "E1": "Argent"}
+
+    def deals_in(tier: str) -> set[str]:
+        # a deal missing its amount fails a rule limited to the deals of `tier` exactly when the rule sees that tier
+        rule = mandatory_rule(MODEL, "deal", MandatoryRule(rule=f"probe_{tier.lower()}", fields=["amount"],
+                                                           when=Condition(field="segment", equals=tier)))
+        evaluate_rules(wh, [rule], run_at=AS_OF)
+        return {r["record_id"] for r in wh.query(
+            "select record_id from quality.violations where rule = :r and resolved_at is null", {"r": rule.name})}
+
+    assert deals_in("Bronze") == {"d_dumont", "d_mid"}
+    assert deals_in("Or") == {"d_untagged"}
+    assert deals_in("Argent") == {"d_h1"}
+    probe = mandatory_rule(MODEL, "deal", MandatoryRule(rule="probe", fields=["amount"],
+                                                        when=Condition(field="segment", equals="Or")))
+    assert {("core", "company_tier"), ("core", "company_crosswalk")} <= probe.reads  # the check waits for them
 
 
 # -- validity -----------------------------------------------------------------------------------------------

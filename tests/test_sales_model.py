@@ -134,14 +134,19 @@ def test_config_frames_follow_the_contract():
     assert list(frames["cfg_rep_costs"].columns) == ["rep_email", "hourly_cost", "valid_from", "valid_to"]
 
 
-def test_segment_rule_or_by_headcount_or_tag():
-    import duckdb
-
+def test_segment_rule_words_say_a_tag_wins_over_headcount():
+    """cfg_segments carries the rule core.company_tier applies (a tag wins, else the first headcount range) and
+    says it the same way; a tier with `tagged: false` takes no tag."""
     m = load_sales_model(SAMPLE_PATH)
-    case = m.segment_case_sql("tier", "headcount")
-    rows = duckdb.sql(
-        f"select {case} as seg from (values ('Or', 10), (null, 300), (' argent ', 1000), ('Argent', 60), "
-        f"(null, 12), (null, null), ('', null)) t(tier, headcount)"
-    ).fetchall()
-    # a tag or the headcount rule, tiers tried in file order (Or first): tagged Argent with 1000 staff is Or
-    assert [r[0] for r in rows] == ["Or", "Or", "Or", "Argent", "Bronze", "unknown", "unknown"]
+    seg = m.config_frames()["cfg_segments"].set_index("tier")
+    assert list(seg["tagged"]) == [True, True, True, False]
+    for tier in ("Or", "Argent", "Bronze"):
+        assert f"tagged {tier}, or untagged with headcount" in seg.loc[tier, "assignment_rule"]
+    text = SAMPLE_PATH.read_text(encoding="utf-8").replace("    min_headcount: 250\n", "    min_headcount: 250\n    tagged: false\n")
+    model = parse_sales_model(text)
+    assert not model.segments["Or"].tagged
+    from transforms.sales_model import _describe_segment
+
+    assert _describe_segment("Or", model.segments["Or"]) == "untagged with headcount >= 250"
+    assert _describe_segment("Argent", model.segments["Argent"]) == "tagged Argent, or untagged with headcount 50-249"
+

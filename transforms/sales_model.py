@@ -65,7 +65,9 @@ class Segment(_Strict):
     planned_share: float = Field(ge=0, le=1)
     min_headcount: int | None = Field(None, ge=0)
     max_headcount: int | None = Field(None, ge=0)
-    tagged: bool = True  # a company tagged with the tier's name belongs to it
+    # a company tagged with the tier's name belongs to it whatever its headcount (a tag wins over every headcount
+    # range, core/company_tier.sql); false: such a tag is ignored and the headcount decides
+    tagged: bool = True
     description: str = ""
 
     @model_validator(mode="after")
@@ -303,28 +305,6 @@ class SalesModel(_Strict):
     def mandatory_rules(self) -> list[tuple[str, MandatoryRule]]:
         return [(obj, r) for obj, rules in self.quality.mandatory_fields.items() for r in rules]
 
-    def segment_case_sql(self, tag_expr: str, headcount_expr: str) -> str:
-        """A portable SQL CASE giving the tier from a tag column and a headcount column ('unknown' otherwise).
-
-        Tiers are tried in file order; a tier matches when the tag names it (case- and space-insensitive) or the
-        headcount is in its range. The expressions are inserted as given (trusted SQL from our own code).
-        """
-        whens = []
-        for name, seg in self.segments.items():
-            tests = []
-            if seg.tagged:
-                tests.append(f"lower(trim({tag_expr})) = {_sql_literal(name.lower())}")
-            rng = []
-            if seg.min_headcount is not None:
-                rng.append(f"{headcount_expr} >= {int(seg.min_headcount)}")
-            if seg.max_headcount is not None:
-                rng.append(f"{headcount_expr} <= {int(seg.max_headcount)}")
-            if rng:
-                tests.append("(" + " and ".join(rng) + ")")
-            if tests:
-                whens.append(f"when {' or '.join(tests)} then {_sql_literal(name)}")
-        return "case " + " ".join(whens) + " else 'unknown' end"
-
     def config_frames(self) -> dict[str, Any]:
         """The staging.cfg_* tables (notes/config_tables.md), as pandas DataFrames keyed by table name."""
         import pandas as pd
@@ -353,11 +333,13 @@ class SalesModel(_Strict):
                 "assignment_rule": seg.description or _describe_segment(name, seg),
                 "min_headcount": seg.min_headcount,
                 "max_headcount": seg.max_headcount,
+                "tagged": seg.tagged,
             }
             for i, (name, seg) in enumerate(self.segments.items())
         ]
         segments.append({"tier": "unknown", "planned_share": None, "sort_order": len(segments),
-                         "assignment_rule": "no tag and no headcount", "min_headcount": None, "max_headcount": None})
+                         "assignment_rule": "no tag and no headcount", "min_headcount": None, "max_headcount": None,
+                         "tagged": False})
         stages = [
             {
                 "pipeline_id": p.id,
@@ -376,7 +358,8 @@ class SalesModel(_Strict):
             "cfg_settings": pd.DataFrame([{"key": k, "value": str(v)} for k, v in settings.items()],
                                          columns=["key", "value"]),
             "cfg_segments": pd.DataFrame(segments).astype(
-                {"planned_share": "float64", "sort_order": "int64", "min_headcount": "Int64", "max_headcount": "Int64"}
+                {"planned_share": "float64", "sort_order": "int64", "min_headcount": "Int64", "max_headcount": "Int64",
+                 "tagged": "bool"}
             ),
             "cfg_activity_types": pd.DataFrame(
                 [{"activity_type": a.id, "label": a.label, "default_minutes": float(a.default_minutes),
@@ -399,11 +382,13 @@ class SalesModel(_Strict):
 
 
 def _describe_segment(name: str, seg: Segment) -> str:
+    """The tier's rule in words, as core/company_tier.sql applies it: a tag wins over any headcount."""
     parts = [f"tagged {name}"] if seg.tagged else []
     if seg.min_headcount is not None or seg.max_headcount is not None:
         lo = seg.min_headcount if seg.min_headcount is not None else 0
-        parts.append(f"headcount {lo}-{seg.max_headcount}" if seg.max_headcount is not None else f"headcount >= {lo}")
-    return " or ".join(parts)
+        rng = f"headcount {lo}-{seg.max_headcount}" if seg.max_headcount is not None else f"headcount >= {lo}"
+        parts.append(f"untagged with {rng}")
+    return ", or ".join(parts)
 
 
 def _sql_literal(value: Any) -> str:

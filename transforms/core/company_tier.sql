@@ -1,8 +1,13 @@
--- The segment (tier) of every resolved company, by the sales model's rule (sales_model.yaml `segments`): the most
--- recently updated Or / Argent / Bronze tag among its CRM records (case-insensitive, spelled as in the file) wins;
--- else the first tier, in file order, whose headcount range holds the company's headcount: the most recently typed
--- one in the CRM, else the lower bound of its registry band (INSEE tranches break at 50 and 250 like the shipped
--- tiers, so a band never straddles them); 'unknown' when neither, never dropped.
+-- The segment (tier) of every resolved company: the one definition of the tier rule (METRICS.md "Segment (tier) =
+-- the company's Or / Argent / Bronze tag, or the rule in the sales model file"). Everything that needs a company's
+-- tier reads this table (fct_deals, fct_activities, dim_company, the marts, the deal_segment quality rule).
+-- 1. Tag: the most recently updated Or / Argent / Bronze tag among its CRM records (case-insensitive, spelled as in
+--    sales_model.yaml `segments`; a tier with `tagged: false` takes no tag) wins, whatever the headcount: a company
+--    tagged Bronze with 998 staff is Bronze.
+-- 2. Untagged: the first tier, in file order, whose headcount range holds the company's headcount: the most recently
+--    typed one in the CRM, else the lower bound of its registry band (INSEE tranches break at 50 and 250 like the
+--    shipped tiers, so a band never straddles them).
+-- 3. Neither: 'unknown', never dropped.
 -- indexes: (company_key)
 with records as (
     select
@@ -12,7 +17,8 @@ with records as (
         c.updated_at
     from staging.companies c
     left join core.company_crosswalk x on x.source_system = c.source_system and x.source_id = c.company_id
-    left join staging.cfg_segments s on lower(s.tier) = lower(trim(c.tier)) and s.tier <> 'unknown'
+    left join staging.cfg_segments s
+      on lower(s.tier) = lower(trim(c.tier)) and s.tier <> 'unknown' and coalesce(s.tagged, true)
     where not coalesce(c.is_deleted, false)
 ),
 tagged as (

@@ -10,6 +10,10 @@
 -- every figure that compares (engages and buys like that tier; a company with no won deal is judged on engagement
 -- alone) ('unknown' is below every tier). Only rows where the suggestion differs from the current tier; never a
 -- downgrade (a quiet large account is still a large account).
+-- Each row says why: suggested_on names the figures that reached the suggested tier's median ('engagement',
+-- 'won_deals'), and only those figures' tier medians are shown (tier_engagement_median is null unless the company's
+-- engagement per contact is at or above the tier's median and that comparison counts); reason spells them out, the
+-- number of won deals the median rests on included, and says why a figure the company has was not compared.
 with settings as (
     select coalesce(max(case when key = 'tier_suggestion_min_peers' then cast(value as integer) end), 3) as min_peers
     from staging.cfg_settings
@@ -69,7 +73,7 @@ baseline as (
 reached as (
     select
         c.*,
-        m.tier as candidate_tier, m.sort_order as candidate_order,
+        m.tier as candidate_tier, m.sort_order as candidate_order, s.min_peers,
         m.engagement_median, m.engagement_peers, m.deal_median, m.deal_peers,
         -- null = the figure cannot be compared (the company lacks it, the tier has too few peers with it, or the
         -- tier's median does not stand above the company's own tier's upper quartile)
@@ -94,21 +98,43 @@ select
     company_key,
     current_tier,
     candidate_tier as suggested_tier,
+    concat_ws(', ', case when by_engagement then 'engagement' end, case when by_deals then 'won_deals' end)
+        as suggested_on,
     contacts,
     cast(round(cast(engagement_per_contact as numeric(18, 6)), 2) as double precision) as engagement_per_contact,
-    cast(round(cast(engagement_median as numeric(18, 6)), 2) as double precision) as tier_engagement_median,
+    -- a tier's median is shown only beside the figure that reached it: it backs the suggestion
+    case when by_engagement then cast(round(cast(engagement_median as numeric(18, 6)), 2) as double precision) end
+        as tier_engagement_median,
     won_deals,
     cast(round(cast(median_won_amount_home as numeric(18, 6)), 2) as numeric(18, 2)) as median_won_amount_home,
-    cast(round(cast(deal_median as numeric(18, 6)), 2) as numeric(18, 2)) as tier_median_won_amount_home,
+    case when by_deals then cast(round(cast(deal_median as numeric(18, 6)), 2) as numeric(18, 2)) end
+        as tier_median_won_amount_home,
     concat_ws('; ',
-        case when by_engagement then 'engagement per contact ' || cast(cast(round(cast(engagement_per_contact as numeric(18, 6)), 1) as numeric(18, 1)) as text)
-            || ' >= ' || candidate_tier || ' median ' || cast(cast(round(cast(engagement_median as numeric(18, 6)), 1) as numeric(18, 1)) as text)
+        case when by_engagement then 'engages like ' || candidate_tier || ': engagement per contact '
+            || cast(cast(round(cast(engagement_per_contact as numeric(18, 6)), 1) as numeric(18, 1)) as text)
+            || ' (' || cast(contacts as text) || case when contacts = 1 then ' contact' else ' contacts' end
+            || ') >= ' || candidate_tier || ' median ' || cast(cast(round(cast(engagement_median as numeric(18, 6)), 1) as numeric(18, 1)) as text)
             || ' (' || cast(engagement_peers as text) || ' companies), above the ' || own_engagement_group
             || ' upper quartile ' || cast(cast(round(cast(own_engagement_p75 as numeric(18, 6)), 1) as numeric(18, 1)) as text) end,
-        case when by_deals then 'median won deal ' || cast(cast(round(cast(median_won_amount_home as numeric(18, 6)), 0) as numeric(18, 0)) as text)
-            || ' >= ' || candidate_tier || ' median ' || cast(cast(round(cast(deal_median as numeric(18, 6)), 0) as numeric(18, 0)) as text)
+        case when by_deals then 'buys like ' || candidate_tier || ': median won deal '
+            || cast(cast(round(cast(median_won_amount_home as numeric(18, 6)), 0) as numeric(18, 0)) as text)
+            || ' (' || cast(won_deals as text) || case when won_deals = 1 then ' won deal' else ' won deals' end
+            || ') >= ' || candidate_tier || ' median ' || cast(cast(round(cast(deal_median as numeric(18, 6)), 0) as numeric(18, 0)) as text)
             || ' (' || cast(deal_peers as text) || ' companies), above the ' || own_deal_group
-            || ' upper quartile ' || cast(cast(round(cast(own_deal_p75 as numeric(18, 6)), 0) as numeric(18, 0)) as text) end
+            || ' upper quartile ' || cast(cast(round(cast(own_deal_p75 as numeric(18, 6)), 0) as numeric(18, 0)) as text) end,
+        -- a figure the company has that was not compared: say why, so it is not read as backing the suggestion
+        case when by_engagement is null and engagement_per_contact is not null then 'engagement not compared: '
+            || case when engagement_peers < min_peers
+                    then 'fewer than ' || cast(min_peers as text) || ' ' || candidate_tier || ' companies have it'
+                    else candidate_tier || ' median ' || cast(cast(round(cast(engagement_median as numeric(18, 6)), 1) as numeric(18, 1)) as text)
+                         || ' is not above the ' || own_engagement_group || ' upper quartile '
+                         || cast(cast(round(cast(own_engagement_p75 as numeric(18, 6)), 1) as numeric(18, 1)) as text) end end,
+        case when by_deals is null and median_won_amount_home is not null then 'won deals not compared: '
+            || case when deal_peers < min_peers
+                    then 'fewer than ' || cast(min_peers as text) || ' ' || candidate_tier || ' companies have them'
+                    else candidate_tier || ' median ' || cast(cast(round(cast(deal_median as numeric(18, 6)), 0) as numeric(18, 0)) as text)
+                         || ' is not above the ' || own_deal_group || ' upper quartile '
+                         || cast(cast(round(cast(own_deal_p75 as numeric(18, 6)), 0) as numeric(18, 0)) as text) end end
     ) as reason
 from best
 where rn = 1

@@ -78,11 +78,20 @@ def _record_rule(*, name, obj, severity, fail, offending, scope="true", joins=""
 # -- mandatory fields from the file ------------------------------------------------------------------------------
 def _field_expr(model: SalesModel, obj: str, f: str) -> str:
     if obj == "deal" and f == "segment":
-        # The segment of the deal's company: its tag or the headcount rule; 'unknown' counts as missing.
-        case = model.segment_case_sql("c.tier", "c.headcount")
-        return (f"(select nullif({case}, 'unknown') from staging.companies c where c.source_system = t.source_system "
-                f"and c.company_id = t.company_id and {NOT_DELETED.replace('t.', 'c.')} limit 1)")
+        # The segment of the deal's company as core.company_tier gives it (the one definition of the tier rule: a
+        # tag wins, else the headcount ranges), the company resolved like core.fct_deals does; 'unknown' = missing.
+        return ("(select nullif(ct.tier, 'unknown') from core.company_tier ct where ct.company_key = coalesce("
+                "(select x.entity_key from core.company_crosswalk x where x.source_system = t.source_system "
+                "and x.source_id = t.company_id limit 1), t.source_system || ':' || t.company_id))")
     return f"t.{f}"
+
+
+#: The tables a `segment` field reads (see _field_expr).
+SEGMENT_READS = frozenset({("core", "company_tier"), ("core", "company_crosswalk")})
+
+
+def _uses_segment(obj: str, rule: MandatoryRule) -> bool:
+    return obj == "deal" and ("segment" in rule.fields or any(c.field == "segment" for c in rule.conditions))
 
 
 def _condition_sql(model: SalesModel, obj: str, rule: MandatoryRule) -> str:
@@ -123,7 +132,7 @@ def mandatory_rule(model: SalesModel, obj: str, rule: MandatoryRule) -> Rule:
     offending = f"'missing: ' || substr({listing}, 3)"
     if rule.require == "any":
         offending = _sql_literal(f"missing all of: {', '.join(rule.fields)}")
-    reads = {("staging", "companies")} if obj == "deal" and "segment" in rule.fields else set()
+    reads = SEGMENT_READS if _uses_segment(obj, rule) else set()
     desc = rule.description or (
         f"{obj}: {'all' if rule.require == 'all' else 'one'} of {', '.join(rule.fields)} filled"
     )
