@@ -346,6 +346,26 @@ def test_lead_score_sums_points_and_hands_off_at_the_threshold(wh):
     assert s["hubspot:ct1"]["score"] == 50.0
 
 
+def test_a_person_likely_gone_is_kept_off_the_hand_off_list(tmp_path):
+    # jo (ct11, 100 points) bounced: handing him to sales would reach nobody. Hugo (P8) bounced on his HubSpot
+    # record only: his Koban record still reaches him, he stays on the list.
+    w = world()
+    w["staging.contacts"] = [{**c, "hard_bounced": True} if c["contact_id"] in ("ct11", "ct8") else c
+                             for c in w["staging.contacts"]]
+    warehouse = Warehouse(f"duckdb:///{tmp_path / 'w.duckdb'}")
+    try:
+        load_world(warehouse, w)
+        build_models(warehouse, schemas=("core",), only=MODELS)
+        s = _by(warehouse, "lead_scores", "contact_key")
+    finally:
+        warehouse.dispose()
+    jo, hugo = s["hubspot:ct11"], s["P8"]
+    assert (jo["qualifies_for_handoff"], jo["handed_off"], jo["handoff_pending"], jo["likely_gone"]) == \
+        (True, False, False, True)
+    assert jo["likely_gone_reasons"] == "hard bounce on jo@or-un.fr"
+    assert (hugo["handoff_pending"], hugo["likely_gone"], hugo["likely_gone_reasons"]) == (True, False, None)
+
+
 def test_lead_score_email_is_the_golden_one(wh):
     # P14's freshest record has no e-mail: the golden e-mail (core.contact_golden: the next freshest record's),
     # not the greatest of the others (old.lea@...)

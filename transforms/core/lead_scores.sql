@@ -3,7 +3,9 @@
 -- sales_model.yaml `lead_scoring` (cfg_settings lead_points_<signal>, lead_score_handoff_threshold; a signal with
 -- no points scores 0). qualifies_for_handoff: score at or above the threshold. handed_off / handed_off_at: the CRM
 -- shows the hand-off (lifecycle reached sql, opportunity or beyond; at = first time it did). handoff_pending:
--- qualifies but the CRM has not handed the person to sales yet (the list for marketing ops).
+-- qualifies but the CRM has not handed the person to sales yet, and the person is not likely gone (every record
+-- flagged in core.contact_flags: bounced, company ceased, domain no longer the company's): the list for marketing
+-- ops.
 with settings as (
     select
         coalesce(max(case when key = 'lead_points_page_view' then cast(value as double precision) end), 0) as pts_view,
@@ -79,6 +81,13 @@ main as (
     left join emails e on e.contact_key = r.contact_key and e.email_rn = 1
     group by r.contact_key
 ),
+gone as (
+    -- likely gone (core.contact_flags) when every CRM record of the person is: a hand-off would reach nobody
+    select contact_key, bool_and(likely_gone) as likely_gone,
+           case when bool_and(likely_gone) then string_agg(distinct reasons, '; ' order by reasons) end as reasons
+    from core.contact_flags
+    group by contact_key
+),
 scored as (
     select
         p.*,
@@ -87,11 +96,14 @@ scored as (
         cast(round(cast(p.page_views * s.pts_view + p.email_opens * s.pts_open + p.email_clicks * s.pts_click
                         + p.form_submissions * s.pts_form as numeric(18, 6)), 2) as double precision) as score,
         s.threshold,
-        h.handed_off_at
+        h.handed_off_at,
+        coalesce(gn.likely_gone, false) as likely_gone,
+        gn.reasons as likely_gone_reasons
     from people p
     cross join settings s
     join main m on m.contact_key = p.contact_key
     left join handoff h on h.contact_key = p.contact_key
+    left join gone gn on gn.contact_key = p.contact_key
 )
 select
     contact_key,
@@ -107,6 +119,9 @@ select
     coalesce(score >= threshold, false) as qualifies_for_handoff,
     (handed_off_at is not null or coalesce(stage_rank, 0) >= 4) as handed_off,
     handed_off_at,
-    (coalesce(score >= threshold, false) and not (handed_off_at is not null or coalesce(stage_rank, 0) >= 4)) as handoff_pending,
-    (select max(st.stage) from stages st where st.stage_rank = scored.stage_rank) as lifecycle_stage
+    (coalesce(score >= threshold, false) and not (handed_off_at is not null or coalesce(stage_rank, 0) >= 4)
+     and not likely_gone) as handoff_pending,
+    (select max(st.stage) from stages st where st.stage_rank = scored.stage_rank) as lifecycle_stage,
+    likely_gone,
+    likely_gone_reasons
 from scored
