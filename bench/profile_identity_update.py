@@ -47,6 +47,8 @@ class _TimedConnection:
 def _in_memory(connect, copy_seconds: list):
     """A _connect that copies the state file into an in-memory database and answers with that instead."""
     def connect_in_memory(path):
+        if not Path(path).exists():  # a full rebuild's new file: built on disk as the code does
+            return connect(path)
         con = connect(":memory:")
         t0 = time.perf_counter()
         con.execute(f"ATTACH '{path}' AS state_file (READ_ONLY)")

@@ -258,10 +258,13 @@ def _load_input(con, path: str, encoding: str, scratch: Path, delimiter: str | N
         delimiter, skip, names = layout
         lit = lambda v: "'" + v.replace("'", "''") + "'"  # noqa: E731
         try:
-            # rows are kept in the file's order (DuckDB keeps insertion order): rowid follows the file
-            con.execute(f"""CREATE TEMP TABLE cli_read AS SELECT * FROM read_csv({lit(readable)}, delim = {lit(delimiter)},
-                                header = false, skip = {skip}, names = [{', '.join(map(lit, names))}], quote = '"',
-                                escape = '"', all_varchar = true, store_rejects = true,
+            # rows are kept in the file's order (DuckDB keeps insertion order): rowid follows the file. Nothing left to
+            # detect (with only names, DuckDB still counted the columns from the lines: a file whose lines all had
+            # one field more gained a column instead of naming them)
+            columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
+            con.execute(f"""CREATE TEMP TABLE cli_read AS SELECT * FROM read_csv({lit(readable)}, auto_detect = false,
+                                delim = {lit(delimiter)}, header = false, skip = {skip}, columns = {columns},
+                                quote = '"', escape = '"', store_rejects = true,
                                 rejects_table = 'cli_rejects', rejects_scan = 'cli_rejects_scan')""")
         except duckdb.Error as exc:
             raise _unreadable(path, exc, readable) from None
@@ -357,13 +360,14 @@ def _csv_layout(path: str, delimiter: str | None = None) -> tuple[str, int, list
             pass
         return rows
 
-    def score(d: str) -> tuple[int, int, int]:
+    def score(d: str) -> tuple[int, bool, int, int]:
         rows = parse(d)
         if not rows:
-            return (0, 0, 0)
+            return (0, False, 0, 0)
         width = len(rows[0])
         fit = sum(len(r) == width or (len(r) == width - 1 and rows[0][-1] == "") for r in rows[1:] if r)
-        return (fit if width > 1 else 0, -_DELIMITERS.index(d), width)
+        # (no line fitting any: a delimiter that splits the header, so the reader names the lines that do not fit)
+        return (fit if width > 1 else 0, width > 1, -_DELIMITERS.index(d), width)
 
     chosen = delimiter or max(_DELIMITERS, key=score)
     rows = parse(chosen)

@@ -80,6 +80,8 @@ def world() -> dict[str, list[dict]]:
     for row in companies:
         if row["company_id"] == "a1":
             row["naf_code"] = "6311Z"
+        if row["company_id"] == "a2":  # a code the labels do not know: no empty label row
+            row["naf_code"] = "9999Z"
     # a record deleted in the CRM (merged into c1 there): identity leaves it out, so must dim_company
     companies.append(_company("c7", "Atelier Lumen SAS", siren=S1, domain="atelier-lumen.fr", is_deleted=True))
     # a company known only from billing: its golden record holds its address
@@ -271,6 +273,8 @@ def test_naf_label_of_a_typed_code_without_registry_match(wh):
         (None, None, "Traitement de données, hébergement et activités connexes", "crm")
     c = _by(wh, "dim_company", "company_key")["A1"]
     assert (c["naf_code"], c["naf_label"]) == ("63.11Z", "Traitement de données, hébergement et activités connexes")
+    fields = _by(wh, "company_enrichment", "company_key", "field")
+    assert ("A2", "naf_code") in fields and ("A2", "naf_label") not in fields
 
 
 def test_candidate_below_the_gate_is_listed_for_review_and_not_enriched(wh):

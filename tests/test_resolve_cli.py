@@ -320,3 +320,14 @@ def test_unsure_or_empty_columns_are_said_not_guessed(tmp_path):
     broken.write_bytes(b"PAR1 not really")
     result = _resolve("contacts", broken, "--out", tmp_path / "o.csv")
     assert result.exit_code == 1 and "not a readable Parquet file" in result.output
+
+
+def test_a_header_no_line_fits_still_gives_the_delimiter(tmp_path):
+    # no data line with the header's field count: the delimiter that splits the header, not a tie going to tab
+    path = tmp_path / "export.csv"
+    path.write_text("Prénom;Nom;E-mail;Société\nJean;Dupont;j@x.fr;Dupont; Fils\n", encoding="utf-8")
+    result = _resolve("contacts", path, "--out", tmp_path / "o.csv")
+    assert result.exit_code == 1 and "line 2: more fields than the header's 4" in result.output, result.output
+    path.write_text("Prénom;Nom;E-mail\n", encoding="utf-8")
+    result = _resolve("contacts", path, "--out", tmp_path / "o.csv")
+    assert result.exit_code == 0 and "the input holds no records" in result.output, result.output

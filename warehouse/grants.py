@@ -1,9 +1,9 @@
 """The read-only role BI tools connect as (PostgreSQL): it reads `marts` and `quality`, nothing else (`core` too
 for a sales-ops role, with_core).
 
-- USAGE on the two schemas and SELECT on their tables, present and future (default privileges: the atomic
+- USAGE on those schemas and SELECT on their tables, present and future (default privileges: the atomic
   build-then-swap recreates tables, and a swapped-in table must be readable at once, with no gap);
-- nothing on raw_*, staging or core (where the personal data lives), and no way to write;
+- nothing on raw_* or staging, nor on core (where the personal data lives) unless with_core, and no way to write;
 - quality.quarantine (raw vendor payloads) and quality.value_checks (every e-mail and phone seen) hold personal data
   and are taken back from the role.
 DuckDB has no roles: BI tools open the file read-only (`duckdb -readonly`, or `read_only=True`).

@@ -130,7 +130,19 @@ compared as (
     from trusted s
     left join shaped p on p.company_key = s.company_key and p.field = 'postcode'
 ),
--- a company whose NAF code only the CRM holds gets a naf_label row too (the typed code's label)
+naf as (
+    -- the golden NAF code, where it comes from, and its label in the code labels
+    select n.company_key, n.registry_value,
+           coalesce(n.crm_golden, n.registry_value) as code,
+           case when n.crm_golden is not null then 'crm' when n.registry_value is not null then 'registry' end as source,
+           cl.label
+    from trusted n
+    left join staging.code_labels cl
+      on cl.nomenclature = 'naf' and cl.code = upper(coalesce(n.crm_golden, n.registry_value))
+    where n.field = 'naf_code'
+),
+-- a company whose NAF code only the CRM holds gets a naf_label row too (the typed code's label, when the
+-- code labels know it)
 crm_and_registry as (
     select company_key, field, crm_value, crm_record, crm_updated_at, registry_value, registry_fetched_at,
            registry_source, crm_comparable, crm_golden, conflict
@@ -142,17 +154,7 @@ crm_and_registry as (
     from compared n
     where n.field = 'naf_code'
       and not exists (select 1 from compared l where l.company_key = n.company_key and l.field = 'naf_label')
-),
-naf as (
-    -- the golden NAF code, where it comes from, and its label in the code labels
-    select n.company_key, n.registry_value,
-           coalesce(n.crm_golden, n.registry_value) as code,
-           case when n.crm_golden is not null then 'crm' when n.registry_value is not null then 'registry' end as source,
-           cl.label
-    from trusted n
-    left join staging.code_labels cl
-      on cl.nomenclature = 'naf' and cl.code = upper(coalesce(n.crm_golden, n.registry_value))
-    where n.field = 'naf_code'
+      and exists (select 1 from naf x where x.company_key = n.company_key and x.label is not null)
 )
 select
     c.company_key,

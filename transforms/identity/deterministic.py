@@ -31,8 +31,9 @@ FEMININE_SWAPS = (("t", "ce"), ("c", "que"), ("o", "a"))  # masculine's last let
 _CONSONANT_END = "[bcdfghjklmnpqrstvwxz]$"
 # Gendered forms the rule leaves out: two stems (Jaro-Winkler >= 0.9 all the same), or "é" + "e" (lost with the
 # accents, an "e" the rule cannot tell from a doubled last letter).
-GENDERED_PAIRS = ("aime aimee", "alexandra alexandre", "andre andree", "charles charlotte", "eugene eugenie",
-                  "georges georgette", "jules julie", "maxime maxine", "nicolas nicole", "olivia olivier",
+GENDERED_PAIRS = ("aime aimee", "alexandra alexandre", "andre andree", "charles charlotte", "christian christine",
+                  "claude claudine", "emile emilie", "eugene eugenie", "francine francis", "georges georgette",
+                  "jose josee", "jules julie", "maxime maxine", "nicolas nicole", "olivia olivier",
                   "patricia patrick", "rene renee", "stephane stephanie", "victoire victor")
 
 
