@@ -406,18 +406,22 @@ def test_no_suggestion_on_a_figure_that_does_not_tell_the_tiers_apart(tmp_path):
         warehouse.dispose()
 
 
+#: sales_model.yaml's tiers by headcount range, first in file order wins
+_HEADCOUNT_TIERS = (
+    {"tier": "Or", "planned_share": 0.45, "sort_order": 0, "min_headcount": 250},
+    {"tier": "Argent", "planned_share": 0.35, "sort_order": 1, "min_headcount": 50, "max_headcount": 249},
+    {"tier": "Bronze", "planned_share": 0.2, "sort_order": 2, "min_headcount": 0, "max_headcount": 49},
+    {"tier": "unknown", "planned_share": None, "sort_order": 3},
+)
+
+
 def test_a_suggestion_on_won_deals_shows_only_the_figures_that_back_it(tmp_path):
     """The QA case: a Bronze account suggested Argent on its won deals, engaging below Argent's median. The row once
     showed Argent's engagement median beside it as if engagement backed the suggestion. Now: suggested_on says
     won_deals, only the won-deal median is shown, the reason counts the won deals and says engagement was not
     compared (and never claims the account engages like Argent)."""
     w = world()
-    w["staging.cfg_segments"] = [
-        {"tier": "Or", "planned_share": 0.45, "sort_order": 0, "min_headcount": 250},
-        {"tier": "Argent", "planned_share": 0.35, "sort_order": 1, "min_headcount": 50, "max_headcount": 249},
-        {"tier": "Bronze", "planned_share": 0.2, "sort_order": 2, "min_headcount": 0, "max_headcount": 49},
-        {"tier": "unknown", "planned_share": None, "sort_order": 3},
-    ]
+    w["staging.cfg_segments"] = [dict(r) for r in _HEADCOUNT_TIERS]
     # B1 engages 5 + 2 forms = 45, below Argent's 59.5; B2 engages 100, so Bronze's upper quartile (72.5) is above
     # Argent's median: engagement does not tell the tiers apart and is not compared
     views = {"ct8": 5, "ct10": 100}
@@ -503,12 +507,7 @@ def test_segment_by_tag_else_headcount_typed_else_registry_band(tmp_path):
     """sales_model.yaml: a company is in a tier when tagged with it, else when its headcount is in the tier's range
     (first tier in file order); the headcount typed in the CRM wins over the registry band's lower bound."""
     w = world()
-    w["staging.cfg_segments"] = [
-        {"tier": "Or", "planned_share": 0.45, "sort_order": 0, "min_headcount": 250},
-        {"tier": "Argent", "planned_share": 0.35, "sort_order": 1, "min_headcount": 50, "max_headcount": 249},
-        {"tier": "Bronze", "planned_share": 0.2, "sort_order": 2, "min_headcount": 0, "max_headcount": 49},
-        {"tier": "unknown", "planned_share": None, "sort_order": 3},
-    ]
+    w["staging.cfg_segments"] = [dict(r) for r in _HEADCOUNT_TIERS]
     for row in w["staging.registry_companies"]:
         if row["siren"] == S5:
             row["headcount_band"] = "32"  # 250-499 employees
