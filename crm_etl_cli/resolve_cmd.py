@@ -24,21 +24,24 @@ _MATCHED_ON = {"contacts": ["first_name", "last_name", "email", "phone", "mobile
                "companies": ["name", "siren", "siret", "vat_number", "domain"]}
 #: Column names French and English CRM exports use for a field, folded (_fold); read without --map, with a note.
 #: Not "titre"/"title": in French exports it is the civility (M., Mme), not the job title.
+_SHARED_ALIASES = {
+    "postcode": ["codepostal", "cp", "postalcode", "zip", "zipcode"],
+    "city": ["ville", "commune"],
+    "email": ["mail", "courriel", "adressemail", "adresseemail", "adressecourriel", "emailaddress"],
+    "updated_at": ["datedemodification", "dernieremodification", "modifiele", "lastmodified", "lastmodifieddate",
+                   "updatedat", "miseajour", "datedemiseajour"],
+}
 _ALIASES = {
     "contacts": {
         "source_id": ["id", "identifiant", "recordid", "contactid", "idcontact", "hsobjectid"],
         "first_name": ["prenom", "firstname", "givenname"],
         "last_name": ["nom", "nomdefamille", "lastname", "surname", "familyname"],
-        "email": ["mail", "courriel", "adressemail", "adresseemail", "adressecourriel", "emailaddress"],
         "phone": ["telephone", "tel", "telfixe", "telephonefixe", "phonenumber", "numerodetelephone"],
         "mobile_phone": ["mobile", "portable", "telmobile", "telportable", "telephonemobile", "telephoneportable",
                          "mobilephone", "mobilephonenumber", "gsm"],
         "company_name": ["societe", "entreprise", "company", "companyname", "organisation", "organization"],
-        "city": ["ville", "commune"],
-        "postcode": ["codepostal", "cp", "postalcode", "zip", "zipcode"],
         "job_title": ["fonction", "poste", "jobtitle"],
-        "updated_at": ["datedemodification", "dernieremodification", "modifiele", "lastmodified",
-                       "lastmodifieddate", "updatedat", "miseajour", "datedemiseajour"],
+        **_SHARED_ALIASES,
     },
     "companies": {
         "source_id": ["id", "identifiant", "recordid", "companyid", "identreprise", "hsobjectid"],
@@ -49,11 +52,7 @@ _ALIASES = {
         "domain": ["domaine", "siteweb", "siteinternet", "website", "companydomainname"],
         "phone": ["telephone", "tel", "phonenumber"],
         "address": ["adresse", "rue", "streetaddress"],
-        "postcode": ["codepostal", "cp", "postalcode", "zip", "zipcode"],
-        "city": ["ville", "commune"],
-        "email": ["mail", "courriel", "adressemail", "adresseemail"],
-        "updated_at": ["datedemodification", "dernieremodification", "modifiele", "lastmodified",
-                       "lastmodifieddate", "updatedat", "miseajour", "datedemiseajour"],
+        **_SHARED_ALIASES,
     },
 }
 #: Date forms of exports, tried after ISO 8601: day-first as French exports write them (Excel, Koban, Axonaut...),
@@ -127,14 +126,13 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
     ctx.call_on_close(scratch.cleanup)
     cols = _load_input(con, input_path, encoding, Path(scratch.name), {"tab": "\t"}.get(delimiter, delimiter))
     renames = _column_map(kind, input_path, cols, mapping)
-    q = lambda c: '"' + c.replace('"', '""') + '"'  # noqa: E731
-    select = [f"{q(c)} AS {q(renames.get(c, c))}" for c in cols if renames.get(c, c) not in renames.values() or c in renames]
+    select = [f"{_ident(c)} AS {_ident(renames.get(c, c))}" for c in cols if renames.get(c, c) not in renames.values() or c in renames]
     named = {renames.get(c, c) for c in cols}
     if "source_system" not in named:
         if not source_system:  # every row still says where it came from: the file
             source_system = Path(input_path).name.split(".")[0]
             click.echo(f"note: no source_system column or --source-system: source_system = {source_system!r}", err=True)
-        select.append(f"'{source_system.replace(chr(39), chr(39) * 2)}' AS source_system")
+        select.append(f"{_literal(source_system)} AS source_system")
     if "source_id" not in named:
         # an export without ids (a trade-show list...): each row is known by its place in the file
         click.echo("note: no source_id column (--map source_id=COLUMN): source_id = the record's number in the "
@@ -144,7 +142,7 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
     _check_ids(con, input_path)
     matched = [f for f in _MATCHED_ON[kind] if f in named]
     if not con.execute("SELECT count(*) FROM cli_records WHERE " + " OR ".join(
-            f"nullif(trim(CAST({q(f)} AS VARCHAR)), '') IS NOT NULL" for f in matched)).fetchone()[0] and \
+            f"nullif(trim(CAST({_ident(f)} AS VARCHAR)), '') IS NOT NULL" for f in matched)).fetchone()[0] and \
             con.execute("SELECT count(*) FROM cli_records").fetchone()[0]:
         raise click.ClickException(f"{', '.join(matched)}: empty in every record of {input_path}, nothing to match "
                                    f"on; its columns: {', '.join(cols)}. Name the right ones with --map FIELD=COLUMN")
@@ -175,7 +173,7 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
 
     def write(select_sql, path):
         fmt = "(FORMAT parquet)" if path.lower().endswith(".parquet") else "(HEADER, DELIMITER ',')"
-        con.execute(f"COPY ({select_sql}) TO '{path.replace(chr(39), chr(39) * 2)}' {fmt}")
+        con.execute(f"COPY ({select_sql}) TO {_literal(path)} {fmt}")
 
     # the crosswalk in the input's order, so it reads beside the file; a record given twice where it first comes
     write(f"""SELECT x.* FROM {res.crosswalk} x LEFT JOIN (
@@ -192,6 +190,16 @@ def resolve_cmd(ctx, kind, input_path, out_path, golden_out, mapping, source_sys
                f"(model {res.model_version})" + ("; by rule: " + ", ".join(f"{r}={n}" for r, n in rules) if rules
                                                  else ": the input holds no records"))
     click.echo(f"crosswalk: {out_path}" + (f"; golden: {golden_out}" if golden_out else ""))
+
+
+def _ident(name: str) -> str:
+    """An export's column name as a DuckDB identifier (any text: warehouse.quote_ident refuses such names)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _literal(text: str) -> str:
+    """A DuckDB string literal (paths and names in statements that take no bound parameter)."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def _check_outputs(input_path: str, outputs: dict[str, str | None]) -> None:
@@ -256,22 +264,20 @@ def _load_input(con, path: str, encoding: str, scratch: Path, delimiter: str | N
         if layout is None:
             raise click.ClickException(f"{path} is empty: an export starts with a header line naming its columns")
         delimiter, skip, names = layout
-        lit = lambda v: "'" + v.replace("'", "''") + "'"  # noqa: E731
         try:
             # rows are kept in the file's order (DuckDB keeps insertion order): rowid follows the file. Nothing left to
             # detect (with only names, DuckDB still counted the columns from the lines: a file whose lines all had
             # one field more gained a column instead of naming them)
-            columns = "{" + ", ".join(f"{lit(n)}: 'VARCHAR'" for n in names) + "}"
-            con.execute(f"""CREATE TEMP TABLE cli_read AS SELECT * FROM read_csv({lit(readable)}, auto_detect = false,
-                                delim = {lit(delimiter)}, header = false, skip = {skip}, columns = {columns},
+            columns = "{" + ", ".join(f"{_literal(n)}: 'VARCHAR'" for n in names) + "}"
+            con.execute(f"""CREATE TEMP TABLE cli_read AS SELECT * FROM read_csv({_literal(readable)}, auto_detect = false,
+                                delim = {_literal(delimiter)}, header = false, skip = {skip}, columns = {columns},
                                 quote = '"', escape = '"', store_rejects = true,
                                 rejects_table = 'cli_rejects', rejects_scan = 'cli_rejects_scan')""")
         except duckdb.Error as exc:
             raise _unreadable(path, exc, readable) from None
         _refuse_rejects(con, path, readable, delimiter, len(names))
     cols = [r[0] for r in con.execute("DESCRIBE cli_read").fetchall()]
-    blank = " AND ".join(f"nullif(trim(CAST(\"{c.replace(chr(34), chr(34) * 2)}\" AS VARCHAR)), '') IS NULL"
-                         for c in cols) or "FALSE"
+    blank = " AND ".join(f"nullif(trim(CAST({_ident(c)} AS VARCHAR)), '') IS NULL" for c in cols) or "FALSE"
     con.execute(f"""CREATE TEMP TABLE cli_raw AS SELECT row_number() OVER (ORDER BY rowid) AS __row, *
                     FROM cli_read WHERE NOT ({blank})""")
     dropped = con.execute("SELECT (SELECT count(*) FROM cli_read) - (SELECT count(*) FROM cli_raw)").fetchone()[0]
@@ -296,14 +302,19 @@ def _refuse_rejects(con, path: str, readable: str, delimiter: str, fields: int) 
         raise click.ClickException(f"cannot read {path}: line {line[bad[0][0]]} is not valid UTF-8\n  pass its "
                                    "encoding with --encoding (cp1252, latin-1, utf-16...)")
     name = {"\t": "tab"}.get(delimiter, repr(delimiter))
-    shown = "\n".join(f"  line {line[pos]}: {_reject_reason(kind, msg)}: {text.strip()[:120]!r}"
-                      for pos, kind, msg, text in bad[:5])
-    short = all("Found" in msg and _reject_reason(kind, msg).startswith("fewer") for _, kind, msg, _ in bad)
-    hint = ("a field or a delimiter is missing on those lines" if short else
-            "usually the delimiter inside a field the export did not quote: quote that field (or remove the "
-            "delimiter from it)")
+    reasons = [_reject_reason(kind, msg) for _, kind, msg, _ in bad]
+    shown = "\n".join(f"  line {line[pos]}: {why}: {text.strip()[:120]!r}"
+                      for (pos, _, _, text), why in zip(bad[:5], reasons))
+    if all(why.startswith("fewer") for why in reasons):
+        hint = "a field or a delimiter is missing on those lines"
+    elif any(kind == "UNQUOTED VALUE" for _, kind, _, _ in bad):
+        hint = ('a double quote opens a field and is not closed, or stands inside a field: write it twice ("") '
+                "inside a quoted field")
+    else:
+        hint = ("usually the delimiter inside a field the export did not quote: quote that field (or remove the "
+                "delimiter from it)")
     raise click.ClickException(
-        f"cannot read {path}: {len(bad)} line(s) do not have the header's {fields} fields (delimiter {name}):\n"
+        f"cannot read {path}: {len(bad)} line(s) do not read as the header's {fields} fields (delimiter {name}):\n"
         f"{shown}{chr(10) + '  ...' if len(bad) > 5 else ''}\n  {hint}, and run again (--delimiter if {name} is "
         "not the file's); nothing was resolved")
 
@@ -473,7 +484,7 @@ def _check_ids(con, path: str) -> None:
             "first after the header): fill them; an export without ids can leave its id column out, each record "
             "is then known by its place in the file")
     cols = [r[0] for r in con.execute("DESCRIBE cli_records").fetchall() if r[0] != "__row"]
-    content = ", ".join('"' + c.replace('"', '""') + '"' for c in cols)
+    content = ", ".join(map(_ident, cols))
     twice = con.execute(f"""SELECT source_system, source_id, list(__row ORDER BY __row)
                             FROM cli_records GROUP BY source_system, source_id
                             HAVING count(DISTINCT hash({content})) > 1 ORDER BY min(__row)""").fetchall()
@@ -579,17 +590,14 @@ def _utf8_defect(path: str) -> tuple[int, bool] | None:
             multibyte = multibyte or bool(_UTF8_MULTIBYTE.search(block))
 
 
-def _unreadable(path: str, exc: Exception, read: str | None = None) -> click.ClickException:
-    """DuckDB's reader error as a one-paragraph message: what is wrong, where, and what to try. `read`: the UTF-8
-    copy DuckDB read instead of `path`, named as `path`."""
-    lines = [ln.strip() for ln in str(exc).replace(read or path, path).splitlines() if ln.strip()]
+def _unreadable(path: str, exc: Exception, read: str) -> click.ClickException:
+    """An error of DuckDB's CSV reader (what its rejects do not hold) as a one-paragraph message: what is wrong,
+    where, and what to try. `read`: the UTF-8 copy DuckDB read instead of `path`, named as `path`. (Nothing is
+    sniffed: the dialect and columns come from _csv_layout.)"""
+    lines = [ln.strip() for ln in str(exc).replace(read, path).splitlines() if ln.strip()]
     detail = " ".join(ln for ln in lines[:3] if not ln.startswith(("LINE ", "^")))
     hint = ("check the file is an export with a header row and one delimiter (, ; tab or |), fields holding it "
             "quoted; --encoding if it is not UTF-8")
     if re.search(r"unicode|utf-?8|encoding", detail.replace(path, ""), re.IGNORECASE):
         hint = "pass its encoding with --encoding (cp1252, latin-1, utf-16...)"
-    elif "sniffing" in detail.lower():
-        detail = detail.split(" The search space")[0]
-        hint = ("no delimiter gives every line the header's number of fields: look for a line with extra fields or "
-                "with the delimiter inside an unquoted field")
     return click.ClickException(f"cannot read {path}: {detail[:500]}\n  {hint}")

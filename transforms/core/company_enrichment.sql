@@ -8,8 +8,8 @@
 -- with the registry's shows. Comparisons ignore case, accents and spacing;
 -- headcount compares the INSEE band of the typed number; a CRM industry that is not a NAF code is shown but
 -- neither wins nor conflicts; naf_label is the label of the golden NAF code (the registry's own when that code
--- is the registry's, else staging.code_labels'), with that code's source; an address conflicts when the head office is in another postcode (street
--- spellings vary too much to compare).
+-- is the registry's, else staging.code_labels'), with that code's source; an address conflicts when the head
+-- office is in another postcode (street spellings vary too much to compare).
 with records as (
     select
         coalesce(x.entity_key, c.source_system || ':' || c.company_id) as company_key,
